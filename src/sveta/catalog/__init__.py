@@ -1,0 +1,1 @@
+"""The catalog: products, variants, images and attributes in a SQL database (SQLite or Postgres)."""

@@ -1,0 +1,95 @@
+"""Catalog statistics (counts by category, gender, colour, source; frequent title words) and their bar charts."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from sveta.catalog.models import CrawlRun, Image, Product, Source, Variant
+from sveta.catalog.store import CatalogStore
+
+_STOPWORDS = frozenset(
+    "a an and the of for in on with by to from at men women mens womens boys girls unisex kids & - + / set".split()
+)
+_WORD = re.compile(r"[a-z][a-z'\-]+")
+
+
+def catalog_stats(catalog: CatalogStore, *, top_words: int = 25) -> dict[str, Any]:
+    """One dictionary of counts; keys are a stable interface (``sveta catalog stats --json``)."""
+    with catalog.session() as s:
+        stats: dict[str, Any] = {
+            "products": s.scalar(select(func.count(Product.id))) or 0,
+            "available": s.scalar(select(func.count(Product.id)).where(Product.available.is_(True))) or 0,
+            "gone": s.scalar(select(func.count(Product.id)).where(Product.gone_at.is_not(None))) or 0,
+            "variants": s.scalar(select(func.count(Variant.id))) or 0,
+            "images": _grouped(s, Image.status),
+            "by_category": _grouped(s, Product.category),
+            "by_gender": _grouped(s, Product.gender),
+            "by_colour": _grouped(s, Product.colour),
+            "sources": _sources(s),
+        }
+        titles = s.scalars(select(Product.title))
+        stats["top_title_words"] = _top_words(titles, top_words)
+    return stats
+
+
+def _grouped(s: Any, column: Any) -> dict[str, int]:
+    rows = s.execute(select(column, func.count()).group_by(column).order_by(func.count().desc(), column))
+    return {(key if key is not None else "unknown"): count for key, count in rows}
+
+
+def _sources(s: Any) -> dict[str, dict[str, Any]]:
+    counts = dict(s.execute(select(Product.source_id, func.count()).group_by(Product.source_id)).all())
+    result = {}
+    for source in s.scalars(select(Source).order_by(Source.name)):
+        last = s.scalar(
+            select(CrawlRun).where(CrawlRun.source_id == source.id).order_by(CrawlRun.id.desc()).limit(1)
+        )
+        result[source.name] = {
+            "kind": source.kind,
+            "location": source.location,
+            "products": counts.get(source.id, 0),
+            "last_run": None if last is None else {
+                "status": last.status, "finished_at": last.finished_at and last.finished_at.isoformat(),
+                "new": last.new, "changed": last.changed, "unchanged": last.unchanged, "gone": last.gone,
+            },
+        }
+    return result
+
+
+def _top_words(titles: Any, n: int) -> dict[str, int]:
+    counter: Counter[str] = Counter()
+    for title in titles:
+        counter.update(w for w in _WORD.findall(title.lower()) if w not in _STOPWORDS)
+    return dict(counter.most_common(n))
+
+
+def plot_stats(stats: dict[str, Any], out_dir: Path, *, top: int = 25) -> list[Path]:
+    """Write one PNG bar chart per breakdown; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    charts = {
+        "by_category": "Products by category", "by_gender": "Products by gender",
+        "by_colour": "Products by colour", "top_title_words": "Most frequent title words",
+    }
+    written = []
+    for key, title in charts.items():
+        items = list(stats[key].items())[:top]
+        fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(items) + 1)))
+        ax.barh([str(k) for k, _ in reversed(items)], [v for _, v in reversed(items)], color="#4c72b0")
+        ax.set_title(f"{title} ({stats['products']} products)")
+        ax.set_xlabel("count")
+        fig.tight_layout()
+        path = out_dir / f"{key}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -1,0 +1,70 @@
+"""The `sveta` command line: a thin layer over the library; user errors become one line and an exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from sveta import __version__
+from sveta.cli import _common
+from sveta.errors import SvetaError
+from sveta.settings import Settings
+
+
+class _SvetaGroup(TyperGroup):
+    """Maps every SvetaError once, for all commands, to a clean message and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SvetaError as exc:
+            _common.console.print(f"[bold red]error:[/] {exc.message}")
+            if exc.hint:
+                _common.console.print(f"[dim]hint:[/] {exc.hint}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _common.console.print("[yellow]interrupted[/]: what was finished is saved; run the command again")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_SvetaGroup,
+    help="sveta: a self-hosted fashion catalog engine. Ingest a catalog, understand it, search it.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sveta {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data home (default: SVETA_DATA_DIR or ./sveta-data)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    if data_dir is not None:
+        _common.set_settings(Settings(data_dir=data_dir))
+
+
+def _register() -> None:
+    from sveta.cli import catalog, demo, images, ingest
+
+    app.add_typer(ingest.app, name="ingest")
+    app.add_typer(images.app, name="images")
+    app.add_typer(catalog.app, name="catalog")
+    app.command("demo")(demo.demo)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,52 @@
+"""What every command shares: settings, the catalog, stderr console, JSON output and progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from sveta.catalog.store import CatalogStore, open_catalog
+from sveta.settings import Settings
+
+# Human output goes to stderr so that stdout stays clean for --json.
+console = Console(stderr=True, highlight=False)
+_state: dict[str, Any] = {}
+
+
+def settings() -> Settings:
+    if "settings" not in _state:
+        _state["settings"] = Settings()
+    return _state["settings"]
+
+
+def set_settings(value: Settings) -> None:
+    _state.clear()
+    _state["settings"] = value
+
+
+def catalog() -> CatalogStore:
+    if "catalog" not in _state:
+        _state["catalog"] = open_catalog(settings().catalog_url)
+    return _state["catalog"]
+
+
+def print_json(payload: dict[str, Any]) -> None:
+    """One JSON object on the last line of stdout: the interface scripts rely on."""
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def progress(description: str, total: int | None = None, *, quiet: bool = False) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields ``advance(n)``."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=False, disable=quiet) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)

@@ -1,0 +1,147 @@
+"""Runs one ingest: records -> text attributes -> batched idempotent upserts -> gone marking -> crawl run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sveta.catalog.store import BatchResult, CatalogStore, PreparedProduct
+from sveta.errors import SvetaError
+from sveta.ingest.records import ProductRecord
+
+
+@dataclass
+class CrawlState:
+    """What a reader tells the pipeline while it reads: pages fetched and notes for the user."""
+
+    pages: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    source: str
+    run_id: int
+    status: str = "running"
+    pages: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    gone: int = 0
+    duplicates: int = 0
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, batch: BatchResult) -> None:
+        self.new += batch.new
+        self.changed += batch.changed
+        self.unchanged += batch.unchanged
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prepare(record: ProductRecord) -> PreparedProduct:
+    """Attach text attributes and resolve gender / category / colour (seller's word first, then the text's)."""
+    from sveta.ingest.text_attributes import extract_text_attributes, normalize_value
+
+    text = extract_text_attributes(record.title, record.product_type, record.tags, record.description)
+    seller = {a.name: a.value for a in record.attributes}
+    found = {}
+    for attr in text:  # the extractor lists the best value of each attribute first
+        found.setdefault(attr.name, attr.value)
+
+    def resolve(name: str, *given: str | None) -> str | None:
+        for value in given:
+            if value:
+                return normalize_value(name, value) or value
+        return found.get(name)
+
+    return PreparedProduct(
+        record=record,
+        text_attributes=text,
+        gender=resolve("gender", record.gender, seller.get("gender")),
+        category=resolve("category", seller.get("category")),
+        colour=resolve("colour", seller.get("colour")),
+    )
+
+
+def run_ingest(
+    catalog: CatalogStore,
+    *,
+    name: str,
+    kind: str,
+    location: str,
+    records: Iterable[ProductRecord],
+    state: CrawlState | None = None,
+    complete: bool = True,
+    batch_size: int = 500,
+    on_progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Store every record of one source; with ``complete``, products the source no longer has are marked gone.
+
+    Each batch is its own transaction, so a killed ingest keeps what it wrote and a rerun finishes the job
+    without duplicates. Gone-marking happens only after the source was read to the end.
+    """
+    state = state or CrawlState()
+    started = time.perf_counter()
+    source_id = catalog.ensure_source(name, kind, location)
+    report = IngestReport(source=name, run_id=catalog.start_run(source_id))
+    seen: set[str] = set()
+    try:
+        _store_all(catalog, source_id, records, seen, report, batch_size, on_progress)
+        if complete:
+            report.gone = catalog.mark_gone(source_id, seen)
+        report.status = "ok"
+    except SvetaError as exc:
+        report.status = "failed"
+        report.errors.append(str(exc))
+        raise
+    except BaseException as exc:  # Ctrl-C or a bug: the run must not stay "running" forever
+        report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        report.errors.append(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        report.pages, report.notes = state.pages, list(state.notes)
+        report.seconds = round(time.perf_counter() - started, 3)
+        _finish(catalog, report)
+    return report
+
+
+def _store_all(
+    catalog: CatalogStore,
+    source_id: int,
+    records: Iterable[ProductRecord],
+    seen: set[str],
+    report: IngestReport,
+    batch_size: int,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    batch: list[PreparedProduct] = []
+
+    def flush() -> None:
+        report.add(catalog.upsert_batch(source_id, batch))
+        if on_progress:
+            on_progress(len(batch))
+        batch.clear()
+
+    try:
+        for record in records:
+            if record.external_id in seen:
+                report.duplicates += 1
+                continue
+            seen.add(record.external_id)
+            batch.append(prepare(record))
+            if len(batch) >= batch_size:
+                flush()
+    finally:
+        if batch:  # what was read before a failure is valid and kept
+            flush()
+
+
+def _finish(catalog: CatalogStore, report: IngestReport) -> None:
+    counts = {k: getattr(report, k) for k in ("pages", "new", "changed", "unchanged", "gone")}
+    catalog.finish_run(report.run_id, report.status, errors=report.errors, notes=report.notes, **counts)

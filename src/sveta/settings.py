@@ -1,0 +1,82 @@
+"""One settings object for the CLI, the API and the library (environment prefix ``SVETA_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sveta import __version__
+
+
+def _default_shared_dir() -> Path | None:
+    """``../shared`` beside the working directory or beside the checkout, when it exists."""
+    here = Path(__file__).resolve()
+    candidates = [Path.cwd().parent / "shared", Path.cwd() / "shared", *(p / "shared" for p in here.parents[2:4])]
+    return next((c.resolve() for c in candidates if (c / "README.md").is_file()), None)
+
+
+class Settings(BaseSettings):
+    """Every knob of sveta; each can be set by ``SVETA_<NAME>`` in the environment or a ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_prefix="SVETA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("sveta-data"), description="Data home: database, image cache, indexes, models.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the catalog; default: a SQLite file catalog.db in the data home."
+    )
+    shared_dir: Path | None = Field(
+        default_factory=_default_shared_dir,
+        description="Where the shared demo data lives (default ../shared when it exists).",
+    )
+    contact: str = Field(
+        "https://github.com/sveta-project/sveta",
+        description="Contact (URL or e-mail) put in the crawler's User-Agent so shop owners can reach you.",
+    )
+    crawl_delay_s: float = Field(1.0, ge=0, description="Seconds to wait between two requests to one store.")
+    crawl_page_limit: int = Field(250, ge=1, le=250, description="Products per products.json page (max 250).")
+    crawl_max_retries: int = Field(5, ge=0, description="Retries of one request on 429 / 5xx / network errors.")
+    crawl_backoff_s: float = Field(1.0, ge=0, description="First backoff delay; doubles on each retry.")
+    crawl_max_backoff_s: float = Field(120.0, ge=0, description="Longest single wait, Retry-After included.")
+    respect_robots: bool = Field(True, description="Obey the store's robots.txt (disable only for your own shop).")
+    http_timeout_s: float = Field(20.0, gt=0, description="Timeout of one HTTP request, in seconds.")
+    allowed_private_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts allowed although they resolve to private, loopback or link-local addresses "
+        "(comma-separated in SVETA_ALLOWED_PRIVATE_HOSTS), e.g. 127.0.0.1,localhost for tests.",
+    )
+    image_max_bytes: int = Field(20_000_000, gt=0, description="Largest image download accepted, in bytes.")
+    image_max_pixels: int = Field(
+        40_000_000, gt=0, description="Largest image accepted, in pixels (decompression-bomb guard)."
+    )
+    image_fetch_concurrency: int = Field(8, ge=1, description="Parallel image downloads.")
+    image_fetch_retries: int = Field(2, ge=0, description="Retries of one image download on network errors/5xx.")
+
+    @field_validator("allowed_private_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return value
+
+    @property
+    def catalog_url(self) -> str:
+        """The database URL in force (the SQLite default lives in the data home)."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def image_cache_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def user_agent(self) -> str:
+        return f"sveta/{__version__} (+{self.contact})"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,67 @@
+"""Shared fixtures: the ../shared data, settings in a temp data home, SQLite and real Postgres catalogs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from sveta.catalog.store import CatalogStore, open_catalog
+from sveta.settings import Settings
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MYNTRA = SHARED / "datasets" / "myntra-small"
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not (SHARED / "README.md").is_file():
+        pytest.skip(f"the shared data is not at {SHARED}: put the shared/ folder beside the checkout")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def myntra(shared: Path) -> Path:
+    return MYNTRA
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", allowed_private_hosts=["127.0.0.1", "localhost"], crawl_delay_s=0.0)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    from tests.pg_server import postgres_server
+
+    try:
+        with postgres_server() as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.skip(f"no PostgreSQL server here: {exc}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CatalogStore]:
+    """A fresh, migrated catalog on SQLite and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        store = open_catalog(f"sqlite:///{tmp_path}/catalog.db")
+        yield store
+        store.engine.dispose()
+        return
+    url = request.getfixturevalue("postgres_url")
+    _reset_postgres(url)
+    store = open_catalog(url)
+    yield store
+    store.engine.dispose()
+
+
+def _reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
