@@ -16,11 +16,11 @@ from pathlib import Path
 
 def find_bin_dir() -> Path | None:
     """Debian keeps server binaries outside PATH (/usr/lib/postgresql/N/bin)."""
-    on_path = shutil.which("pg_ctl")
-    if on_path:
-        return Path(on_path).parent
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return Path(found[-1]).parent if found else None
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    on_path = shutil.which("initdb")
+    return Path(on_path).parent if on_path else None
 
 
 def _free_port() -> int:

@@ -107,7 +107,7 @@ def test_jsonl_that_is_not_json_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_folder_per_category(myntra: Path, tmp_path: Path, catalog: CatalogStore) -> None:
-    ids = {"shirts": ["15970", "1163"], "watches": ["59263"]}
+    ids = {"skirts": ["10000", "10001"], "watches": ["10098"]}
     for category, names in ids.items():
         (tmp_path / "photos" / category).mkdir(parents=True)
         for name in names:
@@ -115,7 +115,7 @@ def test_folder_per_category(myntra: Path, tmp_path: Path, catalog: CatalogStore
     (tmp_path / "photos" / "notes.txt").write_text("not a photo")
     report = run_ingest(catalog, name="folder", kind="folder", location="x", records=read_folder(tmp_path / "photos"))
     assert report.new == 3
-    product = catalog.find_product("watches/59263.jpg")
+    product = catalog.find_product("watches/10098.jpg")
     assert product is not None and product.images[0].url.startswith("file://")
     assert product.category is not None and product.category == normalize_value("category", "watches")
 

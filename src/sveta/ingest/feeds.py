@@ -90,10 +90,12 @@ class FeedReader:
 
     def records(self) -> Iterator[ProductRecord]:
         rows = self._jsonl_rows() if self.path.suffix.lower() in (".jsonl", ".ndjson") else self._csv_rows()
-        mapping: FeedMapping | None = None
+        mappings: dict[tuple[str, ...], FeedMapping] = {}  # JSONL objects may differ in their keys
         for line, row in rows:
-            mapping = mapping or FeedMapping.detect(list(row), self.overrides)
-            record = self._record(row, mapping)
+            keys = tuple(row)
+            if keys not in mappings:
+                mappings[keys] = FeedMapping.detect(list(keys), self.overrides)
+            record = self._record(row, mappings[keys])
             if record is None:
                 self.skipped.append(f"line {line}: no id")
                 continue
