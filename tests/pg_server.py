@@ -50,16 +50,27 @@ def postgres_server() -> Iterator[str]:
     run = lambda *cmd: subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
     try:
         run(str(bin_dir / "initdb"), "-D", str(data), "-U", "sveta", "--auth=trust", "-E", "UTF8")
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        run(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
         _wait(port)
         run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "sveta", "sveta")
         yield f"postgresql+psycopg://sveta@127.0.0.1:{port}/sveta"
     except subprocess.CalledProcessError as exc:
         raise RuntimeError(f"PostgreSQL did not start: {exc.stderr.strip()[-300:]}") from exc
     finally:
-        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -42,10 +42,17 @@ def test_ingest_csv_json_then_rerun_changes_nothing(cli: CliRunner, myntra: Path
     feed = _subset(myntra, tmp_path, 120)
     first = cli.invoke(app, ["ingest", "csv", str(feed), "--images", str(myntra / "images"), "--json"])
     assert first.exit_code == 0, first.output
-    assert {k: _last_json(first.stdout)[k] for k in ("new", "changed", "gone")} == {"new": 120, "changed": 0, "gone": 0}
+    assert {k: _last_json(first.stdout)[k] for k in ("new", "changed", "gone")} == {
+        "new": 120,
+        "changed": 0,
+        "gone": 0,
+    }
     again = cli.invoke(app, ["ingest", "csv", str(feed), "--images", str(myntra / "images"), "--json"])
     assert {k: _last_json(again.stdout)[k] for k in ("new", "changed", "unchanged")} == {
-        "new": 0, "changed": 0, "unchanged": 120}
+        "new": 0,
+        "changed": 0,
+        "unchanged": 120,
+    }
 
 
 def test_catalog_stats_json_and_plots(cli: CliRunner, myntra: Path, tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_generic_csv_with_mapping_and_bad_rows(tmp_path: Path) -> None:
     feed = tmp_path / "feed.csv"
     feed.write_text(
         "sku,name,shade,cost,photo\n"
-        "A1,Red floral dress,Red,\"1,299.00\",https://cdn.example/a1.jpg|https://cdn.example/a1b.jpg\n"
+        'A1,Red floral dress,Red,"1,299.00",https://cdn.example/a1.jpg|https://cdn.example/a1b.jpg\n'
         ",no id here,Blue,10,\n",
         encoding="utf-8",
     )
@@ -84,8 +84,15 @@ def test_html_instead_of_a_feed_is_refused(tmp_path: Path) -> None:
 def test_jsonl_feed_skips_bad_lines(tmp_path: Path) -> None:
     feed = tmp_path / "feed.jsonl"
     lines = [
-        json.dumps({"id": 1, "title": "Black leather boots", "images": [{"src": "https://cdn.example/1.jpg"}],
-                    "tags": ["winter", "boots"], "available": False}),
+        json.dumps(
+            {
+                "id": 1,
+                "title": "Black leather boots",
+                "images": [{"src": "https://cdn.example/1.jpg"}],
+                "tags": ["winter", "boots"],
+                "available": False,
+            }
+        ),
         "{broken json",
         json.dumps([1, 2]),
         json.dumps({"id": "2", "title": "White sneakers", "image": "2.jpg"}),
@@ -113,7 +120,9 @@ def test_folder_per_category(myntra: Path, tmp_path: Path, catalog: CatalogStore
         for name in names:
             shutil.copy(myntra / "images" / f"{name}.jpg", tmp_path / "photos" / category / f"{name}.jpg")
     (tmp_path / "photos" / "notes.txt").write_text("not a photo")
-    report = run_ingest(catalog, name="folder", kind="folder", location="x", records=read_folder(tmp_path / "photos"))
+    report = run_ingest(
+        catalog, name="folder", kind="folder", location="x", records=read_folder(tmp_path / "photos")
+    )
     assert report.new == 3
     product = catalog.find_product("watches/10098.jpg")
     assert product is not None and product.images[0].url.startswith("file://")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -36,7 +36,11 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        datetime: DateTime(timezone=True),
+    }
 
 
 class Source(Base):
@@ -119,7 +123,9 @@ class Image(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     alt: Mapped[str | None] = mapped_column(Text)
     variant_ids: Mapped[list[str]] = mapped_column(default=list)  # external ids of the variants it shows
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | cached | broken
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending", index=True
+    )  # pending | cached | broken
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     local_path: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
@@ -131,7 +137,9 @@ class Image(Base):
 class Attribute(Base):
     __tablename__ = "attributes"
     __table_args__ = (
-        UniqueConstraint("product_id", "name", "origin", "value", name="uq_attributes_product_name_origin_value"),
+        UniqueConstraint(
+            "product_id", "name", "origin", "value", name="uq_attributes_product_name_origin_value"
+        ),
         Index("ix_attributes_name_value", "name", "value"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,4 @@
-"""Catalog statistics (counts by category, gender, colour, source; frequent title words) and their bar charts."""
+"""Catalog statistics (by category, gender, colour, source; frequent title words) and bar charts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,27 @@ from sveta.catalog.models import CrawlRun, Image, Product, Source, Variant
 from sveta.catalog.store import CatalogStore
 
 _STOPWORDS = frozenset(
-    "a an and the of for in on with by to from at men women mens womens boys girls unisex kids & - + / set".split()
+    {
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "for",
+        "in",
+        "on",
+        "with",
+        "by",
+        "to",
+        "from",
+        "at",
+        "set",
+        "&",
+        "-",
+        "+",
+        "/",
+    }
+    | {"men", "women", "mens", "womens", "boys", "girls", "unisex", "kids"}  # gender has its own breakdown
 )
 _WORD = re.compile(r"[a-z][a-z'\-]+")
 
@@ -53,9 +73,15 @@ def _sources(s: Any) -> dict[str, dict[str, Any]]:
             "kind": source.kind,
             "location": source.location,
             "products": counts.get(source.id, 0),
-            "last_run": None if last is None else {
-                "status": last.status, "finished_at": last.finished_at and last.finished_at.isoformat(),
-                "new": last.new, "changed": last.changed, "unchanged": last.unchanged, "gone": last.gone,
+            "last_run": None
+            if last is None
+            else {
+                "status": last.status,
+                "finished_at": last.finished_at and last.finished_at.isoformat(),
+                "new": last.new,
+                "changed": last.changed,
+                "unchanged": last.unchanged,
+                "gone": last.gone,
             },
         }
     return result
@@ -77,8 +103,10 @@ def plot_stats(stats: dict[str, Any], out_dir: Path, *, top: int = 25) -> list[P
 
     out_dir.mkdir(parents=True, exist_ok=True)
     charts = {
-        "by_category": "Products by category", "by_gender": "Products by gender",
-        "by_colour": "Products by colour", "top_title_words": "Most frequent title words",
+        "by_category": "Products by category",
+        "by_gender": "Products by gender",
+        "by_colour": "Products by colour",
+        "top_title_words": "Most frequent title words",
     }
     written = []
     for key, title in charts.items():

@@ -1,10 +1,12 @@
-"""The catalog's read/write API: idempotent upserts keyed by (source, external id), crawl runs, image state."""
+"""The catalog's read/write API: upserts keyed by (source, external id), crawl runs, image state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
+
 from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -12,6 +14,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sveta.catalog.models import Attribute, CrawlRun, Image, Product, Source, Variant, utcnow
 from sveta.errors import CatalogError
 from sveta.ingest.records import AttributeRecord, ImageRecord, ProductRecord, VariantRecord
+
+T = TypeVar("T")
 
 _MUTABLE_ORIGINS = ("seller", "text")  # image-origin attributes belong to the photo models, not to ingest
 
@@ -83,7 +87,9 @@ class CatalogStore:
     def finish_run(self, run_id: int, status: str, **counts: object) -> None:
         with self.session() as s:
             s.execute(
-                update(CrawlRun).where(CrawlRun.id == run_id).values(status=status, finished_at=utcnow(), **counts)
+                update(CrawlRun)
+                .where(CrawlRun.id == run_id)
+                .values(status=status, finished_at=utcnow(), **counts)
             )
 
     def runs(self, source_name: str | None = None, limit: int = 20) -> list[CrawlRun]:
@@ -160,7 +166,9 @@ class CatalogStore:
 
     # -- images -----------------------------------------------------------------------------------
 
-    def images_to_fetch(self, *, retry_broken: bool = False, limit: int | None = None) -> list[tuple[int, str]]:
+    def images_to_fetch(
+        self, *, retry_broken: bool = False, limit: int | None = None
+    ) -> list[tuple[int, str]]:
         """(image id, url) of images not yet in the cache, in catalog order."""
         states = ["pending", "broken"] if retry_broken else ["pending"]
         with self.session() as s:
@@ -175,15 +183,22 @@ class CatalogStore:
                 update(Image)
                 .where(Image.id == image_id)
                 .values(
-                    status="cached", sha256=sha256, local_path=local_path, width=width, height=height,
-                    error=None, fetched_at=utcnow(),
+                    status="cached",
+                    sha256=sha256,
+                    local_path=local_path,
+                    width=width,
+                    height=height,
+                    error=None,
+                    fetched_at=utcnow(),
                 )
             )
 
     def mark_image_broken(self, image_id: int, reason: str) -> None:
         with self.session() as s:
             s.execute(
-                update(Image).where(Image.id == image_id).values(status="broken", error=reason, fetched_at=utcnow())
+                update(Image)
+                .where(Image.id == image_id)
+                .values(status="broken", error=reason, fetched_at=utcnow())
             )
 
 
@@ -206,8 +221,10 @@ def _engine(url: str) -> Engine:
     try:
         return create_engine(url, pool_pre_ping=True)
     except Exception as exc:  # bad URL or missing driver
-        raise CatalogError(f"cannot use database URL {url!r}: {exc}", "check SVETA_DATABASE_URL; "
-                           "for Postgres run: pip install 'sveta[postgres]'") from exc
+        raise CatalogError(
+            f"cannot use database URL {url!r}: {exc}",
+            "check SVETA_DATABASE_URL; for Postgres run: pip install 'sveta[postgres]'",
+        ) from exc
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -253,11 +270,23 @@ def _apply(product: Product, prepared: PreparedProduct) -> None:
     """Copy a prepared record onto a product row, keeping cached images and photo attributes."""
     rec = prepared.record
     product_fields = {
-        "handle": rec.handle, "title": rec.title, "description": rec.description, "brand": rec.brand,
-        "product_type": rec.product_type, "tags": list(rec.tags), "currency": rec.currency, "url": rec.url,
-        "available": rec.available, "source_created_at": rec.created_at, "source_updated_at": rec.updated_at,
-        "fingerprint": rec.fingerprint(), "raw": rec.raw, "gender": prepared.gender,
-        "category": prepared.category, "colour": prepared.colour, "gone_at": None,
+        "handle": rec.handle,
+        "title": rec.title,
+        "description": rec.description,
+        "brand": rec.brand,
+        "product_type": rec.product_type,
+        "tags": list(rec.tags),
+        "currency": rec.currency,
+        "url": rec.url,
+        "available": rec.available,
+        "source_created_at": rec.created_at,
+        "source_updated_at": rec.updated_at,
+        "fingerprint": rec.fingerprint(),
+        "raw": rec.raw,
+        "gender": prepared.gender,
+        "category": prepared.category,
+        "colour": prepared.colour,
+        "gone_at": None,
     }
     for name, value in product_fields.items():
         setattr(product, name, value)
@@ -274,8 +303,17 @@ def _sync_variants(product: Product, records: Iterable[VariantRecord]) -> None:
     kept = []
     for rec in _unique(records, key=lambda r: r.external_id):
         variant = by_id.get(rec.external_id) or Variant(external_id=rec.external_id)
-        for name in ("title", "options", "size", "colour", "sku", "price", "compare_at_price", "available",
-                     "position"):
+        for name in (
+            "title",
+            "options",
+            "size",
+            "colour",
+            "sku",
+            "price",
+            "compare_at_price",
+            "available",
+            "position",
+        ):
             setattr(variant, name, getattr(rec, name))
         kept.append(variant)
     product.variants = kept
@@ -306,8 +344,8 @@ def _sync_attributes(product: Product, records: Iterable[AttributeRecord]) -> No
     product.attributes = kept
 
 
-def _unique(items: Iterable, key) -> list:  # type: ignore[no-untyped-def]
-    seen: dict[object, object] = {}
+def _unique(items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
+    seen: dict[Hashable, T] = {}
     for item in items:
         seen.setdefault(key(item), item)
     return list(seen.values())

@@ -47,8 +47,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data home (default: SVETA_DATA_DIR or ./sveta-data)."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data home (default: SVETA_DATA_DIR or ./sveta-data)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     if data_dir is not None:
         _common.set_settings(Settings(data_dir=data_dir))

@@ -10,7 +10,9 @@ from sveta.cli._common import catalog, console, print_json, progress, settings
 from sveta.errors import ConfigError
 from sveta.ingest.pipeline import CrawlState, IngestReport, run_ingest
 
-app = typer.Typer(help="Bring a catalog in: Shopify stores, CSV / JSONL feeds, folders of photos.", no_args_is_help=True)
+app = typer.Typer(
+    help="Bring a catalog in: Shopify stores, CSV / JSONL feeds, folders of photos.", no_args_is_help=True
+)
 
 _COUNTS = ("pages", "new", "changed", "unchanged", "gone")
 
@@ -18,7 +20,9 @@ _COUNTS = ("pages", "new", "changed", "unchanged", "gone")
 @app.command("shopify")
 def shopify(
     stores: list[str] = typer.Argument(..., help="Store URLs, e.g. https://shop.example (several allowed)."),
-    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: pages, new, changed, unchanged, gone."),
+    as_json: bool = typer.Option(
+        False, "--json", help="End with one JSON line: pages, new, changed, unchanged, gone."
+    ),
 ) -> None:
     """Crawl Shopify stores' public products.json, politely and incrementally."""
     from sveta.ingest.shopify import ingest_shopify
@@ -26,7 +30,9 @@ def shopify(
     reports = []
     for url in stores:
         console.print(f"crawling [bold]{url}[/] (>= {settings().crawl_delay_s:g} s between requests)")
-        reports.append(ingest_shopify(catalog(), url, settings=settings(), log=lambda m: console.print(f"  {m}")))
+        reports.append(
+            ingest_shopify(catalog(), url, settings=settings(), log=lambda m: console.print(f"  {m}"))
+        )
         _summary(reports[-1])
     if as_json:
         print_json(_totals(reports))
@@ -35,8 +41,12 @@ def shopify(
 @app.command("csv")
 def csv_feed(
     file: Path = typer.Argument(..., help="The CSV file (Myntra's styles.csv works as it is)."),
-    images: Path | None = typer.Option(None, "--images", help="Folder of photos named {id}.jpg (default: images/ beside the file)."),
-    mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map title=name --map colour=shade."),
+    images: Path | None = typer.Option(
+        None, "--images", help="Folder of photos named {id}.jpg (default: images/ beside the file)."
+    ),
+    mapping: list[str] = typer.Option(
+        [], "--map", help="FIELD=COLUMN, e.g. --map title=name --map colour=shade."
+    ),
     source: str | None = typer.Option(None, "--source", help="Source name (default: csv:<folder>/<file>)."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line of counts."),
 ) -> None:
@@ -47,7 +57,9 @@ def csv_feed(
 @app.command("jsonl")
 def jsonl_feed(
     file: Path = typer.Argument(..., help="The JSON Lines file: one product object per line."),
-    images: Path | None = typer.Option(None, "--images", help="Folder that relative image paths are resolved in."),
+    images: Path | None = typer.Option(
+        None, "--images", help="Folder that relative image paths are resolved in."
+    ),
     mapping: list[str] = typer.Option([], "--map", help="FIELD=KEY, e.g. --map title=name."),
     source: str | None = typer.Option(None, "--source", help="Source name (default: jsonl:<folder>/<file>)."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line of counts."),
@@ -68,15 +80,23 @@ def folder(
     state = CrawlState()
     root = root.resolve()
     with progress(f"reading {root.name}") as advance:
-        report = run_ingest(catalog(), name=source or f"folder:{root.name}", kind="folder", location=str(root),
-                            records=read_folder(root, state), state=state, on_progress=advance)
+        report = run_ingest(
+            catalog(),
+            name=source or f"folder:{root.name}",
+            kind="folder",
+            location=str(root),
+            records=read_folder(root, state),
+            state=state,
+            on_progress=advance,
+        )
     _summary(report)
     if as_json:
         print_json(_totals([report]))
 
 
-def ingest_feed(file: Path, images: Path | None, mapping: list[str], source: str | None, kind: str,
-                quiet: bool = False) -> IngestReport:
+def ingest_feed(
+    file: Path, images: Path | None, mapping: list[str], source: str | None, kind: str, quiet: bool = False
+) -> IngestReport:
     """Ingest one feed file (shared by `ingest csv`, `ingest jsonl` and `demo`)."""
     from sveta.ingest.feeds import FeedReader
 
@@ -86,12 +106,21 @@ def ingest_feed(file: Path, images: Path | None, mapping: list[str], source: str
     reader = FeedReader(file, images_dir=images.resolve() if images else None, overrides=_parse_map(mapping))
     total = _count_lines(file)
     with progress(f"reading {file.name}", total=total, quiet=quiet) as advance:
-        report = run_ingest(catalog(), name=source or f"{kind}:{file.parent.name}/{file.name}", kind=kind,
-                            location=str(file), records=reader.records(), state=reader.state, on_progress=advance)
+        report = run_ingest(
+            catalog(),
+            name=source or f"{kind}:{file.parent.name}/{file.name}",
+            kind=kind,
+            location=str(file),
+            records=reader.records(),
+            state=reader.state,
+            on_progress=advance,
+        )
     return report
 
 
-def _feed(file: Path, images: Path | None, mapping: list[str], source: str | None, kind: str, as_json: bool) -> None:
+def _feed(
+    file: Path, images: Path | None, mapping: list[str], source: str | None, kind: str, as_json: bool
+) -> None:
     report = ingest_feed(file, images, mapping, source, kind)
     _summary(report)
     if as_json:
@@ -118,7 +147,8 @@ def _count_lines(file: Path) -> int | None:
 
 def _summary(report: IngestReport) -> None:
     console.print(
-        f"[green]{report.source}[/]: {report.new} new, {report.changed} changed, {report.unchanged} unchanged, "
+        f"[green]{report.source}[/]: {report.new} new, {report.changed} changed, "
+        f"{report.unchanged} unchanged, "
         f"{report.gone} gone ({report.pages} pages, {report.seconds:.1f} s)"
     )
     for note in report.notes:

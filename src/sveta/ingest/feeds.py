@@ -1,4 +1,4 @@
-"""CSV / JSONL feeds and folders of photos -> product records (the Myntra styles.csv layout needs no mapping)."""
+"""CSV / JSONL feeds and folders of photos -> product records (Myntra's styles.csv needs no mapping)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sveta.errors import InputError
 from sveta.ingest.pipeline import CrawlState
@@ -32,12 +32,31 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 # Columns that become seller attributes, with the attribute name they carry (seller words kept verbatim).
 ATTRIBUTE_COLUMNS: dict[str, str] = {
-    "articletype": "category", "category": "category", "gender": "gender",
-    "basecolour": "colour", "colour": "colour", "color": "colour", "usage": "occasion", "occasion": "occasion",
-    "season": "season", "mastercategory": "master_category", "subcategory": "sub_category",
-    "pattern": "pattern", "material": "material", "fit": "fit", "sleeve": "sleeve_length",
+    "articletype": "category",
+    "category": "category",
+    "gender": "gender",
+    "basecolour": "colour",
+    "colour": "colour",
+    "color": "colour",
+    "usage": "occasion",
+    "occasion": "occasion",
+    "season": "season",
+    "mastercategory": "master_category",
+    "subcategory": "sub_category",
+    "pattern": "pattern",
+    "material": "material",
+    "fit": "fit",
+    "sleeve": "sleeve_length",
 }
-MYNTRA_HEADER = {"id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "productDisplayName"}
+MYNTRA_HEADER = {
+    "id",
+    "gender",
+    "masterCategory",
+    "subCategory",
+    "articleType",
+    "baseColour",
+    "productDisplayName",
+}
 _TRUE = {"1", "true", "yes", "y", "in stock", "in_stock", "available", "t"}
 
 
@@ -52,7 +71,7 @@ class FeedMapping:
     @classmethod
     def detect(cls, columns: list[str], overrides: Mapping[str, str] | None = None) -> FeedMapping:
         by_lower = {c.lower(): c for c in columns}
-        mapping = cls(brand_from_title=MYNTRA_HEADER <= set(columns))
+        mapping = cls(brand_from_title=set(columns) >= MYNTRA_HEADER)
         for name, aliases in FIELD_ALIASES.items():
             found = next((by_lower[a] for a in aliases if a in by_lower), None)
             if found:
@@ -63,14 +82,17 @@ class FeedMapping:
         for name, column in (overrides or {}).items():
             mapping._override(name, column, columns)
         if "id" not in mapping.fields:
-            raise InputError(f"the feed has no id column (columns: {', '.join(columns)})",
-                             "name it with --map id=COLUMN")
+            raise InputError(
+                f"the feed has no id column (columns: {', '.join(columns)})", "name it with --map id=COLUMN"
+            )
         return mapping
 
     def _override(self, name: str, column: str, columns: list[str]) -> None:
         if column not in columns:
-            raise InputError(f"--map {name}={column}: the feed has no column {column!r}",
-                             f"columns are: {', '.join(columns)}")
+            raise InputError(
+                f"--map {name}={column}: the feed has no column {column!r}",
+                f"columns are: {', '.join(columns)}",
+            )
         if name in FIELD_ALIASES:
             self.fields[name] = column
         else:  # any other name declares a seller attribute column
@@ -108,10 +130,12 @@ class FeedReader:
         with _open_text(self.path) as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames:
-                raise InputError(f"{self.path} is empty or has no header row", "the first line must name the columns")
+                raise InputError(
+                    f"{self.path} is empty or has no header row", "the first line must name the columns"
+                )
             last = reader.fieldnames[-1]
             for row in reader:
-                extra = row.pop(None, None)  # type: ignore[call-overload]
+                extra = row.pop(None, None)
                 if extra:  # an unquoted comma in the last column (Myntra titles have some)
                     row[last] = ",".join([row[last] or "", *extra])
                 yield reader.line_num, row
@@ -125,8 +149,10 @@ class FeedReader:
                     row = json.loads(text)
                 except json.JSONDecodeError as exc:
                     if number == 1:
-                        raise InputError(f"{self.path} is not JSON Lines: line 1: {exc.msg}",
-                                         "give one JSON object per line, or a .csv file") from exc
+                        raise InputError(
+                            f"{self.path} is not JSON Lines: line 1: {exc.msg}",
+                            "give one JSON object per line, or a .csv file",
+                        ) from exc
                     self.skipped.append(f"line {number}: invalid JSON ({exc.msg})")
                     continue
                 if isinstance(row, dict):
@@ -146,12 +172,19 @@ class FeedReader:
             if (value := _text(row.get(column)))
         ]
         return ProductRecord(
-            external_id=external_id, title=title, description=get("description"),
+            external_id=external_id,
+            title=title,
+            description=get("description"),
             brand=get("brand") or (title.split()[0] if mapping.brand_from_title and title else None),
-            product_type=get("product_type"), tags=_tags(row.get(mapping.fields.get("tags", ""))),
-            price=_price(get("price")), currency=get("currency"), url=get("url"),
+            product_type=get("product_type"),
+            tags=_tags(row.get(mapping.fields.get("tags", ""))),
+            price=_price(get("price")),
+            currency=get("currency"),
+            url=get("url"),
             available=_available(row.get(mapping.fields.get("available", ""))),
-            raw=dict(row), attributes=attributes, images=self._images(external_id, row.get(mapping.fields.get("image", ""))),
+            raw=dict(row),
+            attributes=attributes,
+            images=self._images(external_id, row.get(mapping.fields.get("image", ""))),
         )
 
     def _images(self, external_id: str, value: Any) -> list[ImageRecord]:
@@ -180,10 +213,14 @@ class FeedReader:
 def read_folder(root: Path, state: CrawlState | None = None) -> Iterator[ProductRecord]:
     """One sub-folder per category; every photo is a product whose category is its folder's name."""
     if not root.is_dir():
-        raise InputError(f"{root} is not a folder", "give a folder with one sub-folder of photos per category")
+        raise InputError(
+            f"{root} is not a folder", "give a folder with one sub-folder of photos per category"
+        )
     photos = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not photos:
-        raise InputError(f"no photos found under {root}", f"expected files ending in {', '.join(IMAGE_SUFFIXES)}")
+        raise InputError(
+            f"no photos found under {root}", f"expected files ending in {', '.join(IMAGE_SUFFIXES)}"
+        )
     for photo in photos:
         relative = photo.relative_to(root)
         category = relative.parts[0] if len(relative.parts) > 1 else None
@@ -199,7 +236,7 @@ def read_folder(root: Path, state: CrawlState | None = None) -> Iterator[Product
         state.pages = 1
 
 
-def _open_text(path: Path):  # type: ignore[no-untyped-def]
+def _open_text(path: Path) -> TextIO:
     if not path.is_file():
         raise InputError(f"feed file not found: {path}", "check the path")
     head = path.read_bytes()[:512].lstrip().lower()

@@ -45,12 +45,12 @@ class IngestReport:
 
 
 def prepare(record: ProductRecord) -> PreparedProduct:
-    """Attach text attributes and resolve gender / category / colour (seller's word first, then the text's)."""
+    """Attach text attributes; resolve gender / category / colour (seller's word first, then the text's)."""
     from sveta.ingest.text_attributes import extract_text_attributes, normalize_value
 
     text = extract_text_attributes(record.title, record.product_type, record.tags, record.description)
     seller = {a.name: a.value for a in record.attributes}
-    found = {}
+    found: dict[str, str] = {}
     for attr in text:  # the extractor lists the best value of each attribute first
         found.setdefault(attr.name, attr.value)
 
