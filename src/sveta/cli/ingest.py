@@ -33,7 +33,7 @@ def shopify(
         reports.append(
             ingest_shopify(catalog(), url, settings=settings(), log=lambda m: console.print(f"  {m}"))
         )
-        _summary(reports[-1])
+        _summary(reports[-1], notes=False)  # the crawler logged its notes as they happened
     if as_json:
         print_json(_totals(reports))
 
@@ -145,13 +145,13 @@ def _count_lines(file: Path) -> int | None:
         return None
 
 
-def _summary(report: IngestReport) -> None:
+def _summary(report: IngestReport, notes: bool = True) -> None:
     console.print(
         f"[green]{report.source}[/]: {report.new} new, {report.changed} changed, "
         f"{report.unchanged} unchanged, "
         f"{report.gone} gone ({report.pages} pages, {report.seconds:.1f} s)"
     )
-    for note in report.notes:
+    for note in report.notes if notes else []:
         console.print(f"  note: {note}")
 
 

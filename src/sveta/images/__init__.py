@@ -1,0 +1,1 @@
+"""Images: the lazy content-addressed cache, preparation and colour."""
