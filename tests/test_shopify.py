@@ -20,7 +20,8 @@ from sveta.catalog.models import Product, Variant
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.errors import BlockedURLError, ConfigError, SourceError
 from sveta.ingest.pipeline import IngestReport
-from sveta.ingest.shopify import _retry_after, ingest_shopify, normalize_base_url, product_record
+from sveta.ingest.shopify import _retry_after, ingest_shopify, normalize_base_url
+from sveta.ingest.shopify_records import product_record
 from sveta.settings import Settings
 from tests.shopify_server import ShopifyStore, fixture_file, fixture_products, make_products, serve
 

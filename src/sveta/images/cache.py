@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import itertools
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,28 +20,19 @@ import httpx
 from PIL import Image
 
 from sveta.errors import ConfigError, InputError, SourceError, SvetaError
+from sveta.images.checks import FORMATS, PAGE_HINT, inspect_image, sniff, too_big
 from sveta.net import make_client
 from sveta.settings import Settings
 
 if TYPE_CHECKING:
     from sveta.catalog.store import CatalogStore
 
-# Pillow format -> (content type, file extension); also the formats Pillow may try to open.
-_FORMATS = {
-    "JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif"),
-    "WEBP": ("image/webp", "webp"), "BMP": ("image/bmp", "bmp"), "TIFF": ("image/tiff", "tif"),
-}
-_MAGIC = (
-    (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
-    (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
-)
 _SNIFFED_TYPES = {"", "application/octet-stream", "binary/octet-stream"}  # let the bytes decide
 _CHUNK = 64 * 1024
 _DEADLINE_TIMEOUTS = 4  # a whole download may take this many http timeouts: stops slow-drip servers
 _MAX_BACKOFF_S = 10.0
 _MEMO_SIZE = 50_000
 _RETRY_HINT = "try again later with `sveta images fetch --retry-broken`"
-_PAGE_HINT = "use the direct address of the image file (right-click the picture, 'Copy image address')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +131,7 @@ class ImageCache:
             if not path.is_file():
                 raise InputError(f"{url} is not a file", "give the path of an image file")
             if size > self.settings.image_max_bytes:
-                raise _too_big(url, self.settings.image_max_bytes)
+                raise too_big(url, self.settings.image_max_bytes)
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise InputError(f"image file not found: {path}", "check the path, or re-ingest") from exc
@@ -153,7 +142,7 @@ class ImageCache:
     def _checked(self, url: str, data: bytes, *, local: Path | None = None) -> CachedImage:
         fmt, width, height = inspect_image(data, url, self.settings.image_max_pixels)
         sha = hashlib.sha256(data).hexdigest()
-        content_type, ext = _FORMATS[fmt]
+        content_type, ext = FORMATS[fmt]
         return CachedImage(sha, local or self._store(sha, ext, data), width, height, content_type)
 
     def _store(self, sha: str, ext: str, data: bytes) -> Path:
@@ -242,8 +231,10 @@ class ImageCache:
         except SvetaError as exc:
             return exc
         except Exception as exc:  # a bug on one image must not stop the others
-            return SvetaError(f"unexpected error on {url}: {type(exc).__name__}: {exc}",
-                              "this is a bug in sveta; please report it with the URL")
+            return SvetaError(
+                f"unexpected error on {url}: {type(exc).__name__}: {exc}",
+                "this is a bug in sveta; please report it with the URL",
+            )
 
 
 def warm_cache(
@@ -286,8 +277,13 @@ def _record(
         raise result
     for image_id in ids:
         if isinstance(result, CachedImage):
-            catalog.mark_image_cached(image_id, sha256=result.sha256, local_path=str(result.path),
-                                      width=result.width, height=result.height)
+            catalog.mark_image_cached(
+                image_id,
+                sha256=result.sha256,
+                local_path=str(result.path),
+                width=result.width,
+                height=result.height,
+            )
             report.cached += 1
         else:
             catalog.mark_image_broken(image_id, str(result))
@@ -304,48 +300,6 @@ def _count_uncached(catalog: CatalogStore) -> int:
         return int(s.scalar(select(func.count(ImageRow.id)).where(ImageRow.status != "cached")) or 0)
 
 
-# -- checks -------------------------------------------------------------------------------------------
-
-
-def sniff(data: bytes) -> str | None:
-    """The Pillow format name the magic bytes announce, or None."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    return next((fmt for magic, fmt in _MAGIC if data.startswith(magic)), None)
-
-
-def inspect_image(data: bytes, url: str, max_pixels: int) -> tuple[str, int, int]:
-    """(format, width, height) of a fully decodable image; InputError naming the problem otherwise."""
-    fmt = sniff(data)
-    if fmt is None:
-        raise _not_an_image(data, url)
-    try:
-        with Image.open(io.BytesIO(data), formats=[fmt]) as img:
-            width, height = img.size
-            if width * height > max_pixels:  # from the header, before a single pixel is decoded
-                raise _too_many_pixels(url, width * height, max_pixels, f"{width}x{height}")
-            _decode(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        found = re.search(r"\((\d+) pixels\)", str(exc))
-        raise _too_many_pixels(url, int(found.group(1)) if found else None, max_pixels) from exc
-    except SvetaError:
-        raise
-    except Exception as exc:  # Pillow raises many types on bad data (OSError, SyntaxError, struct.error...)
-        raise InputError(
-            f"{url} is a corrupt or truncated {fmt} image ({exc})",
-            "replace the image at the source (or its URL), then run `sveta images fetch --retry-broken`",
-        ) from exc
-    return fmt, width, height
-
-
-def _decode(img: Image.Image) -> None:
-    # Decoding every pixel is the only way to catch truncation; for JPEG a 1/8-scale decode still reads
-    # all the data, at a fraction of the time and memory.
-    if img.format == "JPEG":
-        img.draft(img.mode, (max(img.width // 8, 1), max(img.height // 8, 1)))
-    img.load()
-
-
 def _check_status(response: httpx.Response, url: str) -> None:
     status = response.status_code
     if status == 429 or status >= 500:
@@ -353,8 +307,11 @@ def _check_status(response: httpx.Response, url: str) -> None:
         retry_after = response.headers.get("retry-after", "").strip()
         raise _Retry(error, float(retry_after) if retry_after.isdigit() else None)
     if status >= 400:
-        hint = ("the image is gone from the store; re-ingest the source to refresh its images"
-                if status in (404, 410) else "check the image URL and that the server allows downloads")
+        hint = (
+            "the image is gone from the store; re-ingest the source to refresh its images"
+            if status in (404, 410)
+            else "check the image URL and that the server allows downloads"
+        )
         raise SourceError(f"{url} answered HTTP {status}", hint)
 
 
@@ -363,14 +320,14 @@ def _check_content_type(response: httpx.Response, url: str) -> None:
     if content_type.startswith("image/") or content_type in _SNIFFED_TYPES:
         return
     if content_type in ("text/html", "application/xhtml+xml"):
-        raise InputError(f"{url} is an HTML page, not an image", _PAGE_HINT)
+        raise InputError(f"{url} is an HTML page, not an image", PAGE_HINT)
     raise InputError(f"{url} is {content_type}, not an image", "use the direct address of the image file")
 
 
 def _check_length(response: httpx.Response, url: str, max_bytes: int) -> None:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_big(url, max_bytes)
+        raise too_big(url, max_bytes)
 
 
 def _read_body(response: httpx.Response, url: str, max_bytes: int, deadline_s: float) -> bytes:
@@ -379,10 +336,11 @@ def _read_body(response: httpx.Response, url: str, max_bytes: int, deadline_s: f
     for chunk in response.iter_bytes(_CHUNK):
         body += chunk
         if len(body) > max_bytes:  # a missing or lying Content-Length changes nothing
-            raise _too_big(url, max_bytes)
+            raise too_big(url, max_bytes)
         if time.monotonic() > deadline:
-            raise SourceError(f"{url} took over {deadline_s:g} s to download", "the server is too slow; "
-                              + _RETRY_HINT)
+            raise SourceError(
+                f"{url} took over {deadline_s:g} s to download", "the server is too slow; " + _RETRY_HINT
+            )
     return bytes(body)
 
 
@@ -411,33 +369,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def _not_an_image(data: bytes, url: str) -> InputError:
-    head = data[:1024].lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head:
-        return InputError(f"{url} is an HTML page, not an image", _PAGE_HINT)
-    if b"<svg" in head:
-        return InputError(f"{url} is an SVG drawing, not a photo", "give a JPEG, PNG or WEBP photo")
-    if head.startswith((b"{", b"[")):
-        return InputError(f"{url} is JSON, not an image", "use the direct address of the image file")
-    kind = "empty" if not data else "not a JPEG, PNG, GIF, WEBP, BMP or TIFF image"
-    return InputError(f"{url} is {kind}", "replace the image with a JPEG, PNG or WEBP file")
-
-
-def _too_big(url: str, max_bytes: int) -> InputError:
-    return InputError(
-        f"{url} is larger than {max_bytes:,} bytes", "if the image is genuine, raise SVETA_IMAGE_MAX_BYTES"
-    )
-
-
-def _too_many_pixels(url: str, pixels: int | None, max_pixels: int, size: str = "") -> InputError:
-    what = f"{pixels:,} pixels" if pixels else "too many pixels"
-    what = f"{size} = {what}" if size else what
-    return InputError(
-        f"{url} is {what}, over the limit of {max_pixels:,} pixels (decompression-bomb guard)",
-        "if the image is genuine, raise SVETA_IMAGE_MAX_PIXELS",
-    )
 
 
 def _describe(exc: Exception) -> str:

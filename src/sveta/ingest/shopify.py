@@ -1,4 +1,4 @@
-"""Shopify stores: a polite crawler of the public products.json, and its conversion to ProductRecords."""
+"""Shopify stores: a polite, incremental crawler of the public products.json (paging, cap, robots)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -15,20 +14,11 @@ import httpx
 from sveta.catalog.store import CatalogStore
 from sveta.errors import ConfigError, SourceError
 from sveta.ingest.pipeline import CrawlState, IngestReport, run_ingest
-from sveta.ingest.records import ImageRecord, ProductRecord, VariantRecord
+from sveta.ingest.records import ProductRecord
 from sveta.ingest.robots import RobotsRules
+from sveta.ingest.shopify_records import product_record
 from sveta.net import check_url, make_client
 from sveta.settings import Settings
-
-# Option names stores use for size and colour (compared lower-cased).
-_SIZE_NAMES = {
-    "size", "sizes", "taille", "größe", "grösse", "groesse", "talla", "taglia", "maat", "storlek",
-    "størrelse", "koko", "rozmiar", "tamanho", "beden", "サイズ", "尺码",
-}
-_COLOUR_NAMES = {
-    "colour", "color", "colours", "colors", "couleur", "farbe", "kleur", "colore", "färg", "farge",
-    "farve", "väri", "kolor", "cor", "renk", "カラー", "颜色",
-}
 
 
 class _PageCapReached(Exception):
@@ -261,150 +251,6 @@ def normalize_base_url(url: str) -> str:
 def source_name(base_url: str) -> str:
     """The catalog's name for a store: its host (and port, when one was given)."""
     return urlsplit(base_url).netloc
-
-
-# -- conversion -----------------------------------------------------------------------------------
-
-
-def product_record(raw: dict[str, Any], base_url: str) -> ProductRecord:
-    """One products.json product as a ProductRecord (the raw JSON is kept)."""
-    handle = raw.get("handle") or None
-    option_names = _option_names(raw.get("options"))
-    raw_variants = [v for v in raw.get("variants") or [] if isinstance(v, dict)]
-    variants = [_variant(v, option_names, i) for i, v in enumerate(raw_variants)]
-    return ProductRecord(
-        external_id=str(raw["id"]),
-        title=str(raw.get("title") or handle or raw["id"]),
-        handle=handle,
-        description=html_to_text(raw.get("body_html")),
-        brand=raw.get("vendor") or None,
-        product_type=raw.get("product_type") or None,
-        tags=_tags(raw.get("tags")),
-        currency=None,  # products.json does not say; the store's currency is on its pages only
-        url=f"{base_url}/products/{handle}" if handle else None,
-        available=any(v.available for v in variants),
-        created_at=_datetime(raw.get("created_at")),
-        updated_at=_datetime(raw.get("updated_at")),
-        raw=raw,
-        variants=variants,
-        images=[_image(img, i) for i, img in enumerate(raw.get("images") or []) if _has_src(img)],
-    )
-
-
-def _option_names(options: object) -> list[str]:
-    names = []
-    for option in options if isinstance(options, list) else []:
-        name = option.get("name") if isinstance(option, dict) else option
-        names.append(str(name or ""))
-    return names
-
-
-def _variant(raw: dict[str, Any], option_names: list[str], index: int) -> VariantRecord:
-    options: dict[str, str] = {}
-    for i in range(3):
-        value = raw.get(f"option{i + 1}")
-        if value in (None, ""):
-            continue
-        name = option_names[i] if i < len(option_names) and option_names[i] else f"Option {i + 1}"
-        if name == "Title" and value == "Default Title":  # Shopify's placeholder for "no options"
-            continue
-        options[name] = str(value)
-    return VariantRecord(
-        external_id=str(raw.get("id")),
-        title=raw.get("title") or None,
-        options=options,
-        size=_option_value(options, _SIZE_NAMES),
-        colour=_option_value(options, _COLOUR_NAMES),
-        sku=raw.get("sku") or None,
-        price=_money(raw.get("price")),
-        compare_at_price=_money(raw.get("compare_at_price")),
-        available=bool(raw.get("available", True)),
-        position=int(raw.get("position") or index + 1),
-    )
-
-
-def _option_value(options: dict[str, str], names: set[str]) -> str | None:
-    return next((value for name, value in options.items() if name.strip().lower() in names), None)
-
-
-def _image(raw: dict[str, Any], index: int) -> ImageRecord:
-    src = str(raw["src"])
-    return ImageRecord(
-        url="https:" + src if src.startswith("//") else src,  # older themes give protocol-relative URLs
-        position=int(raw.get("position") or index + 1),
-        width=raw.get("width"),
-        height=raw.get("height"),
-        alt=raw.get("alt") or None,
-        variant_ids=[str(v) for v in raw.get("variant_ids") or []],
-    )
-
-
-def _has_src(raw: object) -> bool:
-    # Only web URLs: a store must not be able to point the image cache at local files (file://).
-    if not isinstance(raw, dict) or not raw.get("src"):
-        return False
-    return str(raw["src"]).lower().startswith(("https://", "http://", "//"))
-
-
-def _tags(tags: object) -> list[str]:
-    # Current stores send an array; older ones a comma-separated string.
-    items = tags.split(",") if isinstance(tags, str) else tags if isinstance(tags, list) else []
-    return [str(t).strip() for t in items if str(t).strip()]
-
-
-def _money(value: object) -> float | None:
-    if value in (None, ""):
-        return None
-    try:
-        return float(str(value).replace(",", ""))
-    except ValueError:
-        return None
-
-
-def _datetime(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-class _TextExtractor(HTMLParser):
-    _BLOCKS = frozenset({"p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self._skip = max(0, self._skip - 1)
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(html: object) -> str | None:
-    """Shopify's body_html as plain text: tags dropped, entities decoded, one line per block."""
-    if not isinstance(html, str) or not html.strip():
-        return None
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
-    return "\n".join(line for line in lines if line) or None
 
 
 # -- small helpers --------------------------------------------------------------------------------
