@@ -59,11 +59,12 @@ def _root(
 
 
 def _register() -> None:
-    from sveta.cli import catalog, demo, images, ingest
+    from sveta.cli import catalog, demo, eval, images, ingest
 
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(images.app, name="images")
     app.add_typer(catalog.app, name="catalog")
+    app.add_typer(eval.app, name="eval")
     app.command("demo")(demo.demo)
 
 
