@@ -96,8 +96,10 @@ class ShopifyCrawler:
                 return
             ids = [item.get("id") for item in items]
             if ids == previous:  # a server that ignores ?page= would otherwise be read forever
-                raise SourceError(f"{url} repeats page {page - 1}: the store ignores the page parameter",
-                                  "this does not behave like a Shopify store; try a CSV feed")
+                raise SourceError(
+                    f"{url} repeats page {page - 1}: the store ignores the page parameter",
+                    "this does not behave like a Shopify store; try a CSV feed",
+                )
             previous = ids
             yield from items
             page += 1
@@ -194,8 +196,10 @@ class ShopifyCrawler:
                 "ask the shop for a product feed; sveta does not get around a refusal",
             )
         if status == 404:
-            raise SourceError(f"no {urlsplit(url).path.lstrip('/')} at {self.base_url} ({url} answered 404)",
-                              "is this a Shopify store? try https://{shop}.myshopify.com, or use a CSV feed")
+            raise SourceError(
+                f"no {urlsplit(url).path.lstrip('/')} at {self.base_url} ({url} answered 404)",
+                "is this a Shopify store? try https://{shop}.myshopify.com, or use a CSV feed",
+            )
         raise SourceError(f"{url}: HTTP {status}: {response.text[:200]!r}", "check the store's address")
 
     def _note(self, message: str) -> None:
@@ -219,8 +223,15 @@ def ingest_shopify(
         state = CrawlState()
         crawler = ShopifyCrawler(url, client=client, settings=settings, state=state, log=log, sleep=sleep)
         base = crawler.base_url
-        return run_ingest(catalog, name=source_name(base), kind="shopify", location=base,
-                          records=crawler.products(), state=state, complete=True)
+        return run_ingest(
+            catalog,
+            name=source_name(base),
+            kind="shopify",
+            location=base,
+            records=crawler.products(),
+            state=state,
+            complete=True,
+        )
     finally:
         if own_client:
             client.close()
@@ -241,7 +252,9 @@ def normalize_base_url(url: str) -> str:
     except ValueError:
         host = ""
     if not host:
-        raise ConfigError(f"not a store address: {url!r}", "give the shop's address, e.g. https://shop.example")
+        raise ConfigError(
+            f"not a store address: {url!r}", "give the shop's address, e.g. https://shop.example"
+        )
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc += f":{port}"

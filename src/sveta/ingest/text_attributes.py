@@ -1,0 +1,361 @@
+"""Attributes read from a listing's words: category, gender, colours, pattern, sleeve, neckline and more."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from sveta.ingest.html_text import html_to_text
+from sveta.ingest.records import AttributeRecord
+
+ORIGIN = "text"
+# The title and the seller's type and tags describe the product; a description also talks about other things
+# (styling tips, care), so it only fills attributes the listing itself leaves open.
+SOURCE_CONFIDENCE = {"title": 0.9, "product_type": 0.85, "tags": 0.8, "description": 0.6}
+LISTING_SOURCES = ("title", "product_type", "tags")
+GENERIC_FACTOR = 0.7  # a broad type ("Outerwear") says less than a specific one ("Parka")
+RANK_FACTOR = 0.85  # each further value of a multi-valued attribute is less likely the main one
+# Descriptions name the colours of other things too ("pairs well with white sneakers").
+DESCRIPTION_FACTOR = {"colour": 0.7}
+MAX_BRAND_WORDS = 5
+
+_TOKEN = re.compile(r"[^\W_]+")
+# Punctuation that ends a phrase: "Navy, Blue" is two colours, "Navy-Blue" and "Navy Blue" are one.
+_BREAK = re.compile(r"[,;:|()\[\]{}!?•\n\r\t]|\.\s")
+# What follows these words describes something else: "Dress with Belt" is a dress.
+_CONNECTORS = frozenset({"with", "for", "featuring", "including", "plus", "w"})
+_GROUP_GAP = re.compile(r"(?:\s|[&/,+-]|\band\b)*", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeVocab:
+    """One attribute's canonical values; `groups` and `generic` are only filled for category."""
+
+    name: str
+    multi: bool
+    values: tuple[str, ...]
+    groups: dict[str, str]
+    generic: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """The loaded attributes.yaml: attributes plus the phrase index the matcher walks."""
+
+    attributes: dict[str, AttributeVocab]
+    phrases: dict[str, tuple[tuple[str, str | None], ...]]  # joined words -> (attribute, value or None)
+    prefixes: frozenset[str]  # every prefix of a phrase key, to stop extending a phrase early
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    name: str
+    value: str
+    start: int  # token indices, end exclusive
+    end: int
+    evidence: str
+    span: tuple[int, int]  # character offsets of the evidence in its text
+
+
+def _key(phrase: str) -> str:
+    return "".join(_TOKEN.findall(phrase.casefold()))
+
+
+@functools.lru_cache(maxsize=1)
+def vocabulary() -> Vocabulary:
+    """The vocabulary from sveta/data/attributes.yaml, loaded once."""
+    raw = resources.files("sveta").joinpath("data/attributes.yaml").read_bytes()
+    data = yaml.safe_load(raw)
+    attributes: dict[str, AttributeVocab] = {}
+    phrases: dict[str, list[tuple[str, str | None]]] = {}
+    for name, spec in data.items():
+        attributes[name] = _attribute(name, spec)
+        for key, value in _phrase_keys(name, spec).items():
+            phrases.setdefault(key, []).append((name, value))
+    prefixes = {key[:n] for key in phrases for n in range(1, len(key) + 1)}
+    version = "vocab-" + hashlib.sha256(raw).hexdigest()[:12]
+    frozen = {key: tuple(entries) for key, entries in phrases.items()}
+    return Vocabulary(attributes, frozen, frozenset(prefixes), version)
+
+
+def _attribute(name: str, spec: dict[str, Any]) -> AttributeVocab:
+    groups: dict[str, str] = {}
+    generic: set[str] = set()
+    for value, body in spec["values"].items():
+        if isinstance(body, dict):
+            if "group" in body:
+                groups[value] = body["group"]
+            if body.get("generic"):
+                generic.add(value)
+    return AttributeVocab(name, bool(spec.get("multi")), tuple(spec["values"]), groups, frozenset(generic))
+
+
+def _phrase_keys(name: str, spec: dict[str, Any]) -> dict[str, str | None]:
+    """Phrase key -> canonical value (None: ignored phrase); one key with two values is a data error."""
+    explicit: dict[str, str | None] = {}
+    for value, body in spec["values"].items():
+        synonyms = body.get("synonyms", []) if isinstance(body, dict) else body or []
+        for phrase in [value, *synonyms]:
+            _add(explicit, _key(phrase), value, name)
+    for phrase in spec.get("ignore", []):
+        _add(explicit, _key(phrase), None, name)
+    keys = dict(explicit)
+    if spec.get("plurals"):
+        for key, value in explicit.items():
+            for plural in (key + "s", key + "es"):
+                keys.setdefault(plural, value)  # an explicit phrase always beats a generated plural
+    return keys
+
+
+def _add(keys: dict[str, str | None], key: str, value: str | None, name: str) -> None:
+    if key in keys and keys[key] != value:
+        raise ValueError(f"attributes.yaml: {name} phrase {key!r} maps to {keys[key]!r} and {value!r}")
+    keys[key] = value
+
+
+def _scan(text: str, vocab: Vocabulary) -> list[_Match]:
+    """Leftmost-longest phrase matches per attribute, over whole words."""
+    tokens = [(m.start(), m.end(), m.group().casefold()) for m in _TOKEN.finditer(text)]
+    free_from: dict[str, int] = {}  # attribute -> first token a new match of it may start at
+    matches: list[_Match] = []
+    for i in range(len(tokens)):
+        longest: dict[str, tuple[int, str | None]] = {}
+        key = ""
+        for j in range(i, len(tokens)):
+            if j > i and _BREAK.search(text, tokens[j - 1][1], tokens[j][0]):
+                break
+            key += tokens[j][2]
+            if key not in vocab.prefixes:
+                break
+            for name, value in vocab.phrases.get(key, ()):
+                longest[name] = (j, value)
+        for name, (j, value) in longest.items():
+            if free_from.get(name, 0) > i:
+                continue
+            free_from[name] = j + 1
+            if value is not None:
+                span = (tokens[i][0], tokens[j][1])
+                matches.append(_Match(name, value, i, j + 1, text[span[0] : span[1]], span))
+    return matches
+
+
+def _merge_compounds(matches: list[_Match], text: str) -> list[_Match]:
+    """Colour words side by side name one colour, the last one being the head: "Coral Red" is a red,
+    "Steel Grey" a grey; "Red & Black" and "Red/Black" stay two colours."""
+    merged: list[_Match] = []
+    for match in matches:
+        prev = merged[-1] if merged else None
+        if (
+            match.name == "colour"
+            and prev is not None
+            and prev.name == "colour"
+            and prev.end == match.start
+            and not text[prev.span[1] : match.span[0]].strip(" -")
+        ):
+            span = (prev.span[0], match.span[1])
+            merged[-1] = _Match("colour", match.value, prev.start, match.end, text[span[0] : span[1]], span)
+        else:
+            merged.append(match)
+    return merged
+
+
+def _product_colour_first(matches: list[_Match], text: str) -> list[_Match]:
+    """Put first the colour that qualifies the product noun ("Blue Zip Red Wallet" is red): the one reached
+    walking back from the noun over vocabulary words only. Without one, title order stands."""
+    generic = vocabulary().attributes["category"].generic
+    category = _head(_before_connector([m for m in matches if m.name == "category"], text), generic)
+    if category is None:
+        return matches
+    colour_ends = {m.end for m in matches if m.name == "colour"}
+    # Of the words ending at one place, the longest match carries the walk furthest back.
+    ending = {m.end: m for m in sorted(matches, key=lambda m: -m.start) if m.name != "colour"}
+    at = category.start
+    while at not in colour_ends and at in ending and ending[at].start < at:
+        at = ending[at].start
+    colours = [m for m in matches if m.name == "colour"]
+    found = [i for i, m in enumerate(colours) if m.end == at]
+    if not found:
+        return matches
+    first = found[0]
+    # "Blue & White Striped Shirt" is blue on white: a run of colours joined by "&" leads with its first.
+    while first > 0 and _GROUP_GAP.fullmatch(text[colours[first - 1].span[1] : colours[first].span[0]]):
+        first -= 1
+    return [colours[first]] + [m for m in matches if m is not colours[first]]
+
+
+def _drop_brand(matches: list[_Match]) -> list[_Match]:
+    """Marketplace titles open with the brand, then the gender ("Red Tape Men Brown Shoes"): a title that
+    starts with a colour word, followed within a few words by a gender word, has a brand made of the words
+    before it whenever one of those words is not vocabulary ("Tape"); their matches are the brand's."""
+    people = [m.start for m in matches if m.name in ("gender", "age_group")]
+    if not people or not 2 <= min(people) <= MAX_BRAND_WORDS:
+        return matches
+    cut = min(people)
+    if not any(m.name == "colour" and m.start == 0 for m in matches):
+        return matches
+    covered = {t for m in matches for t in range(m.start, m.end)}
+    if all(t in covered for t in range(cut)):
+        return matches  # "Black Leather Men's Jacket" is all description, no brand
+    return [m for m in matches if m.name in ("gender", "age_group") or m.start >= cut]
+
+
+def _plain_text(description: str) -> str:
+    return html_to_text(description) or ""
+
+
+def _segments(
+    title: str | None, product_type: str | None, tags: Sequence[str], description: str | None
+) -> list[tuple[str, str]]:
+    segments = [("title", title or ""), ("product_type", product_type or "")]
+    segments += [("tags", tag) for tag in tags if tag]  # one tag at a time: no phrase spans two tags
+    segments.append(("description", _plain_text(description or "")))
+    return [(source, text) for source, text in segments if text.strip()]
+
+
+def _found(segments: list[tuple[str, str]], vocab: Vocabulary) -> dict[str, list[tuple[str, _Match]]]:
+    found: dict[str, list[tuple[str, _Match]]] = {}
+    for source, text in segments:
+        matches = _merge_compounds(_scan(text, vocab), text)
+        if source == "title":
+            matches = _product_colour_first(_drop_brand(matches), text)
+        for match in matches:
+            found.setdefault(match.name, []).append((source, match))
+    return found
+
+
+def _by_source(hits: list[tuple[str, _Match]]) -> list[tuple[str, list[_Match]]]:
+    """Hits grouped per source in listing order; the description only when the listing has none."""
+    grouped: dict[str, list[_Match]] = {}
+    for source, match in hits:
+        grouped.setdefault(source, []).append(match)
+    ordered = [(s, grouped[s]) for s in LISTING_SOURCES if s in grouped]
+    if not ordered and "description" in grouped:
+        ordered = [("description", grouped["description"])]
+    return ordered
+
+
+def _head(matches: list[_Match], generic: frozenset[str]) -> _Match | None:
+    """The product noun: the last category word before any "with"/"for" clause, specific over generic."""
+    for pool in ([m for m in matches if m.value not in generic], matches):
+        if pool:
+            return pool[-1]
+    return None
+
+
+def _gender(matches: list[_Match]) -> tuple[str, str]:
+    """One gender from all the gender words in one text: both sexes, or "unisex", means Unisex."""
+    values = {m.value for m in matches}
+    evidence = ", ".join(dict.fromkeys(m.evidence for m in matches))
+    if "Unisex" in values or {"Men", "Women"} <= values or {"Boys", "Girls"} <= values:
+        return "Unisex", evidence
+    for kid, adult in (("Boys", "Men"), ("Girls", "Women")):
+        if kid in values and values <= {kid, adult}:
+            return kid, evidence  # "Kids Boys" and "Men / Boys" sizes are boys' clothes
+    first = matches[0]
+    return first.value, first.evidence
+
+
+def _before_connector(text_matches: list[_Match], text: str) -> list[_Match]:
+    # A connector at the very start is no connector: "W" is also a brand.
+    words = [m.group().casefold() for m in _TOKEN.finditer(text)]
+    stop = next((i for i, w in enumerate(words) if w in _CONNECTORS and i > 0), len(words))
+    head = [m for m in text_matches if m.end <= stop]
+    return head or text_matches
+
+
+def _pick_single(
+    attr: AttributeVocab, hits: list[tuple[str, _Match]], texts: dict[str, str]
+) -> list[tuple[str, float, str]]:
+    groups = _by_source(hits)
+    if attr.name == "category":
+        specific = [(s, ms) for s, ms in groups if any(m.value not in attr.generic for m in ms)]
+        for source, matches in specific or groups[:1]:
+            head = _head(_before_connector(matches, texts.get(source, "")), attr.generic)
+            if head is not None:
+                factor = GENERIC_FACTOR if head.value in attr.generic else 1.0
+                return [(head.value, SOURCE_CONFIDENCE[source] * factor, head.evidence)]
+        return []
+    source, matches = groups[0]
+    if attr.name == "gender":
+        value, evidence = _gender(matches)
+        return [(value, SOURCE_CONFIDENCE[source], evidence)]
+    return [(matches[0].value, SOURCE_CONFIDENCE[source], matches[0].evidence)]
+
+
+def _pick_multi(hits: list[tuple[str, _Match]]) -> list[tuple[str, float, str]]:
+    picked: dict[str, tuple[str, float, str]] = {}
+    for source, matches in _by_source(hits):
+        factor = DESCRIPTION_FACTOR.get(matches[0].name, 1.0) if source == "description" else 1.0
+        for match in matches:
+            if match.value not in picked:
+                confidence = SOURCE_CONFIDENCE[source] * factor * RANK_FACTOR ** len(picked)
+                picked[match.value] = (match.value, round(confidence, 3), match.evidence)
+    return list(picked.values())
+
+
+def extract_text_attributes(
+    title: str | None,
+    product_type: str | None = None,
+    tags: Sequence[str] = (),
+    description: str | None = None,
+) -> list[AttributeRecord]:
+    """Attributes named by the listing's words: one record per value, with the words that produced it."""
+    vocab = vocabulary()
+    segments = _segments(title, product_type, tags, description)
+    texts = {source: text for source, text in segments if source != "tags"}
+    found = _found(segments, vocab)
+    records: list[AttributeRecord] = []
+    for name, attr in vocab.attributes.items():
+        hits = found.get(name)
+        if not hits:
+            continue
+        picked = _pick_multi(hits) if attr.multi else _pick_single(attr, hits, texts)
+        records.extend(_records(name, picked, vocab.version))
+    return records
+
+
+def _records(name: str, picked: Iterable[tuple[str, float, str]], version: str) -> list[AttributeRecord]:
+    return [
+        AttributeRecord(
+            name,
+            value,
+            origin=ORIGIN,
+            confidence=round(confidence, 3),
+            evidence=evidence,
+            model_version=version,
+        )
+        for value, confidence, evidence in picked
+    ]
+
+
+def normalize_value(name: str, value: str) -> str | None:
+    """The vocabulary's canonical value for a seller's value of attribute `name`; None when none fits."""
+    vocab = vocabulary()
+    attr = vocab.attributes.get(name)
+    if attr is None or not value or not value.strip():
+        return None
+    for attribute, canonical in vocab.phrases.get(_key(value), ()):
+        if attribute == name:
+            return canonical  # the whole value is a known phrase (None when it is an ignored one)
+    hits = [("title", m) for m in _merge_compounds(_scan(value, vocab), value) if m.name == name]
+    if not hits:
+        return None
+    picked = _pick_multi(hits) if attr.multi else _pick_single(attr, hits, {"title": value})
+    return picked[0][0] if picked else None
+
+
+def category_group(category: str) -> str | None:
+    """The taxonomy group (topwear, footwear, bag, ...) of a category, canonical or a known synonym."""
+    groups = vocabulary().attributes["category"].groups
+    if category in groups:
+        return groups[category]
+    canonical = normalize_value("category", category)
+    return groups.get(canonical) if canonical else None
