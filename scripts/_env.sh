@@ -6,7 +6,7 @@ PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x .venv/bin/python ]; then
   echo "creating .venv with $PY" >&2
   "$PY" -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade pip >&2
+  .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
 fi
 # Reinstall only when the dependency list changed, so repeated runs start at once.
 STAMP=".venv/.sveta-stamp-$1"
