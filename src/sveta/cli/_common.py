@@ -14,6 +14,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -49,9 +50,22 @@ def print_json(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+class Tracker:
+    """What `progress` yields: call it to advance, or `update` to set done / total at once."""
+
+    def __init__(self, bar: Progress, task: TaskID) -> None:
+        self._bar, self._task = bar, task
+
+    def __call__(self, n: int = 1) -> None:
+        self._bar.advance(self._task, n)
+
+    def update(self, completed: int, total: int | None) -> None:
+        self._bar.update(self._task, completed=completed, total=total)
+
+
 @contextmanager
-def progress(description: str, total: int | None = None, *, quiet: bool = False) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``advance(n)``."""
+def progress(description: str, total: int | None = None, *, quiet: bool = False) -> Iterator[Tracker]:
+    """A rich progress bar on stderr."""
     columns = [
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -60,5 +74,4 @@ def progress(description: str, total: int | None = None, *, quiet: bool = False)
         TimeElapsedColumn(),
     ]
     with Progress(*columns, console=console, transient=False, disable=quiet) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        yield Tracker(bar, bar.add_task(description, total=total))

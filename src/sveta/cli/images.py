@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from sveta.cli._common import catalog, console, print_json, settings
+from sveta.cli._common import catalog, console, print_json, progress, settings
 from sveta.images.cache import FetchReport, ImageCache, warm_cache
 
-app = typer.Typer(help="The image cache: photos are fetched on first need; `fetch` warms it.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The image cache: photos are fetched on first need; `fetch` warms it.", no_args_is_help=True
+)
 
 _SHOWN_FAILURES = 10
 
@@ -28,20 +21,18 @@ def fetch(
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line of counts and seconds."),
 ) -> None:
     """Download, check and cache the catalog's images; a broken image is recorded, never fatal."""
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn()]
-    with ImageCache(settings()) as cache, Progress(*columns, console=console) as bar:
-        task = bar.add_task("fetching images", total=None)
-        report = warm_cache(catalog(), cache, retry_broken=retry_broken, limit=limit,
-                            on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with ImageCache(settings()) as cache, progress("fetching images") as bar:
+        report = warm_cache(catalog(), cache, retry_broken=retry_broken, limit=limit, on_progress=bar.update)
     _summary(report, retry_broken)
     if as_json:
         print_json({k: getattr(report, k) for k in ("cached", "broken", "skipped", "seconds")})
 
 
 def _summary(report: FetchReport, retry_broken: bool) -> None:
-    console.print(f"[green]{report.cached} cached[/], {report.broken} broken, {report.skipped} skipped "
-                  f"({report.seconds:.1f} s)")
+    console.print(
+        f"[green]{report.cached} cached[/], {report.broken} broken, {report.skipped} skipped "
+        f"({report.seconds:.1f} s)"
+    )
     for url, reason in report.failures[:_SHOWN_FAILURES]:
         console.print(f"  [red]broken[/] {url}: {reason}", soft_wrap=True)
     if len(report.failures) > _SHOWN_FAILURES:

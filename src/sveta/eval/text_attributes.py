@@ -9,21 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from sveta.errors import InputError
+from sveta.ingest.feeds import MYNTRA_COLUMNS
 from sveta.ingest.records import AttributeRecord
 from sveta.ingest.text_attributes import extract_text_attributes, normalize_value
 
-COLUMNS = (
-    "id",
-    "gender",
-    "masterCategory",
-    "subCategory",
-    "articleType",
-    "baseColour",
-    "season",
-    "year",
-    "usage",
-    "productDisplayName",
-)
+COLUMNS = MYNTRA_COLUMNS
 
 
 def read_styles(styles_csv: Path) -> tuple[list[dict[str, str]], int]:

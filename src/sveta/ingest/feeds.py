@@ -48,15 +48,19 @@ ATTRIBUTE_COLUMNS: dict[str, str] = {
     "fit": "fit",
     "sleeve": "sleeve_length",
 }
-MYNTRA_HEADER = {
+# The columns of Myntra's styles.csv ("Fashion Product Images"), read with no mapping at all.
+MYNTRA_COLUMNS = (
     "id",
     "gender",
     "masterCategory",
     "subCategory",
     "articleType",
     "baseColour",
+    "season",
+    "year",
+    "usage",
     "productDisplayName",
-}
+)
 _TRUE = {"1", "true", "yes", "y", "in stock", "in_stock", "available", "t"}
 
 
@@ -71,7 +75,7 @@ class FeedMapping:
     @classmethod
     def detect(cls, columns: list[str], overrides: Mapping[str, str] | None = None) -> FeedMapping:
         by_lower = {c.lower(): c for c in columns}
-        mapping = cls(brand_from_title=set(columns) >= MYNTRA_HEADER)
+        mapping = cls(brand_from_title=set(columns) >= set(MYNTRA_COLUMNS))
         for name, aliases in FIELD_ALIASES.items():
             found = next((by_lower[a] for a in aliases if a in by_lower), None)
             if found:
