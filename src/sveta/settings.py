@@ -67,6 +67,29 @@ class Settings(BaseSettings):
         2, ge=0, description="Retries of one image download on network errors/5xx."
     )
 
+    embedder: str = Field(
+        "effnet-lite0+colour",
+        description="Image embedder spec for new indexes: effnet-lite0, effnet-lite2, colour, "
+        "open_clip:ARCH/TAG, hf-hub:ORG/NAME, tuned:NAME; combine with '+' (e.g. effnet-lite0+colour).",
+    )
+    embed_weights: dict[str, float] = Field(
+        default_factory=lambda: {"colour": 0.6},
+        description="Weight of each part of a '+' embedder (parts not listed weigh 1.0), as JSON in the "
+        'environment, e.g. SVETA_EMBED_WEIGHTS=\'{"colour": 0.6}\'.',
+    )
+    embed_batch_size: int = Field(64, ge=1, description="Images per model call.")
+    embed_workers: int = Field(2, ge=1, description="Threads decoding and preparing images during embedding.")
+    onnx_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads (0: one per core).")
+    image_size: int = Field(224, ge=32, description="Side of the square photos are padded and resized to.")
+    index_kind: str = Field(
+        "auto", pattern="^(auto|flat|hnsw)$", description="flat (exact), hnsw, or auto (hnsw when large)."
+    )
+    index_hnsw_threshold: int = Field(50_000, ge=1, description="Vectors above which auto picks HNSW.")
+    index_metric: str = Field("cosine", pattern="^(cosine|l1)$", description="cosine (default) or l1.")
+    hnsw_m: int = Field(32, ge=4, description="HNSW graph degree.")
+    hnsw_ef_construction: int = Field(200, ge=8, description="HNSW build-time candidate list.")
+    hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time candidate list.")
+
     @field_validator("allowed_private_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -82,6 +105,14 @@ class Settings(BaseSettings):
     @property
     def image_cache_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
 
     @property
     def user_agent(self) -> str:

@@ -32,6 +32,21 @@ class PreparedProduct:
 
 
 @dataclass(slots=True)
+class IndexableImage:
+    image_id: int
+    product_id: int
+    local_path: str
+    sha256: str
+    category: str | None
+    gender: str | None
+    colour: str | None
+    brand: str | None
+    source: str
+    price: float | None
+    available: bool
+
+
+@dataclass(slots=True)
 class BatchResult:
     new: int = 0
     changed: int = 0
@@ -163,6 +178,21 @@ class CatalogStore:
             if source_name:
                 query = query.join(Source).where(Source.name == source_name)
             return int(s.scalar(query) or 0)
+
+    def indexable_images(self) -> list[IndexableImage]:
+        """Every cached image with what the index filters on, in catalog order."""
+        query = (
+            select(
+                Image.id, Image.product_id, Image.local_path, Image.sha256, Product.category, Product.gender,
+                Product.colour, Product.brand, Source.name, Product.price_min, Product.available,
+            )
+            .join(Product, Image.product_id == Product.id)
+            .join(Source, Product.source_id == Source.id)
+            .where(Image.status == "cached")
+            .order_by(Image.id)
+        )
+        with self.session() as s:
+            return [IndexableImage(*row) for row in s.execute(query)]
 
     # -- images -----------------------------------------------------------------------------------
 
@@ -356,4 +386,4 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
-__all__ = ["BatchResult", "CatalogStore", "PreparedProduct", "open_catalog"]
+__all__ = ["BatchResult", "CatalogStore", "IndexableImage", "PreparedProduct", "open_catalog"]

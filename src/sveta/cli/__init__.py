@@ -59,12 +59,15 @@ def _root(
 
 
 def _register() -> None:
-    from sveta.cli import catalog, demo, eval, images, ingest
+    from sveta.cli import catalog, demo, eval, images, index, ingest, search
 
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(images.app, name="images")
     app.add_typer(catalog.app, name="catalog")
     app.add_typer(eval.app, name="eval")
+    app.add_typer(index.app, name="index")
+    app.command("search")(search.search)
+    app.command("similar")(search.similar)
     app.command("demo")(demo.demo)
 
 

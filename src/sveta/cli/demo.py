@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from sveta.catalog.stats import catalog_stats
-from sveta.cli._common import catalog, console, print_json, settings
+from sveta.cli._common import catalog, console, print_json, progress, settings
 from sveta.errors import InputError
 
 DATA_HELP = (
@@ -18,43 +18,51 @@ DATA_HELP = (
 
 
 def demo(
-    data: Path | None = typer.Option(
-        None, "--data", help="Folder with styles.csv and images/ (default: ../shared)."
-    ),
+    data: Path | None = typer.Option(None, "--data", help="Folder with styles.csv and images/ (default: ../shared)."),
     no_serve: bool = typer.Option(False, "--no-serve", help="Stop after building (no web page)."),
-    as_json: bool = typer.Option(
-        False, "--json", help="End with one JSON line: the catalog stats and timings."
-    ),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: the catalog stats and timings."),
 ) -> None:
-    """Build the demo catalog (ingest; later: index, train) and print its stats."""
+    """Build the demo catalog (ingest, fetch, embed, index) and print its stats."""
     from sveta.cli.catalog import show_stats
     from sveta.cli.ingest import ingest_feed
 
     folder = _demo_folder(data)
     started = time.perf_counter()
     report = ingest_feed(folder / "styles.csv", folder / "images", [], "myntra-small", "csv")
-    seconds = time.perf_counter() - started
+    ingest_seconds = time.perf_counter() - started
     console.print(
-        f"catalog built from {folder} in {seconds:.1f} s: {report.new} new, {report.changed} changed, "
+        f"catalog built from {folder} in {ingest_seconds:.1f} s: {report.new} new, {report.changed} changed, "
         f"{report.unchanged} unchanged ({settings().catalog_url})"
     )
     stats = catalog_stats(catalog())
     show_stats(stats)
+    index = _build_index()
+    seconds = time.perf_counter() - started
+    console.print(f"demo built in {seconds:.1f} s; try: .venv/bin/sveta similar 15970 --sheet similar.png")
     if not no_serve:
-        console.print(
-            "nothing to serve yet: the web page arrives with `sveta serve`; stopping after the build"
-        )
+        console.print("nothing to serve yet: the web page arrives with `sveta serve`; stopping after the build")
     if as_json:
-        print_json({"build_seconds": round(seconds, 2), "ingest": report.as_dict(), "stats": stats})
+        summary = {"build_seconds": round(seconds, 2), "ingest_seconds": round(ingest_seconds, 2)}
+        print_json({**summary, "ingest": report.as_dict(), "index": index, "stats": stats})
+
+
+def _build_index() -> dict[str, object]:
+    from sveta.index.catalog_index import sync_index
+
+    with progress("indexing photos") as bar:
+        report = sync_index(catalog(), settings(), on_progress=bar.update)
+    console.print(
+        f"index: {report.count} photos ({report.kind}, {report.embedder}), {report.embedded} embedded "
+        f"in {report.seconds:.1f} s"
+    )
+    return report.as_dict()
 
 
 def _demo_folder(data: Path | None) -> Path:
     shared = settings().shared_dir
     folder = data or (shared / "datasets" / "myntra-small" if shared else None)
     if folder is None:
-        raise InputError(
-            "no demo data: ../shared is not beside the checkout and --data was not given", DATA_HELP
-        )
+        raise InputError("no demo data: ../shared is not beside the checkout and --data was not given", DATA_HELP)
     if not (folder / "styles.csv").is_file():
         raise InputError(f"{folder} has no styles.csv", DATA_HELP)
     return folder

@@ -1,0 +1,113 @@
+"""`sveta search` and `sveta similar`: visually similar products for a photo, a URL or a catalog product."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from sveta.cli._common import catalog, console, print_json, settings
+from sveta.index.base import Filter
+from sveta.search import Searcher, SearchResult
+
+_K = typer.Option(10, "--k", min=1, max=500, help="How many products.")
+_GENDER = typer.Option(None, "--gender", help="Only this gender (Men, Women, Boys, Girls, Unisex); repeatable.")
+_COLOUR = typer.Option(None, "--colour", help="Only this colour (e.g. 'Navy Blue'); repeatable.")
+_BRAND = typer.Option(None, "--brand", help="Only this brand; repeatable.")
+_SOURCE = typer.Option(None, "--source", help="Only products of this source; repeatable.")
+_PMIN = typer.Option(None, "--price-min", help="Lowest price.")
+_PMAX = typer.Option(None, "--price-max", help="Highest price.")
+_STOCK = typer.Option(False, "--in-stock", help="Only available products.")
+_JSON = typer.Option(False, "--json", help="End with one JSON line: the query and its matches.")
+_SHEET = typer.Option(None, "--sheet", help="Write a contact sheet PNG of the query and its results.")
+
+
+def search(
+    photo: str = typer.Argument(..., help="A photo file or an http(s) URL."),
+    k: int = _K,
+    category: str = typer.Option("auto", "--category", help="auto (predicted from neighbours), a name, or 'any'."),
+    gender: list[str] | None = _GENDER,
+    colour: list[str] | None = _COLOUR,
+    brand: list[str] | None = _BRAND,
+    source: list[str] | None = _SOURCE,
+    price_min: float | None = _PMIN,
+    price_max: float | None = _PMAX,
+    in_stock: bool = _STOCK,
+    as_json: bool = _JSON,
+    sheet: Path | None = _SHEET,
+) -> None:
+    """Products that look like a photo, inside the predicted (or given) category, with filters."""
+    flt = _filter(gender, colour, brand, source, price_min, price_max, in_stock)
+    result = _searcher().search_photo(photo, k, flt, None if category == "any" else category)
+    _show(result, photo if not photo.startswith("http") else None, as_json, sheet)
+
+
+def similar(
+    product: str = typer.Argument(..., help="A catalog id or the source's own id (e.g. a Myntra id)."),
+    k: int = _K,
+    category: str = typer.Option("any", "--category", help="'any' (default), auto (predicted), or a name."),
+    gender: list[str] | None = _GENDER,
+    colour: list[str] | None = _COLOUR,
+    brand: list[str] | None = _BRAND,
+    source: list[str] | None = _SOURCE,
+    price_min: float | None = _PMIN,
+    price_max: float | None = _PMAX,
+    in_stock: bool = _STOCK,
+    as_json: bool = _JSON,
+    sheet: Path | None = _SHEET,
+) -> None:
+    """Products that look like a catalog product (the product itself excluded)."""
+    flt = _filter(gender, colour, brand, source, price_min, price_max, in_stock)
+    searcher = _searcher()
+    result = searcher.similar(product, k, flt, None if category == "any" else category)
+    _show(result, _product_photo(searcher, product), as_json, sheet)
+
+
+def _searcher() -> Searcher:
+    return Searcher(settings(), catalog())
+
+
+def _filter(gender, colour, brand, source, price_min, price_max, in_stock) -> Filter:  # type: ignore[no-untyped-def]
+    return Filter(
+        gender=gender or None,
+        colour=colour or None,
+        brand=brand or None,
+        source=source or None,
+        price_min=price_min,
+        price_max=price_max,
+        available=True if in_stock else None,
+    )
+
+
+def _product_photo(searcher: Searcher, product: str) -> str | None:
+    from sveta.catalog.queries import product_cards, resolve_product
+
+    product_id = resolve_product(searcher.catalog, product)
+    card = product_cards(searcher.catalog, [product_id]).get(product_id)
+    return card.image_path if card else None
+
+
+def _show(result: SearchResult, query_photo: str | None, as_json: bool, sheet: Path | None) -> None:
+    used = f" in category {result.category}" + (" (predicted)" if result.predicted else "") if result.category else ""
+    table = Table("#", "score", "id", "title", "category", "colour", "price", title=f"{result.query}{used}")
+    for n, m in enumerate(result.matches, 1):
+        c = m.card
+        table.add_row(str(n), f"{m.score:.3f}", c.source_id, c.title, c.category or "", c.colour or "", _price(c.price))
+    console.print(table)
+    if sheet is not None:
+        _write_sheet(result, query_photo, sheet)
+    if as_json:
+        print_json(result.as_dict())
+
+
+def _write_sheet(result: SearchResult, query_photo: str | None, out: Path) -> None:
+    from sveta.sheet import Tile, contact_sheet
+
+    tiles = [Tile(m.card.image_path, m.card.title, m.score) for m in result.matches]
+    contact_sheet(Tile(query_photo, "query"), tiles, out, title=result.query)
+    console.print(f"wrote {out}")
+
+
+def _price(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"

@@ -1,0 +1,56 @@
+"""A cache of embeddings keyed by (embedder spec, image sha256), shared by index builds, evals and training."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class EmbeddingCache:
+    """One .npz per embedder spec under ``data_dir/embeddings``; a changed photo has a new sha, so a new row."""
+
+    def __init__(self, root: Path, spec: str, dim: int) -> None:
+        self.path = root / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', spec)}.npz"
+        self.spec, self.dim = spec, dim
+        self._rows: dict[str, np.ndarray] = {}
+        self._dirty = False
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.is_file():
+            return
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                if str(data["spec"]) != self.spec or data["vectors"].shape[1] != self.dim:
+                    return  # made by another embedder version: ignore, it will be rewritten
+                self._rows = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        except (OSError, ValueError, KeyError):
+            self._rows = {}  # a damaged cache only costs recomputation
+
+    def get(self, key: str) -> np.ndarray | None:
+        return self._rows.get(key)
+
+    def put(self, keys: list[str], vectors: np.ndarray) -> None:
+        for key, vector in zip(keys, vectors, strict=True):
+            self._rows[key] = vector
+        self._dirty = True
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def save(self) -> None:
+        """Write atomically (temp file + rename), only when something was added."""
+        if not self._dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self._rows), dtype="U64")
+        vectors = np.stack(list(self._rows.values())).astype(np.float32)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, keys=keys, vectors=vectors, spec=np.array(self.spec))
+        os.replace(tmp, self.path)
+        self._dirty = False

@@ -1,0 +1,110 @@
+"""Embedding many photos: decoding and preparation run in worker threads while the model runs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sveta.embed.base import ImageEmbedder
+from sveta.errors import SvetaError
+from sveta.settings import Settings
+
+_PREFETCH = 2  # batches decoded ahead of the model: enough to hide decoding, little memory
+
+
+@dataclass
+class EmbeddedBatch:
+    ids: list[int]
+    vectors: np.ndarray
+    failures: list[tuple[int, str]] = field(default_factory=list)  # (id, reason): unreadable photos
+
+
+def prepare_photo(embedder: ImageEmbedder, source: Path | str | bytes, settings: Settings) -> Any:
+    """Read, standardise (EXIF, alpha, pad to square, resize) and prepare one photo for ``embedder``."""
+    from sveta.images.prepare import load_image, standardise
+
+    image = load_image(Path(source) if isinstance(source, str) else source, max_pixels=settings.image_max_pixels)
+    return embedder.prepare(standardise(image, settings.image_size))
+
+
+def embed_photos(
+    embedder: ImageEmbedder,
+    items: Sequence[tuple[int, Path | str]],
+    settings: Settings,
+    on_progress: Callable[[int], None] | None = None,
+) -> Iterator[EmbeddedBatch]:
+    """Yield embedded batches of (id, path) items; a photo that cannot be read is reported, never fatal."""
+    size = settings.embed_batch_size
+    batches = [items[i : i + size] for i in range(0, len(items), size)]
+    with ThreadPoolExecutor(settings.embed_workers, thread_name_prefix="sveta-decode") as pool:
+        pending: deque[Future[list[tuple[int, Any]]]] = deque()
+        for batch in batches[:_PREFETCH]:
+            pending.append(pool.submit(_prepare_batch, embedder, batch, settings))
+        for index in range(len(batches)):
+            prepared = pending.popleft().result()
+            if index + _PREFETCH < len(batches):
+                pending.append(pool.submit(_prepare_batch, embedder, batches[index + _PREFETCH], settings))
+            yield _run_model(embedder, prepared, settings)
+            if on_progress:
+                on_progress(len(prepared))
+
+
+def _prepare_batch(
+    embedder: ImageEmbedder, batch: Sequence[tuple[int, Path | str]], settings: Settings
+) -> list[tuple[int, Any]]:
+    out: list[tuple[int, Any]] = []
+    for item_id, path in batch:
+        try:
+            out.append((item_id, prepare_photo(embedder, path, settings)))
+        except SvetaError as exc:
+            out.append((item_id, exc))
+        except OSError as exc:  # a file removed or unreadable since it was listed
+            out.append((item_id, SvetaError(f"cannot read {path}: {exc}")))
+    return out
+
+
+def _run_model(embedder: ImageEmbedder, prepared: list[tuple[int, Any]], settings: Settings) -> EmbeddedBatch:
+    good = [(i, p) for i, p in prepared if not isinstance(p, SvetaError)]
+    failures = [(i, str(p)) for i, p in prepared if isinstance(p, SvetaError)]
+    if not good:
+        return EmbeddedBatch([], np.zeros((0, embedder.dim), np.float32), failures)
+    vectors = embedder.embed_prepared([p for _, p in good])
+    return EmbeddedBatch([i for i, _ in good], vectors, failures)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def embed_cached(
+    embedder: ImageEmbedder,
+    items: Sequence[tuple[int, Path, str | None]],
+    settings: Settings,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
+    """Embed (id, path, sha256 or None) items, reusing vectors cached for the same photo and embedder."""
+    from sveta.embed.cache import EmbeddingCache
+
+    cache = EmbeddingCache(settings.data_dir / "embeddings", embedder.spec, embedder.dim)
+    keyed = [(i, p, sha or file_sha256(p)) for i, p, sha in items]
+    known = {i: v for i, _, sha in keyed if (v := cache.get(sha)) is not None}
+    if on_progress and known:
+        on_progress(len(known))
+    todo = [(i, p) for i, p, sha in keyed if i not in known]
+    sha_of = {i: sha for i, _, sha in keyed}
+    failures: list[tuple[int, str]] = []
+    for batch in embed_photos(embedder, todo, settings, on_progress):
+        cache.put([sha_of[i] for i in batch.ids], batch.vectors)
+        known.update(zip(batch.ids, batch.vectors, strict=True))
+        failures.extend(batch.failures)
+    cache.save()
+    ids = [i for i, _, _ in keyed if i in known]
+    vectors = np.stack([known[i] for i in ids]) if ids else np.zeros((0, embedder.dim), np.float32)
+    return ids, vectors.astype(np.float32), failures

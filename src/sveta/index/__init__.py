@@ -1,0 +1,1 @@
+"""Vector indexes: the VectorIndex Protocol, its config.json, and the embedded FAISS backend."""

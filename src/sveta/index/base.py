@@ -1,0 +1,110 @@
+"""The VectorIndex Protocol, the metadata filters run inside it, and the config.json that guards it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from sveta.errors import ConfigError
+
+METRICS = ("cosine", "l1")
+
+
+@dataclass(slots=True)
+class ItemMeta:
+    """What filters can ask about one indexed vector (one product image)."""
+
+    product_id: int
+    category: str | None = None
+    gender: str | None = None
+    colour: str | None = None
+    brand: str | None = None
+    source: str | None = None
+    price: float | None = None
+    available: bool = True
+    sha256: str | None = None  # the photo the vector was made from: a new sha means re-embed
+
+
+@dataclass(slots=True)
+class Filter:
+    """Conditions applied inside the search; a list means "any of"; None means "no condition"."""
+
+    category: list[str] | None = None
+    gender: list[str] | None = None
+    colour: list[str] | None = None
+    brand: list[str] | None = None
+    source: list[str] | None = None
+    price_min: float | None = None
+    price_max: float | None = None
+    available: bool | None = None
+    exclude_products: list[int] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f) in (None, []) for f in self.__slots__)  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class Hit:
+    id: int  # the vector's id (an image id)
+    product_id: int
+    score: float  # higher is better (cosine similarity; negative L1 distance)
+
+
+@dataclass(slots=True)
+class IndexConfig:
+    """Written as config.json beside the index: what made it, so another embedder cannot open it."""
+
+    embedder: str
+    dim: int
+    metric: str = "cosine"
+    kind: str = "flat"  # flat | hnsw
+    count: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> IndexConfig:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            hint = "rebuild with `sveta index build`"
+            raise ConfigError(f"unreadable index config {path}: {exc}", hint) from exc
+
+    def check(self, embedder: str, dim: int) -> None:
+        """Refuse to serve vectors made by another embedder (they would be silent garbage)."""
+        if (self.embedder, self.dim) != (embedder, dim):
+            raise ConfigError(
+                f"the index was built with embedder {self.embedder!r} ({self.dim}-d), "
+                f"not {embedder!r} ({dim}-d)",
+                f"use SVETA_EMBEDDER={self.embedder}, or rebuild: sveta index build --embedder {embedder}",
+            )
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Upsert / remove / filtered search of L2-normalised vectors keyed by int64 ids; saved atomically."""
+
+    config: IndexConfig
+
+    def __len__(self) -> int: ...
+
+    def upsert(self, ids: np.ndarray, vectors: np.ndarray, meta: Sequence[ItemMeta]) -> None: ...
+
+    def remove(self, ids: np.ndarray) -> None: ...
+
+    def ids(self) -> np.ndarray: ...
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray: ...
+
+    def search(
+        self, queries: np.ndarray, k: int, flt: Filter | None = None, *, distinct_products: bool = True
+    ) -> list[list[Hit]]: ...
+
+    def save(self) -> None: ...

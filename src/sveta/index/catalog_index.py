@@ -1,0 +1,156 @@
+"""The catalog's own index: open it, and bring it up to date with the catalog (embedding only what changed)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sveta.catalog.store import CatalogStore, IndexableImage
+from sveta.embed.base import get_embedder
+from sveta.embed.pipeline import embed_cached
+from sveta.errors import ConfigError
+from sveta.index.base import IndexConfig, ItemMeta, VectorIndex
+from sveta.settings import Settings
+
+Progress = Callable[[int, int | None], None]  # (done, total)
+
+
+@dataclass
+class SyncReport:
+    embedder: str
+    kind: str = ""
+    count: int = 0
+    embedded: int = 0
+    meta_updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    fetch: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failed"] = len(self.failed)
+        return data
+
+
+def index_config(settings: Settings) -> IndexConfig | None:
+    """The config of the catalog's index, or None when there is none yet."""
+    from sveta.index.faiss_index import read_config
+
+    return read_config(settings.index_dir)
+
+
+def catalog_embedder_spec(settings: Settings) -> str:
+    """The embedder the catalog's index uses, else the one settings name for new indexes."""
+    config = index_config(settings)
+    return config.embedder if config else settings.embedder
+
+
+def open_catalog_index(settings: Settings, *, embedder: str | None = None, create: bool = True) -> VectorIndex:
+    from sveta.index.faiss_index import open_faiss_index
+
+    spec = embedder or catalog_embedder_spec(settings)
+    config = index_config(settings)
+    if config is None and not create:
+        raise ConfigError("the catalog has no index yet", "build it: sveta index build")
+    dim = config.dim if config and config.embedder == spec else get_embedder(spec, settings).dim
+    return open_faiss_index(settings.index_dir, embedder=spec, dim=dim, settings=settings, create=create)
+
+
+def sync_index(
+    catalog: CatalogStore,
+    settings: Settings,
+    *,
+    embedder: str | None = None,
+    rebuild: bool = False,
+    fetch: bool = True,
+    on_progress: Progress | None = None,
+) -> SyncReport:
+    """Fetch missing photos, embed new or changed ones, update metadata, drop what left the catalog, save."""
+    started = time.perf_counter()
+    spec = embedder or catalog_embedder_spec(settings)
+    report = SyncReport(embedder=spec)
+    if fetch:
+        report.fetch = _warm(catalog, settings)
+    if rebuild:
+        _discard(settings.index_dir)
+    index = open_catalog_index(settings, embedder=spec, create=True)
+    rows = catalog.indexable_images()
+    _apply(index, rows, settings, report, on_progress)
+    index.save()
+    report.kind, report.count = index.config.kind, len(index)
+    report.seconds = round(time.perf_counter() - started, 2)
+    return report
+
+
+def _apply(
+    index: VectorIndex, rows: list[IndexableImage], settings: Settings, report: SyncReport, on_progress: Progress | None
+) -> None:
+    current = _current_meta(index)
+    wanted = {r.image_id: r for r in rows}
+    gone = np.array([i for i in current if i not in wanted], dtype=np.int64)
+    if len(gone):
+        index.remove(gone)
+    report.removed = len(gone)
+    stale = [r for r in rows if r.image_id not in current or current[r.image_id].sha256 != r.sha256]
+    moved = [r for r in rows if r.image_id in current and r not in stale and _meta(r) != current[r.image_id]]
+    report.unchanged = len(rows) - len(stale) - len(moved)
+    if moved:
+        ids = np.array([r.image_id for r in moved], dtype=np.int64)
+        index.upsert(ids, index.vectors(ids), [_meta(r) for r in moved])
+    report.meta_updated = len(moved)
+    _embed_into(index, stale, settings, report, on_progress)
+
+
+def _embed_into(
+    index: VectorIndex, rows: list[IndexableImage], settings: Settings, report: SyncReport, on_progress: Progress | None
+) -> None:
+    if not rows:
+        return
+    embedder = get_embedder(index.config.embedder, settings)
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress(done, len(rows))
+
+    items = [(r.image_id, Path(r.local_path), r.sha256) for r in rows]
+    ids, vectors, failures = embed_cached(embedder, items, settings, advance)
+    by_id = {r.image_id: r for r in rows}
+    index.upsert(np.array(ids, dtype=np.int64), vectors, [_meta(by_id[i]) for i in ids])
+    report.embedded, report.failed = len(ids), failures
+
+
+def _current_meta(index: VectorIndex) -> dict[int, ItemMeta]:
+    ids = index.ids()
+    return dict(zip(ids.tolist(), index.meta(ids), strict=True)) if len(ids) else {}  # type: ignore[attr-defined]
+
+
+def _meta(r: IndexableImage) -> ItemMeta:
+    return ItemMeta(
+        product_id=r.product_id, category=r.category, gender=r.gender, colour=r.colour, brand=r.brand,
+        source=r.source, price=r.price, available=r.available, sha256=r.sha256,
+    )
+
+
+def _warm(catalog: CatalogStore, settings: Settings) -> dict[str, Any]:
+    from sveta.images.cache import ImageCache, warm_cache
+
+    with ImageCache(settings) as cache:
+        report = warm_cache(catalog, cache)
+    return {"cached": report.cached, "broken": report.broken}
+
+
+def _discard(path: Path) -> None:
+    """Forget the live index so the next open starts empty (old files go on the next save)."""
+    from sveta.index.faiss_index import discard
+
+    discard(path)
