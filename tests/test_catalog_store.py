@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, inspect, select
 
 from sveta.catalog import migrate
@@ -136,9 +137,31 @@ def test_failed_reader_keeps_what_was_read_and_records_the_run(catalog: CatalogS
 def test_stale_running_run_becomes_interrupted(catalog: CatalogStore) -> None:
     source_id = catalog.ensure_source("shop", "test", "mem")
     stale = catalog.start_run(source_id)  # a process killed here never finishes its run
+    with catalog.session() as s:
+        s.get(CrawlRun, stale).pid = 2**22 + 12345  # type: ignore[union-attr]  # no such process
     _ingest(catalog, [_product("1")])
     with catalog.session() as s:
         assert s.get(CrawlRun, stale).status == "interrupted"  # type: ignore[union-attr]
+
+
+def test_a_live_ingest_of_the_same_source_blocks_another(catalog: CatalogStore) -> None:
+    from sveta.errors import CatalogError
+
+    source_id = catalog.ensure_source("shop", "test", "mem")
+    catalog.start_run(source_id)  # this very process is alive and "running" it
+    with pytest.raises(CatalogError, match="another ingest of this source is running"):
+        _ingest(catalog, [_product("1")])
+    assert catalog.count_products() == 0
+
+
+def test_over_long_values_fit_their_columns(catalog: CatalogStore) -> None:
+    record = _product("1")
+    record.currency, record.brand = "US Dollars", "B" * 400
+    record.variants[0].size = "S" * 100
+    record.attributes.append(AttributeRecord("material", "cotton " * 60))
+    assert _ingest(catalog, [record]).new == 1  # PostgreSQL refuses over-long strings; they are cut to fit
+    product = catalog.find_product("1")
+    assert product is not None and product.currency == "US Dolla" and len(product.brand or "") == 255
 
 
 def test_migrations_downgrade_and_upgrade(catalog: CatalogStore) -> None:

@@ -349,6 +349,22 @@ def test_page_cap_continues_through_collections_without_duplicates(
     assert last_run(catalog).notes == report.notes
 
 
+def test_a_read_through_collections_marks_nothing_gone(
+    catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path
+) -> None:
+    """Products in no collection are invisible past the cap: they must not be taken for gone."""
+    crawl(catalog, base, make_settings(tmp_path))
+    store.cap_items = 4
+    ids = [p["id"] for p in store.products]
+    store.collections = {"a": ids[4:8], "b": ids[8:10]}  # the last two products are in no collection
+    report = crawl(catalog, base, make_settings(tmp_path, crawl_page_limit=2))
+    assert (report.status, report.gone, report.unchanged) == ("ok", 0, 10)
+    assert any("not read completely" in note for note in report.notes)
+    assert catalog.count_products() == N
+    with catalog.session() as s:
+        assert s.query(Product).filter(Product.available.is_(False)).count() == 0
+
+
 def test_store_ignoring_the_page_parameter_is_an_error_not_a_loop(
     catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,12 +113,12 @@ class Searcher:
         voters = Filter(exclude_products=list(flt.exclude_products) if flt else [])
         hits = self.index.search(vector[None, :], _VOTERS, voters)[0]
         cards = product_cards(self.catalog, [h.product_id for h in hits])
-        votes: Counter[str] = Counter()
+        votes: dict[str, float] = {}
         for hit in hits:
             card = cards.get(hit.product_id)
             if card and card.category:
-                votes[card.category] += max(hit.score, 0.0)
-        return votes.most_common(1)[0][0] if votes else None
+                votes[card.category] = votes.get(card.category, 0.0) + max(hit.score, 0.0)
+        return max(votes, key=lambda c: votes[c]) if votes else None
 
     def _matches(self, hits: list[Hit]) -> list[Match]:
         cards = product_cards(self.catalog, [h.product_id for h in hits])

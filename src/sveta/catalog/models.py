@@ -77,7 +77,7 @@ class Product(Base):
     gone_at: Mapped[datetime | None] = mapped_column()  # set when the product vanished from its source
     source_created_at: Mapped[datetime | None] = mapped_column()
     source_updated_at: Mapped[datetime | None] = mapped_column()
-    fingerprint: Mapped[str] = mapped_column(String(64))  # decides "changed" on the next ingest
+    fingerprint: Mapped[str] = mapped_column(String(128))  # decides "changed" on the next ingest
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -123,9 +123,7 @@ class Image(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     alt: Mapped[str | None] = mapped_column(Text)
     variant_ids: Mapped[list[str]] = mapped_column(default=list)  # external ids of the variants it shows
-    status: Mapped[str] = mapped_column(
-        String(16), default="pending", index=True
-    )  # pending | cached | broken
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | cached | broken
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     local_path: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
@@ -137,9 +135,7 @@ class Image(Base):
 class Attribute(Base):
     __tablename__ = "attributes"
     __table_args__ = (
-        UniqueConstraint(
-            "product_id", "name", "origin", "value", name="uq_attributes_product_name_origin_value"
-        ),
+        UniqueConstraint("product_id", "name", "origin", "value", name="uq_attributes_product_name_origin_value"),
         Index("ix_attributes_name_value", "name", "value"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -171,5 +167,7 @@ class CrawlRun(Base):
     gone: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[list[str]] = mapped_column(default=list)
     notes: Mapped[list[str]] = mapped_column(default=list)
+    host: Mapped[str | None] = mapped_column(String(255))  # who runs it: a live run of the source blocks another
+    pid: Mapped[int | None] = mapped_column(Integer)
 
     source: Mapped[Source] = relationship()

@@ -82,7 +82,17 @@ def _first_images(s: Any, product_ids: Sequence[int]) -> dict[int, str]:
 
 def _card(p: Product, source: str, image_path: str | None) -> ProductCard:
     return ProductCard(
-        product_id=p.id, source_id=p.external_id, source=source, title=p.title, brand=p.brand,
-        category=p.category, colour=p.colour, gender=p.gender, price=p.price_min, currency=p.currency,
-        available=p.available, url=p.url, image_path=image_path,
+        product_id=p.id,
+        source_id=p.external_id,
+        source=source,
+        title=p.title,
+        brand=p.brand,
+        category=p.category,
+        colour=p.colour,
+        gender=p.gender,
+        price=p.price_min,
+        currency=p.currency,
+        available=p.available,
+        url=p.url,
+        image_path=image_path,
     )

@@ -66,9 +66,7 @@ def _sources(s: Any) -> dict[str, dict[str, Any]]:
     counts = dict(s.execute(select(Product.source_id, func.count()).group_by(Product.source_id)).all())
     result = {}
     for source in s.scalars(select(Source).order_by(Source.name)):
-        last = s.scalar(
-            select(CrawlRun).where(CrawlRun.source_id == source.id).order_by(CrawlRun.id.desc()).limit(1)
-        )
+        last = s.scalar(select(CrawlRun).where(CrawlRun.source_id == source.id).order_by(CrawlRun.id.desc()).limit(1))
         result[source.name] = {
             "kind": source.kind,
             "location": source.location,

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+import os
+import socket
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from datetime import UTC, timedelta
 
 from sqlalchemy import Engine, create_engine, event, func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from sveta.catalog.models import Attribute, CrawlRun, Image, Product, Source, Variant, utcnow
+from sveta.catalog.models import CrawlRun, Image, Product, Source, utcnow
+from sveta.catalog.writes import apply_record, fingerprint, new_product
 from sveta.errors import CatalogError
-from sveta.ingest.records import AttributeRecord, ImageRecord, ProductRecord, VariantRecord
-
-T = TypeVar("T")
-
-_MUTABLE_ORIGINS = ("seller", "text")  # image-origin attributes belong to the photo models, not to ingest
+from sveta.ingest.records import AttributeRecord, ProductRecord
 
 
 @dataclass(slots=True)
@@ -25,6 +24,7 @@ class PreparedProduct:
     """A record plus what the pipeline derived from it (text attributes and the resolved columns)."""
 
     record: ProductRecord
+    fingerprint: str = ""  # what decides "changed" (default: the record's own fingerprint)
     text_attributes: list[AttributeRecord] = field(default_factory=list)
     gender: str | None = None
     category: str | None = None
@@ -69,6 +69,12 @@ class CatalogStore:
             except OperationalError as exc:
                 session.rollback()
                 raise CatalogError(f"catalog database error: {exc.orig}", "check SVETA_DATABASE_URL") from exc
+            except IntegrityError as exc:
+                session.rollback()
+                raise CatalogError(
+                    f"the catalog refused a write: {exc.orig}",
+                    "another process may be writing the same products; run one ingest per source at a time",
+                ) from exc
             except BaseException:
                 session.rollback()
                 raise
@@ -87,24 +93,26 @@ class CatalogStore:
             return source.id
 
     def start_run(self, source_id: int) -> int:
-        """Open a crawl run; runs left "running" by a killed process are marked interrupted first."""
+        """Open a crawl run; refuses while another live process ingests the source, marks dead runs interrupted."""
         with self.session() as s:
-            s.execute(
-                update(CrawlRun)
-                .where(CrawlRun.source_id == source_id, CrawlRun.status == "running")
-                .values(status="interrupted", finished_at=utcnow())
-            )
-            run = CrawlRun(source_id=source_id)
-            s.add(run)
+            running = s.scalars(select(CrawlRun).where(CrawlRun.source_id == source_id, CrawlRun.status == "running"))
+            for run in running:
+                if _alive(run):
+                    raise CatalogError(
+                        f"another ingest of this source is running (run {run.id}, pid {run.pid} on {run.host}, "
+                        f"started {run.started_at:%Y-%m-%d %H:%M})",
+                        "wait for it to finish; one ingest per source at a time",
+                    )
+                run.status, run.finished_at = "interrupted", utcnow()
+            new_run = CrawlRun(source_id=source_id, host=socket.gethostname(), pid=os.getpid())
+            s.add(new_run)
             s.flush()
-            return run.id
+            return new_run.id
 
     def finish_run(self, run_id: int, status: str, **counts: object) -> None:
         with self.session() as s:
             s.execute(
-                update(CrawlRun)
-                .where(CrawlRun.id == run_id)
-                .values(status=status, finished_at=utcnow(), **counts)
+                update(CrawlRun).where(CrawlRun.id == run_id).values(status=status, finished_at=utcnow(), **counts)
             )
 
     def runs(self, source_name: str | None = None, limit: int = 20) -> list[CrawlRun]:
@@ -133,14 +141,14 @@ class CatalogStore:
             for prepared in batch:
                 row = existing.get(prepared.record.external_id)
                 if row is None:
-                    s.add(_new_product(source_id, prepared))
+                    s.add(new_product(source_id, prepared))
                     result.new += 1
-                elif row.fingerprint != prepared.record.fingerprint() or row.gone_at is not None:
+                elif row.fingerprint != fingerprint(prepared) or row.gone_at is not None:
                     changed_ids.append((row.id, prepared))
                 else:
                     result.unchanged += 1
             for product in _load_full(s, [pid for pid, _ in changed_ids]):
-                _apply(product, dict(changed_ids)[product.id])
+                apply_record(product, dict(changed_ids)[product.id])
                 result.changed += 1
         return result
 
@@ -148,15 +156,11 @@ class CatalogStore:
         """Products of the source not seen in a complete run become unavailable (never deleted)."""
         with self.session() as s:
             rows = s.execute(
-                select(Product.id, Product.external_id).where(
-                    Product.source_id == source_id, Product.gone_at.is_(None)
-                )
+                select(Product.id, Product.external_id).where(Product.source_id == source_id, Product.gone_at.is_(None))
             ).all()
             gone = [pid for pid, ext in rows if ext not in seen]
             for chunk in _chunks(gone, 500):
-                s.execute(
-                    update(Product).where(Product.id.in_(chunk)).values(available=False, gone_at=utcnow())
-                )
+                s.execute(update(Product).where(Product.id.in_(chunk)).values(available=False, gone_at=utcnow()))
             return len(gone)
 
     def get_product(self, product_id: int) -> Product | None:
@@ -183,8 +187,17 @@ class CatalogStore:
         """Every cached image with what the index filters on, in catalog order."""
         query = (
             select(
-                Image.id, Image.product_id, Image.local_path, Image.sha256, Product.category, Product.gender,
-                Product.colour, Product.brand, Source.name, Product.price_min, Product.available,
+                Image.id,
+                Image.product_id,
+                Image.local_path,
+                Image.sha256,
+                Product.category,
+                Product.gender,
+                Product.colour,
+                Product.brand,
+                Source.name,
+                Product.price_min,
+                Product.available,
             )
             .join(Product, Image.product_id == Product.id)
             .join(Source, Product.source_id == Source.id)
@@ -192,22 +205,18 @@ class CatalogStore:
             .order_by(Image.id)
         )
         with self.session() as s:
-            return [IndexableImage(*row) for row in s.execute(query)]
+            return [IndexableImage(*row) for row in s.execute(query)]  # type: ignore[arg-type]
 
     # -- images -----------------------------------------------------------------------------------
 
-    def images_to_fetch(
-        self, *, retry_broken: bool = False, limit: int | None = None
-    ) -> list[tuple[int, str]]:
+    def images_to_fetch(self, *, retry_broken: bool = False, limit: int | None = None) -> list[tuple[int, str]]:
         """(image id, url) of images not yet in the cache, in catalog order."""
         states = ["pending", "broken"] if retry_broken else ["pending"]
         with self.session() as s:
             query = select(Image.id, Image.url).where(Image.status.in_(states)).order_by(Image.id)
             return [(i, u) for i, u in s.execute(query.limit(limit))]
 
-    def mark_image_cached(
-        self, image_id: int, *, sha256: str, local_path: str, width: int, height: int
-    ) -> None:
+    def mark_image_cached(self, image_id: int, *, sha256: str, local_path: str, width: int, height: int) -> None:
         with self.session() as s:
             s.execute(
                 update(Image)
@@ -226,10 +235,11 @@ class CatalogStore:
     def mark_image_broken(self, image_id: int, reason: str) -> None:
         with self.session() as s:
             s.execute(
-                update(Image)
-                .where(Image.id == image_id)
-                .values(status="broken", error=reason, fetched_at=utcnow())
+                update(Image).where(Image.id == image_id).values(status="broken", error=reason, fetched_at=utcnow())
             )
+
+
+_URL_HINT = "check SVETA_DATABASE_URL (or SVETA_DATA_DIR for the default SQLite file) and that the server is up"
 
 
 def open_catalog(url: str, *, migrate: bool = True) -> CatalogStore:
@@ -238,7 +248,11 @@ def open_catalog(url: str, *, migrate: bool = True) -> CatalogStore:
     if migrate:
         from sveta.catalog.migrate import upgrade
 
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except (OperationalError, InterfaceError) as exc:
+            safe = engine.url.render_as_string(hide_password=True)
+            raise CatalogError(f"cannot open the catalog database {safe}: {exc.orig}", _URL_HINT) from exc
     return CatalogStore(engine)
 
 
@@ -262,7 +276,12 @@ def _ensure_sqlite_dir(url: str) -> None:
 
     path = url.split(":///", 1)[-1]
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogError(
+                f"cannot create the catalog folder {Path(path).parent}: {exc.strerror}", _URL_HINT
+            ) from exc
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
@@ -290,95 +309,20 @@ def _load_full(s: Session, ids: Sequence[int]) -> list[Product]:
     return list(s.scalars(query))
 
 
-def _new_product(source_id: int, prepared: PreparedProduct) -> Product:
-    product = Product(source_id=source_id, external_id=prepared.record.external_id)
-    _apply(product, prepared)
-    return product
-
-
-def _apply(product: Product, prepared: PreparedProduct) -> None:
-    """Copy a prepared record onto a product row, keeping cached images and photo attributes."""
-    rec = prepared.record
-    product_fields = {
-        "handle": rec.handle,
-        "title": rec.title,
-        "description": rec.description,
-        "brand": rec.brand,
-        "product_type": rec.product_type,
-        "tags": list(rec.tags),
-        "currency": rec.currency,
-        "url": rec.url,
-        "available": rec.available,
-        "source_created_at": rec.created_at,
-        "source_updated_at": rec.updated_at,
-        "fingerprint": rec.fingerprint(),
-        "raw": rec.raw,
-        "gender": prepared.gender,
-        "category": prepared.category,
-        "colour": prepared.colour,
-        "gone_at": None,
-    }
-    for name, value in product_fields.items():
-        setattr(product, name, value)
-    product.price_min, product.price_max = rec.price_range()
-    now = utcnow()
-    product.last_seen_at = product.updated_at = now
-    _sync_variants(product, rec.variants)
-    _sync_images(product, rec.images)
-    _sync_attributes(product, [*rec.attributes, *prepared.text_attributes])
-
-
-def _sync_variants(product: Product, records: Iterable[VariantRecord]) -> None:
-    by_id = {v.external_id: v for v in product.variants}
-    kept = []
-    for rec in _unique(records, key=lambda r: r.external_id):
-        variant = by_id.get(rec.external_id) or Variant(external_id=rec.external_id)
-        for name in (
-            "title",
-            "options",
-            "size",
-            "colour",
-            "sku",
-            "price",
-            "compare_at_price",
-            "available",
-            "position",
-        ):
-            setattr(variant, name, getattr(rec, name))
-        kept.append(variant)
-    product.variants = kept
-
-
-def _sync_images(product: Product, records: Iterable[ImageRecord]) -> None:
-    by_url = {i.url: i for i in product.images}
-    kept = []
-    for rec in _unique(records, key=lambda r: r.url):
-        image = by_url.get(rec.url) or Image(url=rec.url)
-        image.position, image.alt, image.variant_ids = rec.position, rec.alt, list(rec.variant_ids)
-        if image.status != "cached":  # the cache knows the real size; the feed's claim is a hint
-            image.width, image.height = rec.width, rec.height
-        kept.append(image)
-    product.images = kept
-
-
-def _sync_attributes(product: Product, records: Iterable[AttributeRecord]) -> None:
-    # Reuse rows with the same key: deleting and re-inserting one key in a flush breaks the unique constraint.
-    current = {(a.name, a.origin, a.value): a for a in product.attributes}
-    kept = [a for a in product.attributes if a.origin not in _MUTABLE_ORIGINS]
-    for rec in _unique(records, key=lambda r: (r.name, r.origin, r.value)):
-        attr = current.get((rec.name, rec.origin, rec.value)) or Attribute(
-            name=rec.name, value=rec.value, origin=rec.origin, created_at=utcnow()
-        )
-        attr.confidence, attr.evidence, attr.model_version = rec.confidence, rec.evidence, rec.model_version
-        kept.append(attr)
-    product.attributes = kept
-
-
-def _unique(items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
-    seen: dict[Hashable, T] = {}
-    for item in items:
-        seen.setdefault(key(item), item)
-    return list(seen.values())
+def _alive(run: CrawlRun) -> bool:
+    """Is the process of a "running" run still there? Runs of other hosts count as alive for six hours."""
+    if run.host != socket.gethostname():
+        started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
+        return utcnow() - started < timedelta(hours=6)
+    if not run.pid:
+        return False
+    try:
+        os.kill(run.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:

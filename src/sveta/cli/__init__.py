@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from sveta import __version__
@@ -21,13 +22,21 @@ class _SvetaGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except SvetaError as exc:
-            _common.console.print(f"[bold red]error:[/] {exc.message}")
-            if exc.hint:
-                _common.console.print(f"[dim]hint:[/] {exc.hint}")
-            raise typer.Exit(exc.exit_code) from None
+            _fail(exc.message, exc.hint, exc.exit_code)
+        except OSError as exc:  # a path the user gave that cannot be read or written
+            where = f": {exc.filename}" if exc.filename else ""
+            _fail(f"{exc.strerror or exc}{where}", "check the path and its permissions", 1)
         except KeyboardInterrupt:
             _common.console.print("[yellow]interrupted[/]: what was finished is saved; run the command again")
             raise typer.Exit(130) from None
+
+
+def _fail(message: str, hint: str | None, code: int) -> None:
+    # User text (paths, titles, server answers) may hold [brackets]: never read it as rich markup.
+    _common.console.print(f"[bold red]error:[/] {escape(message)}")
+    if hint:
+        _common.console.print(f"[dim]hint:[/] {escape(hint)}")
+    raise typer.Exit(code) from None
 
 
 app = typer.Typer(
@@ -50,9 +59,7 @@ def _root(
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Data home (default: SVETA_DATA_DIR or ./sveta-data)."
     ),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     if data_dir is not None:
         _common.set_settings(Settings(data_dir=data_dir))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,6 +21,7 @@ from rich.progress import (
 )
 
 from sveta.catalog.store import CatalogStore, open_catalog
+from sveta.errors import ConfigError
 from sveta.settings import Settings
 
 # Human output goes to stderr so that stdout stays clean for --json.
@@ -29,7 +31,11 @@ _state: dict[str, Any] = {}
 
 def settings() -> Settings:
     if "settings" not in _state:
-        _state["settings"] = Settings()
+        try:
+            _state["settings"] = Settings()
+        except ValidationError as exc:
+            problems = "; ".join(f"SVETA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"bad setting: {problems}", "fix or unset that environment variable") from None
     return _state["settings"]
 
 

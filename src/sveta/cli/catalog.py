@@ -16,9 +16,7 @@ app = typer.Typer(help="Inspect the catalog.", no_args_is_help=True)
 
 @app.command("stats")
 def stats(
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object (keys: products, by_category, ...)."
-    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (keys: products, by_category, ...)."),
     plot: Path | None = typer.Option(None, "--plot", help="Write PNG bar charts into this folder."),
     top: int = typer.Option(15, "--top", help="Rows per table."),
 ) -> None:

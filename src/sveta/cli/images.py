@@ -7,9 +7,7 @@ import typer
 from sveta.cli._common import catalog, console, print_json, progress, settings
 from sveta.images.cache import FetchReport, ImageCache, warm_cache
 
-app = typer.Typer(
-    help="The image cache: photos are fetched on first need; `fetch` warms it.", no_args_is_help=True
-)
+app = typer.Typer(help="The image cache: photos are fetched on first need; `fetch` warms it.", no_args_is_help=True)
 
 _SHOWN_FAILURES = 10
 
@@ -30,8 +28,7 @@ def fetch(
 
 def _summary(report: FetchReport, retry_broken: bool) -> None:
     console.print(
-        f"[green]{report.cached} cached[/], {report.broken} broken, {report.skipped} skipped "
-        f"({report.seconds:.1f} s)"
+        f"[green]{report.cached} cached[/], {report.broken} broken, {report.skipped} skipped ({report.seconds:.1f} s)"
     )
     for url, reason in report.failures[:_SHOWN_FAILURES]:
         console.print(f"  [red]broken[/] {url}: {reason}", soft_wrap=True)

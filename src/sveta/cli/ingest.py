@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from sveta.cli._common import catalog, console, print_json, progress, settings
-from sveta.errors import ConfigError
+from sveta.errors import ConfigError, InputError, SvetaError
 from sveta.ingest.pipeline import CrawlState, IngestReport, run_ingest
 
 app = typer.Typer(
@@ -20,22 +21,35 @@ _COUNTS = ("pages", "new", "changed", "unchanged", "gone")
 @app.command("shopify")
 def shopify(
     stores: list[str] = typer.Argument(..., help="Store URLs, e.g. https://shop.example (several allowed)."),
-    as_json: bool = typer.Option(
-        False, "--json", help="End with one JSON line: pages, new, changed, unchanged, gone."
-    ),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: pages, new, changed, unchanged, gone."),
 ) -> None:
-    """Crawl Shopify stores' public products.json, politely and incrementally."""
+    """Crawl Shopify stores' public products.json, politely and incrementally; one failing store does not stop
+    the others (the exit code is non-zero if any failed)."""
+    reports, failures = [], []
+    for url in stores:
+        try:
+            reports.append(_crawl(url))
+        except SvetaError as exc:
+            failures.append({"store": url, "error": exc.message, "hint": exc.hint or "", "code": str(exc.exit_code)})
+            console.print(f"[bold red]error:[/] {escape(url)}: {escape(exc.message)}")
+            if exc.hint:
+                console.print(f"[dim]hint:[/] {escape(exc.hint)}")
+    if as_json:
+        print_json({**_totals(reports), "failed": failures})
+    if failures:
+        raise typer.Exit(max(int(f["code"]) for f in failures))
+
+
+def _crawl(url: str) -> IngestReport:
     from sveta.ingest.shopify import ingest_shopify
 
-    reports = []
-    for url in stores:
-        console.print(f"crawling [bold]{url}[/] (>= {settings().crawl_delay_s:g} s between requests)")
-        reports.append(
-            ingest_shopify(catalog(), url, settings=settings(), log=lambda m: console.print(f"  {m}"))
+    console.print(f"crawling [bold]{escape(url)}[/] (>= {settings().crawl_delay_s:g} s between requests)")
+    with progress("products read") as advance:
+        report = ingest_shopify(
+            catalog(), url, settings=settings(), log=lambda m: console.print(f"  {escape(m)}"), on_progress=advance
         )
-        _summary(reports[-1], notes=False)  # the crawler logged its notes as they happened
-    if as_json:
-        print_json(_totals(reports))
+    _summary(report, notes=False)  # the crawler logged its notes as they happened
+    return report
 
 
 @app.command("csv")
@@ -44,9 +58,7 @@ def csv_feed(
     images: Path | None = typer.Option(
         None, "--images", help="Folder of photos named {id}.jpg (default: images/ beside the file)."
     ),
-    mapping: list[str] = typer.Option(
-        [], "--map", help="FIELD=COLUMN, e.g. --map title=name --map colour=shade."
-    ),
+    mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map title=name --map colour=shade."),
     source: str | None = typer.Option(None, "--source", help="Source name (default: csv:<folder>/<file>)."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line of counts."),
 ) -> None:
@@ -57,9 +69,7 @@ def csv_feed(
 @app.command("jsonl")
 def jsonl_feed(
     file: Path = typer.Argument(..., help="The JSON Lines file: one product object per line."),
-    images: Path | None = typer.Option(
-        None, "--images", help="Folder that relative image paths are resolved in."
-    ),
+    images: Path | None = typer.Option(None, "--images", help="Folder that relative image paths are resolved in."),
     mapping: list[str] = typer.Option([], "--map", help="FIELD=KEY, e.g. --map title=name."),
     source: str | None = typer.Option(None, "--source", help="Source name (default: jsonl:<folder>/<file>)."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line of counts."),
@@ -101,6 +111,8 @@ def ingest_feed(
     from sveta.ingest.feeds import FeedReader
 
     file = file.resolve()
+    if not file.is_file():  # before the progress bar starts
+        raise InputError(f"feed file not found: {file}", "check the path")
     if images is None and (file.parent / "images").is_dir():
         images = file.parent / "images"
     reader = FeedReader(file, images_dir=images.resolve() if images else None, overrides=_parse_map(mapping))
@@ -118,9 +130,7 @@ def ingest_feed(
     return report
 
 
-def _feed(
-    file: Path, images: Path | None, mapping: list[str], source: str | None, kind: str, as_json: bool
-) -> None:
+def _feed(file: Path, images: Path | None, mapping: list[str], source: str | None, kind: str, as_json: bool) -> None:
     report = ingest_feed(file, images, mapping, source, kind)
     _summary(report)
     if as_json:
@@ -147,12 +157,12 @@ def _count_lines(file: Path) -> int | None:
 
 def _summary(report: IngestReport, notes: bool = True) -> None:
     console.print(
-        f"[green]{report.source}[/]: {report.new} new, {report.changed} changed, "
+        f"[green]{escape(report.source)}[/]: {report.new} new, {report.changed} changed, "
         f"{report.unchanged} unchanged, "
         f"{report.gone} gone ({report.pages} pages, {report.seconds:.1f} s)"
     )
     for note in report.notes if notes else []:
-        console.print(f"  note: {note}")
+        console.print(f"  note: {escape(note)}")
 
 
 def _totals(reports: list[IngestReport]) -> dict[str, object]:

@@ -68,7 +68,15 @@ def _searcher() -> Searcher:
     return Searcher(settings(), catalog())
 
 
-def _filter(gender, colour, brand, source, price_min, price_max, in_stock) -> Filter:  # type: ignore[no-untyped-def]
+def _filter(
+    gender: list[str] | None,
+    colour: list[str] | None,
+    brand: list[str] | None,
+    source: list[str] | None,
+    price_min: float | None,
+    price_max: float | None,
+    in_stock: bool,
+) -> Filter:
     return Filter(
         gender=gender or None,
         colour=colour or None,

@@ -69,7 +69,7 @@ def get_embedder(spec: str, settings: Settings) -> ImageEmbedder:
         from sveta.embed.compose import ComposedEmbedder
 
         return ComposedEmbedder([get_embedder(p, settings) for p in parts], settings)
-    return _factory(spec)(spec, settings)  # type: ignore[no-any-return]
+    return _factory(spec)(spec, settings)
 
 
 def get_text_embedder(spec: str, settings: Settings) -> TextEmbedder:

@@ -75,7 +75,7 @@ def _precision(ids: list[int], neighbours: list[list[int]], labels: dict[int, di
     result: dict[str, Any] = {}
     for name, columns in keys.items():
         same = [
-            np.mean([all(labels[n][c] == labels[i][c] for c in columns) for n in row]) if row else 0.0
+            sum(all(labels[n][c] == labels[i][c] for c in columns) for n in row) / max(len(row), 1)
             for i, row in zip(ids, neighbours, strict=True)
         ]
         result[name] = round(float(np.mean(same)), 4)

@@ -45,7 +45,7 @@ class Filter:
     exclude_products: list[int] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f) in (None, []) for f in self.__slots__)  # type: ignore[attr-defined]
+        return all(getattr(self, f) in (None, []) for f in self.__slots__)
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ class CrawlState:
 
     pages: int = 0
     notes: list[str] = field(default_factory=list)
+    complete: bool = True  # False when the reader knows it did not see every product (nothing may be marked gone)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class IngestReport:
 
 def prepare(record: ProductRecord) -> PreparedProduct:
     """Attach text attributes; resolve gender / category / colour (seller's word first, then the text's)."""
-    from sveta.ingest.text_attributes import extract_text_attributes, normalize_value
+    from sveta.ingest.text_attributes import extract_text_attributes, normalize_value, vocabulary
 
     text = extract_text_attributes(record.title, record.product_type, record.tags, record.description)
     seller = {a.name: a.value for a in record.attributes}
@@ -62,6 +63,8 @@ def prepare(record: ProductRecord) -> PreparedProduct:
 
     return PreparedProduct(
         record=record,
+        # A new vocabulary re-derives every product's text attributes, so it is part of "changed".
+        fingerprint=f"{record.fingerprint()}|{vocabulary().version}",
         text_attributes=text,
         gender=resolve("gender", record.gender, seller.get("gender")),
         category=resolve("category", seller.get("category")),
@@ -93,8 +96,10 @@ def run_ingest(
     seen: set[str] = set()
     try:
         _store_all(catalog, source_id, records, seen, report, batch_size, on_progress)
-        if complete:
+        if complete and state.complete:
             report.gone = catalog.mark_gone(source_id, seen)
+        elif complete:
+            state.notes.append("the source was not read completely, so no product was marked gone")
         report.status = "ok"
     except SvetaError as exc:
         report.status = "failed"
@@ -103,6 +108,7 @@ def run_ingest(
     except BaseException as exc:  # Ctrl-C or a bug: the run must not stay "running" forever
         report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         report.errors.append(f"{type(exc).__name__}: {exc}")
+        catalog.engine.dispose()  # an interrupted connection may still hold SQLite's write lock
         raise
     finally:
         report.pages, report.notes = state.pages, list(state.notes)
@@ -137,9 +143,12 @@ def _store_all(
             batch.append(prepare(record))
             if len(batch) >= batch_size:
                 flush()
-    finally:
-        if batch:  # what was read before a failure is valid and kept
+    except SvetaError:
+        if batch:  # what the reader gave before its error is valid: keep it (but not after Ctrl-C or a bug)
             flush()
+        raise
+    if batch:
+        flush()
 
 
 def _finish(catalog: CatalogStore, report: IngestReport) -> None:

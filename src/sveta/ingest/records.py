@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -76,7 +76,8 @@ class ProductRecord:
         """What decides "changed": the source's updated_at when it has one, else a hash of the raw record."""
         if self.updated_at is not None:
             return "u:" + self.updated_at.isoformat()
-        blob = json.dumps(self.raw or _plain(self), sort_keys=True, default=str).encode()
+        # The whole derived record, not only the raw row: a new image file or --map changes it too.
+        blob = json.dumps(asdict(self), sort_keys=True, default=str).encode()
         return "h:" + hashlib.sha256(blob).hexdigest()[:32]
 
     def price_range(self) -> tuple[float | None, float | None]:
@@ -85,8 +86,3 @@ class ProductRecord:
             prices.append(self.price)
         return (min(prices), max(prices)) if prices else (None, None)
 
-
-def _plain(record: ProductRecord) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(record)

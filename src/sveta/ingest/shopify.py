@@ -59,7 +59,9 @@ class ShopifyCrawler:
             yield from self._via_collections(seen)
 
     def _via_collections(self, seen: set[str]) -> Iterator[ProductRecord]:
-        # Past 25,000 products the only complete public listing left is collection by collection.
+        # Past 25,000 products the only public listing left is collection by collection. Products in no
+        # collection (or past a collection's own cap) stay unseen, so this read never marks anything gone.
+        self.state.complete = False
         before = len(seen)
         self.log(f"products.json stops at 25,000 items ({before:,} read); reading /collections.json next")
         handles = [c["handle"] for c in self._listing("/collections.json", "collections") if c.get("handle")]
@@ -215,6 +217,7 @@ def ingest_shopify(
     client: httpx.Client | None = None,
     log: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
+    on_progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Crawl one store into the catalog; products it no longer lists are marked gone."""
     own_client = client is None
@@ -231,6 +234,8 @@ def ingest_shopify(
             records=crawler.products(),
             state=state,
             complete=True,
+            batch_size=settings.crawl_page_limit,  # one commit (and one progress step) per page
+            on_progress=on_progress,
         )
     finally:
         if own_client:
@@ -252,9 +257,7 @@ def normalize_base_url(url: str) -> str:
     except ValueError:
         host = ""
     if not host:
-        raise ConfigError(
-            f"not a store address: {url!r}", "give the shop's address, e.g. https://shop.example"
-        )
+        raise ConfigError(f"not a store address: {url!r}", "give the shop's address, e.g. https://shop.example")
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc += f":{port}"

@@ -42,6 +42,8 @@ def upgrade() -> None:
         sa.Column("gone", sa.Integer(), nullable=False),
         sa.Column("errors", sa.JSON(), nullable=False),
         sa.Column("notes", sa.JSON(), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=True),
+        sa.Column("pid", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["source_id"], ["sources.id"], name=op.f("fk_crawl_runs_source_id_sources")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_crawl_runs")),
     )
@@ -70,7 +72,7 @@ def upgrade() -> None:
         sa.Column("gone_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("source_created_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("source_updated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("fingerprint", sa.String(length=128), nullable=False),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -105,9 +107,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attributes")),
-        sa.UniqueConstraint(
-            "product_id", "name", "origin", "value", name="uq_attributes_product_name_origin_value"
-        ),
+        sa.UniqueConstraint("product_id", "name", "origin", "value", name="uq_attributes_product_name_origin_value"),
     )
     with op.batch_alter_table("attributes", schema=None) as batch_op:
         batch_op.create_index("ix_attributes_name_value", ["name", "value"], unique=False)
