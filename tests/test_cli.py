@@ -127,6 +127,26 @@ def test_killed_ingest_reruns_without_duplicates_or_loss(myntra: Path, tmp_path:
 
 
 @pytest.mark.slow
+def test_ctrl_c_stops_promptly_and_the_rerun_finishes(myntra: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "SVETA_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "sveta", "ingest", "csv", str(myntra / "styles.csv"), "--json"]
+    db = tmp_path / "data" / "catalog.db"
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(_products(db)) < 500 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)  # no 30 s lock wait, no hang
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    with sqlite3.connect(db) as conn:
+        assert [r[0] for r in conn.execute("SELECT status FROM crawl_runs")] == ["interrupted"]
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(set(_products(db))) == 9583
+
+
+@pytest.mark.slow
 def test_demo_builds_the_whole_catalog(myntra: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SVETA_DATA_DIR", str(tmp_path / "data"))
     _common._state.clear()

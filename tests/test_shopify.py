@@ -411,8 +411,9 @@ def test_crawl_run_row_records_the_counts(catalog: CatalogStore, base: str, stor
 
 
 def test_cli_ingest_shopify_json(base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cli = pytest.importorskip("sveta.cli")
     from typer.testing import CliRunner
+
+    from sveta import cli
 
     monkeypatch.setenv("SVETA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SVETA_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
