@@ -132,3 +132,124 @@ def test_folder_per_category(myntra: Path, tmp_path: Path, catalog: CatalogStore
 def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no photos"):
         list(read_folder(tmp_path))
+
+
+# -- defects from review: a stray quote, JSONL rows that omit keys, encodings, hidden files, --images --------------
+
+
+def _rows_csv(tmp_path: Path, n: int, changes: dict[int, str] | None = None) -> Path:
+    """``id,title,description`` with n rows; row i is on line i + 1, and ``changes`` replaces whole rows."""
+    rows = [f"{i},Item {i},desc {i}" for i in range(1, n + 1)]
+    for i, text in (changes or {}).items():
+        rows[i - 1] = text
+    feed = tmp_path / "feed.csv"
+    feed.write_text("id,title,description\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return feed
+
+
+@pytest.mark.parametrize(
+    "closed_by",
+    [None, '301,Item 301,"desc, 301"'],  # never closed / closed by the next quote, 297 lines on
+    ids=["to-the-end", "by-a-later-quote"],
+)
+def test_a_stray_quote_is_an_error_naming_its_line(tmp_path: Path, closed_by: str | None) -> None:
+    changes = {3: '3,Item 3,"desc 3'} | ({301: closed_by} if closed_by else {})
+    reader = FeedReader(_rows_csv(tmp_path, 4999, changes))
+    read: list[str] = []
+    with pytest.raises(InputError, match="line 4 opens a quote") as info:
+        read.extend(r.external_id for r in reader.records())
+    assert info.value.hint is not None and "fix the quoting of line 4" in info.value.hint
+    assert read == ["1", "2"] and reader.state.complete is False
+
+
+def test_an_unclosed_quote_on_the_last_row_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="line 4 opens a quote that runs on to the end of the file"):
+        list(FeedReader(_rows_csv(tmp_path, 3, {3: '3,Item 3,"desc 3'})).records())
+
+
+def test_long_quoted_fields_are_still_read(tmp_path: Path) -> None:
+    description = '"' + "\r\n".join(f"line {i}" for i in range(50)) + '"'
+    feed = _rows_csv(tmp_path, 3, {2: f"2,Item 2,{description}"})
+    records = list(FeedReader(feed).records())
+    assert [r.external_id for r in records] == ["1", "2", "3"] and records[1].description is not None
+    assert records[1].description.count("\n") == 49
+
+
+def test_a_stray_quote_keeps_what_was_read_and_marks_nothing_gone(tmp_path: Path, catalog: CatalogStore) -> None:
+    good = _rows_csv(tmp_path, 300)
+    first = run_ingest(catalog, name="feed", kind="csv", location="x", records=FeedReader(good).records())
+    assert first.new == 300
+    reader = FeedReader(_rows_csv(tmp_path, 300, {150: '150,Item 150,"desc 150'}))
+    with pytest.raises(InputError, match="line 151"):
+        run_ingest(catalog, name="feed", kind="csv", location="x", records=reader.records(), state=reader.state)
+    run = catalog.runs(limit=1)[0]
+    assert (run.status, run.unchanged, run.gone) == ("failed", 149, 0)  # rows 1-149 were stored
+    last = catalog.find_product("300")
+    assert last is not None and last.gone_at is None
+
+
+def test_a_field_over_the_csv_limit_is_an_input_error(tmp_path: Path) -> None:
+    feed = _rows_csv(tmp_path, 3, {2: "2,Item 2," + "x" * 200_000})
+    with pytest.raises(InputError, match="row at line 3 has a field over 128 KB"):
+        list(FeedReader(feed).records())
+
+
+def test_jsonl_rows_may_omit_the_id_or_a_mapped_key(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.jsonl"
+    rows = [{"id": "1", "title": "Red dress", "shade": "Red"}, {"title": "no id"}, {"id": "2", "title": "Plain tee"}]
+    feed.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    reader = FeedReader(feed, overrides={"colour": "shade"})
+    records = list(reader.records())
+    assert [r.external_id for r in records] == ["1", "2"] and reader.skipped == ["line 2: no id"]
+    assert [(a.name, a.value) for a in records[0].attributes] == [("colour", "Red")]
+    assert records[1].attributes == [] and reader.state.complete is False  # a skipped row marks nothing gone
+
+
+def test_jsonl_where_no_row_has_an_id_is_an_error(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"sku": "A1", "title": "x"}\n{"sku": "A2"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"no row .* has an id"):  # storing nothing would mark everything gone
+        list(FeedReader(feed, overrides={"id": "code"}).records())
+
+
+def test_csv_without_an_id_column_is_still_an_error(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text("code,title\nA1,x\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no id column"):
+        list(FeedReader(feed).records())
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_feeds_with_a_byte_order_mark_are_decoded(tmp_path: Path, encoding: str) -> None:
+    feed = tmp_path / "feed.csv"
+    bom = "" if encoding in ("utf-16", "utf-32", "utf-8-sig") else "\ufeff"  # these codecs write their own
+    feed.write_text(f"{bom}id,title\n1,Röd klänning\n", encoding=encoding)
+    (record,) = FeedReader(feed).records()
+    assert (record.external_id, record.title) == ("1", "Röd klänning")
+
+
+def test_only_the_head_of_a_feed_is_read_to_sniff_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    feed = _rows_csv(tmp_path, 2)
+
+    def whole_file(self: Path) -> bytes:
+        raise AssertionError("the whole feed was read into memory")
+
+    monkeypatch.setattr(Path, "read_bytes", whole_file)
+    assert len(list(FeedReader(feed).records())) == 2
+
+
+def test_folder_skips_hidden_files_and_macos_copies(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    for name in ["skirts/a.jpg", "skirts/._a.jpg", "skirts/.b.jpg", ".thumbs/c.jpg", "__MACOSX/skirts/._a.jpg"]:
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        (photos / name).write_bytes(b"\xff\xd8\xff")
+    assert [r.external_id for r in read_folder(photos)] == ["skirts/a.jpg"]
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_an_images_folder_that_is_not_a_folder_is_a_clear_error(tmp_path: Path, kind: str) -> None:
+    images = tmp_path / "images"
+    if kind == "file":
+        images.write_text("not a folder")
+    with pytest.raises(InputError, match="images folder not found"):
+        list(FeedReader(_rows_csv(tmp_path, 2), images_dir=images).records())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +64,15 @@ MYNTRA_COLUMNS = (
     "productDisplayName",
 )
 _TRUE = {"1", "true", "yes", "y", "in stock", "in_stock", "available", "t"}
+# A CSV record longer than this is a stray quote swallowing the rows after it, not a long description.
+MAX_RECORD_LINES = 100
+# Byte order marks, UTF-32 first: its little-endian mark begins with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 @dataclass
@@ -73,7 +84,11 @@ class FeedMapping:
     brand_from_title: bool = False  # Myntra: the brand is the title's first word
 
     @classmethod
-    def detect(cls, columns: list[str], overrides: Mapping[str, str] | None = None) -> FeedMapping:
+    def detect(
+        cls, columns: list[str], overrides: Mapping[str, str] | None = None, *, strict: bool = True
+    ) -> FeedMapping:
+        """With ``strict`` (a CSV header) a missing id or --map column is an error; JSONL rows that omit
+        keys are not (JSON leaves empty keys out), so there such a row just has no value."""
         by_lower = {c.lower(): c for c in columns}
         mapping = cls(brand_from_title=set(columns) >= set(MYNTRA_COLUMNS))
         for name, aliases in FIELD_ALIASES.items():
@@ -84,15 +99,15 @@ class FeedMapping:
             if key in ATTRIBUTE_COLUMNS:
                 mapping.attributes[column] = ATTRIBUTE_COLUMNS[key]
         for name, column in (overrides or {}).items():
-            mapping._override(name, column, columns)
-        if "id" not in mapping.fields:
+            mapping._override(name, column, columns if strict else None)
+        if strict and "id" not in mapping.fields:
             raise InputError(
                 f"the feed has no id column (columns: {', '.join(columns)})", "name it with --map id=COLUMN"
             )
         return mapping
 
-    def _override(self, name: str, column: str, columns: list[str]) -> None:
-        if column not in columns:
+    def _override(self, name: str, column: str, columns: list[str] | None) -> None:
+        if columns is not None and column not in columns:
             raise InputError(
                 f"--map {name}={column}: the feed has no column {column!r}",
                 f"columns are: {', '.join(columns)}",
@@ -114,35 +129,76 @@ class FeedReader:
     skipped: list[str] = field(default_factory=list)
     _image_index: dict[str, Path] | None = None
 
+    def __post_init__(self) -> None:
+        if self.images_dir is not None and not self.images_dir.is_dir():
+            raise InputError(
+                f"images folder not found: {self.images_dir}",
+                "give a folder of photos named by product id (e.g. 1163.jpg), or leave out --images",
+            )
+
     def records(self) -> Iterator[ProductRecord]:
-        rows = self._jsonl_rows() if self.path.suffix.lower() in (".jsonl", ".ndjson") else self._csv_rows()
+        jsonl = self.path.suffix.lower() in (".jsonl", ".ndjson")
+        rows = self._jsonl_rows() if jsonl else self._csv_rows()
         mappings: dict[tuple[str, ...], FeedMapping] = {}  # JSONL objects may differ in their keys
+        found = no_id = 0
+        self.state.complete = False  # until the last row is read: a feed that stops midway marks nothing gone
         for line, row in rows:
             keys = tuple(row)
             if keys not in mappings:
-                mappings[keys] = FeedMapping.detect(list(keys), self.overrides)
+                mappings[keys] = FeedMapping.detect(list(keys), self.overrides, strict=not jsonl)
             record = self._record(row, mappings[keys])
             if record is None:
+                no_id += 1
                 self.skipped.append(f"line {line}: no id")
                 continue
+            found += 1
             yield record
+        if no_id and not found:  # storing nothing would mark every product of the source gone
+            raise InputError(f"no row of {self.path} has an id", "name the id column with --map id=COLUMN")
+        # A skipped row may be a product we still sell: only a fully read feed may mark products gone.
+        self.state.complete = not self.skipped
         self.state.pages = 1
         if self.skipped:
             self.state.notes.append(f"skipped {len(self.skipped)} rows: {'; '.join(self.skipped[:5])}")
 
     def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         with _open_text(self.path) as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames:
+            records = self._csv_records(handle)
+            first = next(records, None)
+            if first is None:
                 raise InputError(
                     f"{self.path} is empty or has no header row", "the first line must name the columns"
                 )
-            last = reader.fieldnames[-1]
-            for row in reader:
-                extra = row.pop(None, None)
-                if extra:  # an unquoted comma in the last column (Myntra titles have some)
-                    row[last] = ",".join([row[last] or "", *extra])
-                yield reader.line_num, row
+            header = first[1]
+            for line, values in records:
+                yield line, _csv_row(header, values)
+
+    def _csv_records(self, handle: TextIO) -> Iterator[tuple[int, list[str]]]:
+        """Each non-blank record with the line it starts on; csv's own errors become InputErrors."""
+        lines = _Lines(handle)
+        reader = csv.reader(lines)
+        while True:
+            start = reader.line_num + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise _csv_error(self.path, start, exc) from exc
+            if values:  # [] is a blank line
+                self._check_quotes(start, reader.line_num, values, lines.ended)
+                yield start, values
+
+    def _check_quotes(self, start: int, end: int, values: list[str], at_end: bool) -> None:
+        """csv reads an unclosed quote as one field up to the next quote or the end of the file, silently."""
+        if not at_end and end - start < MAX_RECORD_LINES:
+            return
+        line = _quote_line(start, values)
+        where = f"the end of the file (line {end})" if at_end else f"line {end}"
+        raise InputError(
+            f"{self.path}: line {line} opens a quote that runs on to {where}, swallowing the rows between",
+            f"fix the quoting of line {line}; the rows before it are kept and no product is marked gone",
+        )
 
     def _jsonl_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         with _open_text(self.path) as handle:
@@ -165,7 +221,7 @@ class FeedReader:
                     self.skipped.append(f"line {number}: not a JSON object")
 
     def _record(self, row: Mapping[str, Any], mapping: FeedMapping) -> ProductRecord | None:
-        get = lambda name: _text(row.get(mapping.fields.get(name, ""), None))  # noqa: E731
+        get = lambda name: _text(row.get(mapping.fields[name])) if name in mapping.fields else None  # noqa: E731
         external_id = get("id")
         if not external_id:
             return None
@@ -220,7 +276,7 @@ def read_folder(root: Path, state: CrawlState | None = None) -> Iterator[Product
         raise InputError(
             f"{root} is not a folder", "give a folder with one sub-folder of photos per category"
         )
-    photos = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    photos = sorted(_photos(root))
     if not photos:
         raise InputError(
             f"no photos found under {root}", f"expected files ending in {', '.join(IMAGE_SUFFIXES)}"
@@ -240,13 +296,70 @@ def read_folder(root: Path, state: CrawlState | None = None) -> Iterator[Product
         state.pages = 1
 
 
+def _photos(root: Path) -> Iterator[Path]:
+    """Image files under root, leaving out hidden folders and files, macOS's __MACOSX and ._ copies."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not _hidden(d)]  # pruned in place, so os.walk never enters them
+        for name in files:
+            if not _hidden(name) and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                yield Path(folder) / name
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"  # "._x.jpg" (AppleDouble) starts with "." too
+
+
 def _open_text(path: Path) -> TextIO:
     if not path.is_file():
         raise InputError(f"feed file not found: {path}", "check the path")
-    head = path.read_bytes()[:512].lstrip().lower()
-    if head.startswith((b"<!doctype", b"<html")):
+    with path.open("rb") as raw:  # the head is enough, and a feed can be gigabytes
+        head = raw.read(512)
+    encoding = next((name for bom, name in _BOMS if head.startswith(bom)), "utf-8-sig")
+    if head.decode(encoding, errors="replace").lstrip().lower().startswith(("<!doctype", "<html")):
         raise InputError(f"{path} is an HTML page, not a feed", "download the CSV/JSONL file itself")
-    return path.open(newline="", encoding="utf-8-sig", errors="replace")
+    return path.open(newline="", encoding=encoding, errors="replace")
+
+
+class _Lines:
+    """A file's lines that note when the csv reader asks past the end: inside a record only an open quote does."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle = handle
+        self.ended = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.handle.readline()
+        if not line:
+            self.ended = True
+            raise StopIteration
+        return line
+
+
+def _csv_row(header: list[str], values: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = dict(zip(header, values, strict=False))
+    for name in header[len(values) :]:  # a short row: its missing columns are None, as csv.DictReader gives
+        row.setdefault(name, None)
+    if len(values) > len(header):  # an unquoted comma in the last column (Myntra titles have some)
+        row[header[-1]] = ",".join(values[len(header) - 1 :])
+    return row
+
+
+def _quote_line(start: int, values: list[str]) -> int:
+    """The line where the field with the most line breaks opens: the stray quote is there."""
+    breaks = [value.count("\n") for value in values]
+    return start + sum(breaks[: breaks.index(max(breaks))])
+
+
+def _csv_error(path: Path, line: int, exc: csv.Error) -> InputError:
+    if "field limit" in str(exc):  # a 128 KB field is almost always an unclosed quote running on
+        return InputError(
+            f"{path}: the row at line {line} has a field over {csv.field_size_limit() // 1024} KB",
+            f"a quote on line {line} is probably never closed: fix the quoting of line {line}",
+        )
+    return InputError(f"{path}: line {line}: {exc}", f"fix line {line}")
 
 
 def _text(value: Any) -> str | None:
