@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from sveta.ingest.text_attributes import (
     vocabulary,
 )
 
-STYLES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "myntra-small" / "styles.csv"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+STYLES = SHARED / "datasets" / "myntra-small" / "styles.csv"
+LOVE_THE_LABEL = SHARED / "fixtures" / "shopify" / "love-the-label-products.json"
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +96,81 @@ def test_longest_phrase_wins() -> None:
 )
 def test_category_is_the_product_noun(title: str, category: str) -> None:
     assert one(extract_text_attributes(title), "category").value == category
+
+
+@pytest.mark.parametrize(
+    ("title", "category"),
+    [
+        ("Ava Skirt in Kaleidoscope Scarf Print", "Skirt"),  # "in" brings the print, not a second product
+        ("Lenny Jacket in Indigo", "Jacket"),
+        ("Cashmere Scarf in Tie Print", "Scarf"),
+        ("Glow in Dark T-shirt", "T-Shirt"),  # no product noun before "in": the one after it counts
+    ],
+)
+def test_what_follows_in_is_no_product(title: str, category: str) -> None:
+    records = extract_text_attributes(title, product_type="Shop All;Clothing/Bottoms")
+    assert one(records, "category").value == category
+
+
+@pytest.mark.parametrize(
+    ("title", "category"),
+    [
+        ("Shoe Bag", "Bag"),
+        ("Sneaker Storage Bag", "Bag"),
+        ("Dress Bag for Travel", "Bag"),
+        ("Laptop Bag", "Laptop Bag"),
+        ("Dress Shirt", "Shirt"),
+        ("Shirt Dress", "Dress"),
+        ("Hoodie Dress", "Dress"),
+        ("Boot Socks", "Socks"),
+        ("Sock Boots", "Boots"),
+        ("Sneaker Cleaning Kit", "Shoe Accessories"),
+        # a broad head that takes in the specific noun is refined by it; a list is no compound
+        ("Backpack Bag", "Backpack"),
+        ("Parka Outerwear", "Coat"),
+        ("Shoes & Bag", "Casual Shoes"),
+    ],
+)
+def test_a_compound_of_product_nouns_is_its_head(title: str, category: str) -> None:
+    assert one(extract_text_attributes(title), "category").value == category
+
+
+def test_a_broad_compound_head_is_refined_only_by_a_type_it_takes_in() -> None:
+    assert one(extract_text_attributes("Shoe Bag", product_type="Backpacks"), "category").value == "Backpack"
+    record = one(extract_text_attributes("Shoe Bag", product_type="Shoes"), "category")
+    assert (record.value, record.evidence) == ("Bag", "Bag")
+
+
+@pytest.fixture(scope="module")
+def love_the_label() -> list[dict[str, object]]:
+    if not LOVE_THE_LABEL.is_file():
+        pytest.skip(f"the shared Shopify fixture is not at {LOVE_THE_LABEL}: put shared/ beside the checkout")
+    products: list[dict[str, object]] = json.loads(LOVE_THE_LABEL.read_text())["products"]
+    return products
+
+
+LOVE_THE_LABEL_EXPECTED = {
+    "Lenny Jacket in Indigo": ("Jacket", ["Navy Blue"], []),
+    "Madden Midi Skirt in Wuthering Winds Print": ("Skirt", [], ["Printed"]),
+    "Faye Knit Dress in Multi Stripe": ("Dress", ["Multi"], ["Striped"]),
+    "Ava Skirt in Kaleidoscope Scarf Print": ("Skirt", [], ["Printed"]),
+    "Beckett Top in Cream": ("Top", ["Cream"], []),
+}
+
+
+def test_love_the_label_products(love_the_label: list[dict[str, object]]) -> None:
+    seen = {}
+    for product in love_the_label:
+        tags = product.get("tags") or []
+        records = extract_text_attributes(
+            str(product["title"]),
+            str(product.get("product_type") or ""),
+            [str(t) for t in tags] if isinstance(tags, list) else [],
+            str(product.get("body_html") or ""),
+        )
+        found = (one(records, "category").value, values(records, "colour"), values(records, "pattern"))
+        seen[product["title"]] = found
+    assert seen == LOVE_THE_LABEL_EXPECTED
 
 
 def test_category_falls_back_on_product_type_and_a_specific_type_beats_a_generic_one() -> None:
@@ -251,9 +329,69 @@ def test_html_description_is_stripped_and_only_fills_gaps() -> None:
     assert one(records, "gender").confidence == 0.8  # from a tag
     assert values(records, "colour") == ["Navy Blue"]  # the tag's colour; the sneakers' white is not read
     alone = extract_text_attributes("The Classic Tee", description=description)
-    colour = one(alone, "colour")
-    assert colour.value == "White" and colour.confidence < 0.6
+    assert values(alone, "colour") == []  # "pairs with white sneakers" is the sneakers' colour
     assert "red" not in [r.evidence for r in alone]
+    colour = one(extract_text_attributes("The Classic Tee", description="<p>Soft white jersey.</p>"), "colour")
+    assert colour.value == "White" and colour.confidence < 0.6
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "Our heaviest flannel, brushed for softness. Pair it with our black jeans.",
+        "Brushed flannel. Wear with black jeans.",
+        "Brushed flannel that goes with black denim.",
+        "Brushed flannel. Style it with black trousers and boots.",
+        "Brushed flannel, perfect with black jeans.",
+        "Brushed flannel. Looks great with a black beanie.",
+        "Brushed flannel. Model is wearing a size M with black jeans.",
+        "Brushed flannel. Shop the matching skirt and our black tote.",
+        "Brushed flannel with black horn buttons.",
+        "Brushed flannel. Also available in black.",
+    ],
+)
+def test_description_words_about_other_things_do_not_count(description: str) -> None:
+    records = extract_text_attributes("Plaid Flannel Overshirt", description=description)
+    assert values(records, "colour") == []
+    assert one(records, "category").value == "Shirt"
+
+
+def test_a_styling_tip_says_nothing_about_the_product() -> None:
+    records = extract_text_attributes("The Harlow", description="Soft flannel. Pair it with our slim fit chinos.")
+    assert values(records, "category") == values(records, "fit") == []
+    # the product's own colour and a pair of things still count
+    records = extract_text_attributes("The Sock", description="A pair of navy socks, with white stripes.")
+    assert values(records, "colour") == ["Navy Blue"]
+    records = extract_text_attributes("The Slip", description="Plus size black slip dress.")
+    assert values(records, "colour") == ["Black"]
+
+
+def test_a_description_colour_never_overrides_the_title_colour() -> None:
+    description = "<p>Deep navy brushed cotton.</p><p>Also in black.</p>"
+    records = extract_text_attributes("Red Plaid Overshirt", description=description)
+    colour = one(records, "colour")
+    assert (colour.value, colour.confidence) == ("Red", 0.9)
+
+
+@pytest.mark.parametrize(
+    ("title", "product_type", "name", "expected"),
+    [
+        ("Bikini Top - Leopard", "Swimwear", "category", ["Swimwear"]),
+        ("Lounge Set - Grey Marl", "Loungewear", "category", ["Night Suit"]),
+        ("Jewelry Travel Case", "Accessories", "category", ["Travel Accessory"]),
+        ("Tennis Bracelet Silver", "Jewelry", "occasion", []),
+        ("Women's Sandal in Gold Metallic", "Sandals", "colour", ["Gold"]),
+        ("Women's Cable Knit Beanie in Oat", "Hats", "colour", ["Beige"]),
+        ("Wrap Midi Dress in Sage Floral", "Dresses", "colour", ["Green"]),
+        ("Mini Bucket Bag in Black Croc", "Handbags", "pattern", ["Animal Print"]),
+        ("Vintage Wash Graphic T-Shirt (Black/White)", "Tees", "colour", ["Black", "White"]),
+        ("Men's Classic Leather Sneakers White/Gum", "Sneakers", "category", ["Casual Shoes"]),
+        ("Womens Chunky Platform Sneaker - Black", "Footwear", "gender", ["Women"]),
+        ("Men's Swim Shorts in Navy Stripe", "Swim", "pattern", ["Striped"]),
+    ],
+)
+def test_shopify_listings(title: str, product_type: str, name: str, expected: list[str]) -> None:
+    assert values(extract_text_attributes(title, product_type), name) == expected
 
 
 def test_empty_input() -> None:

@@ -22,15 +22,28 @@ SOURCE_CONFIDENCE = {"title": 0.9, "product_type": 0.85, "tags": 0.8, "descripti
 LISTING_SOURCES = ("title", "product_type", "tags")
 GENERIC_FACTOR = 0.7  # a broad type ("Outerwear") says less than a specific one ("Parka")
 RANK_FACTOR = 0.85  # each further value of a multi-valued attribute is less likely the main one
-# Descriptions name the colours of other things too ("pairs well with white sneakers").
+# Descriptions name the colours of other things too ("the white sneakers in the photo").
 DESCRIPTION_FACTOR = {"colour": 0.7}
 MAX_BRAND_WORDS = 5
 
 _TOKEN = re.compile(r"[^\W_]+")
 # Punctuation that ends a phrase: "Navy, Blue" is two colours, "Navy-Blue" and "Navy Blue" are one.
 _BREAK = re.compile(r"[,;:|()\[\]{}!?•\n\r\t]|\.\s")
-# What follows these words describes something else: "Dress with Belt" is a dress.
-_CONNECTORS = frozenset({"with", "for", "featuring", "including", "plus", "w"})
+# What follows these words describes something else: "Dress with Belt" is a dress, and "Skirt in Scarf
+# Print" a skirt ("in" brings the colour, print or cloth, whose words still count).
+_CONNECTORS = frozenset({"with", "for", "featuring", "including", "plus", "w", "in"})
+# Between a modifying product noun and the head of a compound: "Shoe Bag", "Shoe Storage Bag", not "Shoes & Bag".
+_LIST_WORD = re.compile(r"[&/+]|\b(?:and|or|n)\b", re.IGNORECASE)
+# A description's styling tip is about other things up to the sentence's end: "pair it with our black jeans".
+_STYLING = re.compile(
+    r"\b(?:pairs?|paired|pairing|wear|wears|worn|wearing|style|styled|styling|team|teamed|layer|layered|goes|go"
+    r"|match|matches|perfect|great|works?)\b(?:\s+[^\W\d_]+){0,3}?\s+with\b"
+    r"|\b(?:and|or|with)\s+our\b|\bshop\s+the\b|\bcomplete\s+the\s+look\b|\balso\s+(?:available\s+|comes\s+)?in\b",
+    re.IGNORECASE,
+)
+# After these, a description's colour words up to the clause's end are another thing's ("with white stitching").
+_COLOUR_CONNECTOR = re.compile(r"\b(?:with|w/|alongside|plus(?![\s-]*size)|pair(?!\s+of\b))(?=\W)", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
 _GROUP_GAP = re.compile(r"(?:\s|[&/,+-]|\band\b)*", re.IGNORECASE)
 
 
@@ -170,8 +183,8 @@ def _merge_compounds(matches: list[_Match], text: str) -> list[_Match]:
 def _product_colour_first(matches: list[_Match], text: str) -> list[_Match]:
     """Put first the colour that qualifies the product noun ("Blue Zip Red Wallet" is red): the one reached
     walking back from the noun over vocabulary words only. Without one, title order stands."""
-    generic = vocabulary().attributes["category"].generic
-    category = _head(_before_connector([m for m in matches if m.name == "category"], text), generic)
+    attr = vocabulary().attributes["category"]
+    category = _head(_before_connector([m for m in matches if m.name == "category"], text), attr, text)
     if category is None:
         return matches
     colour_ends = {m.end for m in matches if m.name == "colour"}
@@ -207,17 +220,26 @@ def _drop_brand(matches: list[_Match]) -> list[_Match]:
     return [m for m in matches if m.name in ("gender", "age_group") or m.start >= cut]
 
 
-def _plain_text(description: str) -> str:
-    return html_to_text(description) or ""
-
-
 def _segments(
     title: str | None, product_type: str | None, tags: Sequence[str], description: str | None
 ) -> list[tuple[str, str]]:
     segments = [("title", title or ""), ("product_type", product_type or "")]
     segments += [("tags", tag) for tag in tags if tag]  # one tag at a time: no phrase spans two tags
-    segments.append(("description", _plain_text(description or "")))
+    segments.append(("description", html_to_text(description) or ""))
     return [(source, text) for source, text in segments if text.strip()]
+
+
+def _spans(pattern: re.Pattern[str], end: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    """From each match of `pattern` to the next match of `end` (or the text's end)."""
+    return [(f.start(), e.start() if (e := end.search(text, f.end())) else len(text)) for f in pattern.finditer(text)]
+
+
+def _about_this_product(matches: list[_Match], text: str) -> list[_Match]:
+    """A description's words minus those about other things: every word of a styling tip ("pair it with our
+    slim black jeans"), and the colours after "with" ("with white stitching") up to the clause's end."""
+    styling = _spans(_STYLING, _SENTENCE_END, text)
+    trims = styling + _spans(_COLOUR_CONNECTOR, _BREAK, text)
+    return [m for m in matches if not any(a <= m.span[0] < b for a, b in (trims if m.name == "colour" else styling))]
 
 
 def _found(segments: list[tuple[str, str]], vocab: Vocabulary) -> dict[str, list[tuple[str, _Match]]]:
@@ -226,6 +248,8 @@ def _found(segments: list[tuple[str, str]], vocab: Vocabulary) -> dict[str, list
         matches = _merge_compounds(_scan(text, vocab), text)
         if source == "title":
             matches = _product_colour_first(_drop_brand(matches), text)
+        elif source == "description":
+            matches = _about_this_product(matches, text)
         for match in matches:
             found.setdefault(match.name, []).append((source, match))
     return found
@@ -242,12 +266,26 @@ def _by_source(hits: list[tuple[str, _Match]]) -> list[tuple[str, list[_Match]]]
     return ordered
 
 
-def _head(matches: list[_Match], generic: frozenset[str]) -> _Match | None:
-    """The product noun: the last category word before any "with"/"for" clause, specific over generic."""
-    for pool in ([m for m in matches if m.value not in generic], matches):
-        if pool:
-            return pool[-1]
-    return None
+def _head(matches: list[_Match], attr: AttributeVocab, text: str) -> _Match | None:
+    """The product noun: the last category word, a specific one over a generic one ("Outerwear Parka",
+    "Backpack Bag"), except that a compound headed by a generic noun of another group is that noun: a
+    "Shoe Bag" is a bag (a specific head needs no rule: "Dress Shirt" is a shirt, "Boot Socks" socks)."""
+    if not matches:
+        return None
+    last = matches[-1]
+    specific = [m for m in matches if m.value not in attr.generic]
+    if last.value not in attr.generic or not specific:
+        return last
+    modifier = specific[-1]
+    gap = text[modifier.span[1] : last.span[0]]
+    compound = not _BREAK.search(gap) and not _LIST_WORD.search(gap)
+    return last if compound and not _covers(attr, last.value, modifier.value) else modifier
+
+
+def _covers(attr: AttributeVocab, generic: str, specific: str) -> bool:
+    """Whether a broad type takes in a specific one: Bag a backpack, Outerwear a parka, Clothing any garment."""
+    group = attr.groups.get(generic)
+    return group == attr.groups.get(specific) or group == "clothing"
 
 
 def _gender(matches: list[_Match]) -> tuple[str, str]:
@@ -276,18 +314,30 @@ def _pick_single(
 ) -> list[tuple[str, float, str]]:
     groups = _by_source(hits)
     if attr.name == "category":
-        specific = [(s, ms) for s, ms in groups if any(m.value not in attr.generic for m in ms)]
-        for source, matches in specific or groups[:1]:
-            head = _head(_before_connector(matches, texts.get(source, "")), attr.generic)
-            if head is not None:
-                factor = GENERIC_FACTOR if head.value in attr.generic else 1.0
-                return [(head.value, SOURCE_CONFIDENCE[source] * factor, head.evidence)]
-        return []
+        return _pick_category(attr, groups, texts)
     source, matches = groups[0]
     if attr.name == "gender":
         value, evidence = _gender(matches)
         return [(value, SOURCE_CONFIDENCE[source], evidence)]
     return [(matches[0].value, SOURCE_CONFIDENCE[source], matches[0].evidence)]
+
+
+def _pick_category(
+    attr: AttributeVocab, groups: list[tuple[str, list[_Match]]], texts: dict[str, str]
+) -> list[tuple[str, float, str]]:
+    """The first source's product noun that is specific; a broad one ("Outerwear") only when no source names
+    a specific one, and a broad compound head ("Shoe Bag") only refined by a type it covers ("Backpack")."""
+    heads = [(s, _head(_before_connector(ms, texts.get(s, "")), attr, texts.get(s, ""))) for s, ms in groups]
+    found = [(source, head) for source, head in heads if head is not None]
+    if not found:
+        return []
+    specific = [(source, head) for source, head in found if head.value not in attr.generic]
+    first, named = found[0][1], any(m.value not in attr.generic for m in dict(groups)[found[0][0]])
+    if first.value in attr.generic and named:  # "Shoe Bag": a broad head beside a specific noun
+        specific = [(s, h) for s, h in specific if _covers(attr, first.value, h.value)] + found[:1]
+    source, head = (specific or found)[0]
+    factor = GENERIC_FACTOR if head.value in attr.generic else 1.0
+    return [(head.value, SOURCE_CONFIDENCE[source] * factor, head.evidence)]
 
 
 def _pick_multi(hits: list[tuple[str, _Match]]) -> list[tuple[str, float, str]]:
@@ -324,15 +374,8 @@ def extract_text_attributes(
 
 def _records(name: str, picked: Iterable[tuple[str, float, str]], version: str) -> list[AttributeRecord]:
     return [
-        AttributeRecord(
-            name,
-            value,
-            origin=ORIGIN,
-            confidence=round(confidence, 3),
-            evidence=evidence,
-            model_version=version,
-        )
-        for value, confidence, evidence in picked
+        AttributeRecord(name, value, origin=ORIGIN, confidence=round(c, 3), evidence=evidence, model_version=version)
+        for value, c, evidence in picked
     ]
 
 
