@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from sveta.catalog.models import CrawlRun, Image, Product, Source, utcnow
-from sveta.catalog.writes import apply_record, fingerprint, new_product
+from sveta.catalog.writes import apply_record, fingerprint, insert_new
 from sveta.errors import CatalogError
 from sveta.ingest.records import AttributeRecord, ProductRecord
 
@@ -137,16 +137,17 @@ class CatalogStore:
                     )
                 )
             }
-            changed_ids = []
+            changed_ids, new = [], []
             for prepared in batch:
                 row = existing.get(prepared.record.external_id)
                 if row is None:
-                    s.add(new_product(source_id, prepared))
-                    result.new += 1
+                    new.append(prepared)
                 elif row.fingerprint != fingerprint(prepared) or row.gone_at is not None:
                     changed_ids.append((row.id, prepared))
                 else:
                     result.unchanged += 1
+            insert_new(s, source_id, new)
+            result.new = len(new)
             for product in _load_full(s, [pid for pid, _ in changed_ids]):
                 apply_record(product, dict(changed_ids)[product.id])
                 result.changed += 1
