@@ -17,6 +17,7 @@ from sveta.index.base import Filter, Hit, VectorIndex
 from sveta.settings import Settings
 
 _VOTERS = 20  # neighbours that vote for the predicted category of --category auto
+_VOTE_TEMPERATURE = 0.05
 
 
 @dataclass
@@ -114,10 +115,13 @@ class Searcher:
         hits = self.index.search(vector[None, :], _VOTERS, voters)[0]
         cards = product_cards(self.catalog, [h.product_id for h in hits])
         votes: dict[str, float] = {}
+        top = hits[0].score if hits else 0.0
         for hit in hits:
             card = cards.get(hit.product_id)
             if card and card.category:
-                votes[card.category] = votes.get(card.category, 0.0) + max(hit.score, 0.0)
+                # softmax weights: a near-duplicate outvotes many so-so neighbours; close scores vote evenly
+                weight = float(np.exp((hit.score - top) / _VOTE_TEMPERATURE))
+                votes[card.category] = votes.get(card.category, 0.0) + weight
         return max(votes, key=lambda c: votes[c]) if votes else None
 
     def _matches(self, hits: list[Hit]) -> list[Match]:

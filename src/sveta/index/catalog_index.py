@@ -131,13 +131,14 @@ def _embed_into(
 
 def _current_meta(index: VectorIndex) -> dict[int, ItemMeta]:
     ids = index.ids()
-    return dict(zip(ids.tolist(), index.meta(ids), strict=True)) if len(ids) else {}  # type: ignore[attr-defined]
+    return dict(zip(ids.tolist(), index.meta(ids), strict=True)) if len(ids) else {}
 
 
 def _meta(r: IndexableImage) -> ItemMeta:
+    price = None if r.price is None else float(np.float32(r.price))  # as the index stores it: compares equal
     return ItemMeta(
         product_id=r.product_id, category=r.category, gender=r.gender, colour=r.colour, brand=r.brand,
-        source=r.source, price=r.price, available=r.available, sha256=r.sha256,
+        source=r.source, price=price, available=r.available, sha256=r.sha256,
     )
 
 

@@ -1,0 +1,534 @@
+"""The embedded FAISS index: exact or HNSW, filters applied inside the search, versions saved atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sveta._optional import require
+from sveta.errors import ConfigError
+from sveta.index.base import Filter, Hit, IndexConfig, ItemMeta
+from sveta.index.meta import Columns
+
+if TYPE_CHECKING:
+    from sveta.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HINT = "rebuild with `sveta index build`"
+FORMAT = 1
+CURRENT, CONFIG, INDEX, META = "CURRENT", "config.json", "index.faiss", "meta.npz"
+DISCARDED = "DISCARDED"  # the next writer starts empty; readers keep the live version until it saves
+_VERSION = re.compile(r"v\d{6,}")
+# Filtered queries on HNSW. The walk needs efSearch ~ ef_search / selectivity to keep recall@10 >= 0.95
+# when the filter excludes the query's neighbourhood (1M real-like vectors, benchmarks/bench_index.py).
+# Its cost, in units of one contiguous row read (~0.11 us at 1,344-d): ~25 per unit of ef; an exact scan
+# of the allowed rows costs 1 per row plus 6 per 8-row block touched (scattered rows are 3-5x slower than
+# a category's contiguous run). The exact scan loses nothing, so it is kept until the walk is 2x cheaper.
+EXACT_ROW_COST, EXACT_BLOCK_COST, HNSW_EF_COST, EXACT_PREFERENCE = 1, 6, 25, 2
+REORGANISE_FRACTION = 0.2  # dead or out-of-layout rows that trigger a rebuild on save
+AUTO_DOWN = 0.9  # auto drops back to flat only below 90% of the threshold: no flapping at the border
+MAX_EF = 4096
+MAX_RUNS = 32  # contiguous runs of allowed rows scanned as slices; more: a row-by-row ID selector
+STALE_TMP_S = 3600  # a tmp-* folder this old is a crashed save, not one in progress
+THREADS = int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
+
+
+@dataclass
+class _Live:
+    """What a search reads; swapped whole by reload_if_changed so a search never sees half of two."""
+
+    index: Any
+    cols: Columns
+    version: str | None = None
+    sorted_rows: int = 0  # rows [0, sorted_rows) are in layout order
+
+
+class FaissIndex:
+    """VectorIndex over faiss: flat (exact) or HNSW, cosine (inner product) or L1.
+
+    Removed or replaced vectors stay as dead rows masked out of every search until a save compacts
+    them. ``upsert``/``remove`` must not run concurrently with ``search`` in one process; readers in
+    other processes see the old version until ``save`` switches CURRENT.
+    """
+
+    def __init__(self, path: Path, config: IndexConfig, settings: Settings, live: _Live | None = None) -> None:
+        self.faiss = require("faiss", "index")
+        self.path = Path(path)
+        self.config = config
+        self.settings = settings
+        self._live = live or _Live(self._new_index(config.kind, config.metric), Columns())
+        self._lock = threading.RLock()
+        self._dirty = live is None
+
+    def __len__(self) -> int:
+        return self._live.cols.live
+
+    @property
+    def version(self) -> str | None:
+        return self._live.version
+
+    def ids(self) -> np.ndarray:
+        return self._live.cols.live_ids()
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """Stored vectors of ``ids`` (KeyError naming the ids that are not in the index)."""
+        live, ids = self._live, _as_ids(ids)
+        rows = live.cols.rows_of(ids)
+        if (rows < 0).any():
+            raise KeyError(f"not in the index: {ids[rows < 0][:10].tolist()}")
+        return self._xb(live.index)[rows]
+
+    def meta(self, ids: np.ndarray) -> list[ItemMeta]:
+        """Stored metadata of ``ids``, equal to what was upserted (KeyError as ``vectors``)."""
+        live, ids = self._live, _as_ids(ids)
+        rows = live.cols.rows_of(ids)
+        if (rows < 0).any():
+            raise KeyError(f"not in the index: {ids[rows < 0][:10].tolist()}")
+        return live.cols.meta(rows)
+
+    def upsert(self, ids: np.ndarray, vectors: np.ndarray, meta: Sequence[ItemMeta]) -> None:
+        ids, vectors = _as_ids(ids), self._as_vectors(vectors)
+        if not len(ids) == len(vectors) == len(meta):
+            raise ValueError(f"{len(ids)} ids, {len(vectors)} vectors and {len(meta)} metadata do not match")
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("an id appears twice in one upsert")
+        with self._lock:
+            cols, index = self._live.cols, self._live.index
+            rows = cols.rows_of(ids)
+            old = rows >= 0
+            same = np.zeros(len(ids), bool)
+            # a metadata-only change (price, stock) keeps its row: HNSW cannot delete, so don't grow it
+            same[old] = (self._xb(index)[rows[old]] == vectors[old]).all(axis=1)
+            cols.update(rows[same], [meta[i] for i in np.flatnonzero(same)])
+            cols.kill(rows[old & ~same])
+            if (~same).any():
+                self._threads(len(vectors))
+                index.add(vectors[~same])
+                cols.append(ids[~same], [meta[i] for i in np.flatnonzero(~same)])
+            self._changed()
+
+    def remove(self, ids: np.ndarray) -> None:
+        with self._lock:
+            self._live.cols.kill(self._live.cols.rows_of(_as_ids(ids)))
+            self._changed()
+
+    def _changed(self) -> None:
+        self.config.count = self._live.cols.live
+        self._dirty = True
+
+    # -- search ------------------------------------------------------------------------------------
+
+    def search(
+        self, queries: np.ndarray, k: int, flt: Filter | None = None, *, distinct_products: bool = True
+    ) -> list[list[Hit]]:
+        """Top ``k`` per query among the rows ``flt`` allows; k hits whenever k allowed items exist."""
+        live, q = self._live, self._as_vectors(queries, what="queries")
+        mask = live.cols.mask(flt)
+        allowed = int(np.count_nonzero(mask))
+        results: list[list[Hit]] = [[] for _ in range(len(q))]
+        if k <= 0 or allowed == 0:
+            return results
+        # several images per product: fetch more than k so that k distinct products survive
+        fetch = min(allowed, k * 4 if distinct_products else k)
+        todo = np.arange(len(q))
+        while len(todo):
+            scores, rows = self._search_rows(live, q[todo], fetch, mask, allowed)
+            pending = []
+            for i, s, r in zip(todo, scores, rows, strict=True):
+                results[i] = self._hits(live.cols, s, r, k, distinct_products)
+                if len(results[i]) < k and fetch < allowed:
+                    pending.append(i)
+            todo, fetch = np.asarray(pending, np.int64), min(allowed, fetch * 4)
+        return results
+
+    def _hits(self, cols: Columns, scores: np.ndarray, rows: np.ndarray, k: int, distinct: bool) -> list[Hit]:
+        keep = np.flatnonzero(rows >= 0)
+        if distinct:
+            _, first = np.unique(cols.product[rows[keep]], return_index=True)
+            keep = keep[np.sort(first)]
+        keep = keep[:k]
+        sign = 1.0 if self.config.metric == "cosine" else -1.0  # L1: a distance, higher score is better
+        return [
+            Hit(int(cols.ids[r]), int(cols.product[r]), sign * float(s))
+            for r, s in zip(rows[keep], scores[keep], strict=True)
+        ]
+
+    def _search_rows(
+        self, live: _Live, q: np.ndarray, fetch: int, mask: np.ndarray, allowed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the best ``fetch`` allowed rows per query, -1 rows only when fewer exist."""
+        index, faiss = live.index, self.faiss
+        bits = None if allowed == len(mask) else np.packbits(mask, bitorder="little")  # alive while sel is used
+        sel = None if bits is None else faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        if not isinstance(index, faiss.IndexHNSW):
+            return self._exact(index, q, fetch, mask, sel)
+        ef = max(fetch, min(MAX_EF, max(self.settings.hnsw_ef_search, fetch) * len(mask) // allowed))
+        if bits is not None:
+            exact_cost = EXACT_ROW_COST * allowed + EXACT_BLOCK_COST * int(np.count_nonzero(bits))
+            if exact_cost < EXACT_PREFERENCE * HNSW_EF_COST * ef:
+                return self._exact(index, q, fetch, mask, sel)
+        scores, rows = self._ann(index, q, fetch, sel, ef)
+        short = (rows >= 0).sum(axis=1) < min(fetch, allowed)
+        while short.any() and ef < MAX_EF:
+            ef *= 4
+            scores[short], rows[short] = self._ann(index, q[short], fetch, sel, ef)
+            short = (rows >= 0).sum(axis=1) < min(fetch, allowed)
+        if short.any():  # the walk cannot reach enough allowed rows: scan them all
+            scores[short], rows[short] = self._exact(index, q[short], fetch, mask, sel)
+        return scores, rows
+
+    def _threads(self, n: int) -> None:
+        """One OpenMP thread for one query: splitting a single scan over threads is 3-5x slower as soon as
+        the cores are busy (threads wait a scheduler tick at the barrier). The setting is per calling thread."""
+        self.faiss.omp_set_num_threads(1 if n == 1 else THREADS)
+
+    def _exact(self, index: Any, q: np.ndarray, fetch: int, mask: np.ndarray, sel: Any) -> tuple[Any, Any]:
+        """Exact top ``fetch`` of the allowed rows (``fetch`` <= their number)."""
+        self._threads(len(q))
+        runs = [(0, len(mask))] if sel is None else _runs(mask)
+        if runs is None:  # scattered rows: faiss skips the others row by row
+            return self._flat(index).search(q, fetch, params=self.faiss.SearchParameters(sel=sel))
+        # contiguous runs (a category, thanks to the layout): the batched kernel on zero-copy slices, 2-3x faster
+        xb, ip = self._xb(index), self.config.metric == "cosine"
+        metric = self.faiss.METRIC_INNER_PRODUCT if ip else self.faiss.METRIC_L1
+        parts = [self.faiss.knn(q, xb[a:b], min(fetch, b - a), metric=metric) for a, b in runs]
+        scores = np.concatenate([d for d, _ in parts], axis=1)
+        rows = np.concatenate([i + a for (_, i), (a, _) in zip(parts, runs, strict=True)], axis=1)
+        if len(runs) > 1:
+            best = np.argsort(-scores if ip else scores, axis=1, kind="stable")[:, :fetch]
+            scores, rows = np.take_along_axis(scores, best, 1), np.take_along_axis(rows, best, 1)
+        return scores, rows
+
+    def _ann(self, index: Any, q: np.ndarray, fetch: int, sel: Any, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        params = self.faiss.SearchParametersHNSW(efSearch=ef)
+        if sel is not None:
+            params.sel = sel
+        self._threads(len(q))
+        scores, rows = index.search(q, fetch, params=params)
+        return scores, rows
+
+    # -- layout ------------------------------------------------------------------------------------
+
+    def _flat(self, index: Any) -> Any:
+        return self.faiss.downcast_index(index.storage) if isinstance(index, self.faiss.IndexHNSW) else index
+
+    def _xb(self, index: Any) -> np.ndarray:
+        """Zero-copy view of the stored vectors; valid until the index next changes."""
+        flat = self._flat(index)
+        if flat.ntotal == 0:
+            return np.zeros((0, flat.d), np.float32)
+        return self.faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+
+    def _new_index(self, kind: str, metric: str) -> Any:
+        faiss = self.faiss
+        if kind == "flat":
+            return faiss.IndexFlatIP(self.config.dim) if metric == "cosine" else faiss.IndexFlat(
+                self.config.dim, faiss.METRIC_L1
+            )
+        faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L1
+        index = faiss.IndexHNSWFlat(self.config.dim, self.settings.hnsw_m, faiss_metric)
+        index.hnsw.efConstruction = self.settings.hnsw_ef_construction
+        return index
+
+    def _target_kind(self) -> str:
+        if self.settings.index_kind != "auto":
+            return self.settings.index_kind
+        threshold = self.settings.index_hnsw_threshold
+        if self.config.kind == "hnsw":
+            return "hnsw" if len(self) >= AUTO_DOWN * threshold else "flat"
+        return "hnsw" if len(self) > threshold else "flat"
+
+    def _reorganise(self) -> None:
+        """Compact dead rows, switch kind, or sort rows by category when enough has changed."""
+        live, kind = self._live, self._target_kind()
+        rows = len(live.cols)
+        dead, unsorted = rows - live.cols.live, rows - live.sorted_rows
+        if kind != self.config.kind or dead > REORGANISE_FRACTION * rows or (kind == "flat" and dead):
+            self._rebuild(kind)
+        elif unsorted > REORGANISE_FRACTION * rows:
+            self._rebuild(kind) if kind == "flat" else self._permute_to_layout()
+
+    def _rebuild(self, kind: str) -> None:
+        """A fresh index of the live rows (flat: a copy, HNSW: a new graph), then in layout order."""
+        started, live = time.monotonic(), self._live
+        # HNSW: insert in catalog order and permute afterwards; inserting sorted clusters degrades the graph
+        rows = np.flatnonzero(live.cols.alive) if kind == "hnsw" else live.cols.layout_order()
+        xb, index = self._xb(live.index), self._new_index(kind, self.config.metric)
+        self._threads(THREADS)
+        for start in range(0, len(rows), 100_000):
+            index.add(np.ascontiguousarray(xb[rows[start : start + 100_000]]))
+        self._live = _Live(index, live.cols.take(rows), live.version, 0 if kind == "hnsw" else len(rows))
+        self.config.kind = kind
+        del xb, live  # frees the old index before the permutation copies the new one
+        if kind == "hnsw":
+            self._permute_to_layout()
+        log.info("rebuilt the %s index of %d vectors in %.1f s", kind, len(rows), time.monotonic() - started)
+
+    def _permute_to_layout(self) -> None:
+        """Rows sorted by category, gender, product: the common filters then scan contiguous memory."""
+        live = self._live
+        order = np.concatenate([live.cols.layout_order(), np.flatnonzero(~live.cols.alive)])  # dead last
+        if len(order):
+            live.index.permute_entries(order)
+        self._live = _Live(live.index, live.cols.take(order), live.version, len(order))
+
+    # -- persistence -------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write a complete new version beside the live one, then switch CURRENT to it in one rename."""
+        with self._lock:
+            if not self._dirty and self._live.version and self._target_kind() == self.config.kind:
+                return  # nothing to write: saving is gigabytes at scale
+            self._reorganise()
+            live = self._live
+            self.path.mkdir(parents=True, exist_ok=True)
+            tmp = self.path / f"tmp-{secrets.token_hex(6)}"
+            tmp.mkdir()
+            try:
+                self.faiss.write_index(live.index, str(tmp / INDEX))
+                with open(tmp / META, "wb") as fh:
+                    np.savez(fh, **live.cols.to_arrays())
+                self.config.count = live.cols.live
+                self.config.params = self._params(live, tmp)
+                self.config.save(tmp / CONFIG)
+                for name in (INDEX, META, CONFIG):
+                    _fsync(tmp / name)
+                _fsync(tmp)
+                version = _publish(self.path, tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            _switch_current(self.path, version)
+            live.version, self._dirty = version, False
+            (self.path / DISCARDED).unlink(missing_ok=True)
+            _prune(self.path, version)
+
+    def _params(self, live: _Live, folder: Path) -> dict[str, Any]:
+        params: dict[str, Any] = {"format": FORMAT, "rows": len(live.cols), "sorted_rows": live.sorted_rows}
+        if self.config.kind == "hnsw":
+            params |= {"m": live.index.hnsw.nb_neighbors(1), "ef_construction": live.index.hnsw.efConstruction}
+        params["files"] = {name: (folder / name).stat().st_size for name in (INDEX, META)}
+        return params
+
+    def reload_if_changed(self) -> bool:
+        """Load the version CURRENT names if another process saved one; False if unchanged (or unsaved edits)."""
+        version = _read_current(self.path)
+        if version is None or version == self._live.version:
+            return False
+        with self._lock:
+            if self._dirty:
+                log.warning("index at %s changed on disk; not reloaded over unsaved changes", self.path)
+                return False
+            if _read_current(self.path) == self._live.version:
+                return False  # another thread reloaded it while this one waited
+            fresh = _load(self.path, self.settings, (self.config.embedder, self.config.dim))
+            self._live, self.config = fresh._live, fresh.config
+        return True
+
+    def _as_vectors(self, vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
+        v = np.asarray(vectors, np.float32)
+        v = v[None, :] if v.ndim == 1 else v
+        if v.ndim != 2 or v.shape[1] != self.config.dim:
+            raise ValueError(f"{what} of shape {np.shape(vectors)}, the index holds {self.config.dim}-d vectors")
+        norms = np.linalg.norm(v, axis=1, keepdims=True)
+        if not (np.isfinite(norms).all() and (norms > 0).all()):
+            raise ValueError(f"{what} with a zero, NaN or infinite row")
+        # the Protocol promises unit vectors: enforce it so cosine scores are cosines
+        return np.ascontiguousarray(v / norms, np.float32)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]] | None:
+    """[start, end) of the allowed runs of rows, or None when there are too many to scan one by one."""
+    edges = np.flatnonzero(mask[1:] != mask[:-1]) + 1
+    if len(edges) > 2 * MAX_RUNS:
+        return None
+    bounds = np.concatenate([[0] if mask[0] else [], edges, [len(mask)] if mask[-1] else []]).astype(np.int64)
+    return list(zip(bounds[::2].tolist(), bounds[1::2].tolist(), strict=True))
+
+
+def _as_ids(ids: np.ndarray | Sequence[int]) -> np.ndarray:
+    out = np.asarray(ids, np.int64)
+    if out.ndim != 1:
+        raise ValueError(f"ids must be one-dimensional, not of shape {out.shape}")
+    return out
+
+
+def create_faiss_index(path: Path, *, embedder: str, dim: int, settings: Settings) -> FaissIndex:
+    """An empty index that replaces whatever is at ``path`` on its first save (a full rebuild)."""
+    kind = "hnsw" if settings.index_kind == "hnsw" else "flat"
+    return FaissIndex(Path(path), IndexConfig(embedder, dim, settings.index_metric, kind), settings)
+
+
+def open_faiss_index(
+    path: Path, *, embedder: str, dim: int, settings: Settings, create: bool = True
+) -> FaissIndex:
+    """The index saved at ``path`` (ConfigError if built by another embedder or damaged), or a new empty one.
+
+    After ``discard(path)`` a writer (``create``) gets an empty index, a reader still the live one.
+    """
+    path = Path(path)
+    if create and (path / DISCARDED).exists():
+        return create_faiss_index(path, embedder=embedder, dim=dim, settings=settings)
+    if _read_current(path) is not None:
+        return _load(path, settings, (embedder, dim))
+    if any(_VERSION.fullmatch(p.name) for p in _children(path)):
+        raise ConfigError(f"the index at {path} has versions but no {CURRENT} file naming the live one", HINT)
+    if not create:
+        raise ConfigError(f"there is no index at {path}", "build one with `sveta index build`")
+    return create_faiss_index(path, embedder=embedder, dim=dim, settings=settings)
+
+
+def read_config(path: Path) -> IndexConfig | None:
+    """The config.json of the live index at ``path``, None when there is none."""
+    version = _read_current(Path(path))
+    return None if version is None else IndexConfig.load(Path(path) / version / CONFIG)
+
+
+def discard(path: Path) -> None:
+    """Start the next build at ``path`` from empty (sveta index build --rebuild).
+
+    Nothing is deleted: readers serve the live version until the new one is saved, and a crash
+    mid-rebuild leaves it in place; older versions go when the new one is switched in.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path / DISCARDED, "the next build starts empty\n")
+
+
+def _children(path: Path) -> list[Path]:
+    return list(path.iterdir()) if path.is_dir() else []
+
+
+def _read_current(path: Path) -> str | None:
+    try:
+        text = (path / CURRENT).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path / CURRENT}: {exc}", HINT) from exc
+    if not _VERSION.fullmatch(text.strip()):
+        raise ConfigError(f"{path / CURRENT} is damaged (it holds {text[:40]!r})", HINT)
+    return text.strip()
+
+
+def _load(path: Path, settings: Settings, expect: tuple[str, int]) -> FaissIndex:
+    for attempt in range(3):
+        version = _read_current(path)
+        if version is None:
+            raise ConfigError(f"there is no index at {path}", "build one with `sveta index build`")
+        try:
+            return _load_version(path, version, settings, expect)
+        except (ConfigError, FileNotFoundError) as exc:
+            if attempt < 2 and _read_current(path) != version:
+                continue  # a writer switched CURRENT and pruned this version meanwhile: read the new one
+            if isinstance(exc, ConfigError):
+                raise
+            missing = f"the index version {path / version} named by {CURRENT} is missing or incomplete"
+            raise ConfigError(missing, HINT) from None
+    raise ConfigError(f"the index at {path} kept changing while being read", "try again")
+
+
+def _load_version(path: Path, version: str, settings: Settings, expect: tuple[str, int]) -> FaissIndex:
+    folder = path / version
+    if not (folder / CONFIG).is_file():
+        raise FileNotFoundError(folder / CONFIG)
+    config = IndexConfig.load(folder / CONFIG)
+    config.check(*expect)  # before reading gigabytes of vectors made by another model
+    faiss = require("faiss", "index")
+    try:
+        for name, size in config.params["files"].items():
+            if (folder / name).stat().st_size != size:
+                raise ValueError(f"{name} is {(folder / name).stat().st_size} bytes, not {size}: truncated")
+        index = faiss.read_index(str(folder / INDEX))
+        with np.load(folder / META, allow_pickle=False) as arrays:
+            cols = Columns.from_arrays(arrays)
+        _check_consistent(faiss, config, index, cols)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # whatever a damaged file makes faiss, zipfile or numpy raise
+        raise ConfigError(f"the index at {folder} is damaged: {exc}", HINT) from exc
+    live = _Live(index, cols, version, int(config.params.get("sorted_rows", 0)))
+    return FaissIndex(path, config, settings, live)
+
+
+def _check_consistent(faiss: Any, config: IndexConfig, index: Any, cols: Columns) -> None:
+    is_hnsw = isinstance(index, faiss.IndexHNSW)
+    ip = index.metric_type == faiss.METRIC_INNER_PRODUCT
+    problems = [
+        index.d != config.dim and f"{index.d}-d vectors",
+        index.ntotal != len(cols) and f"{index.ntotal} vectors for {len(cols)} metadata rows",
+        cols.live != config.count and f"{cols.live} live items, config says {config.count}",
+        is_hnsw != (config.kind == "hnsw") and f"a {'hnsw' if is_hnsw else 'flat'} index, config says {config.kind}",
+        ip != (config.metric == "cosine") and f"metric {index.metric_type}, config says {config.metric}",
+    ]
+    if any(problems):
+        raise ValueError("; ".join(p for p in problems if p))
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if path.is_dir():
+            return  # a platform that cannot open directories: the file fsyncs still hold
+        raise
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _version_number(name: str) -> int:
+    return int(name[1:]) if _VERSION.fullmatch(name) else 0
+
+
+def _publish(path: Path, tmp: Path) -> str:
+    """Rename the finished tmp folder to the next free v<N> (another writer may have taken one)."""
+    number = max((_version_number(p.name) for p in _children(path)), default=0) + 1
+    while True:
+        name = f"v{number:06d}"
+        try:
+            os.rename(tmp, path / name)
+            return name
+        except OSError:
+            if not (path / name).exists():
+                raise
+            number += 1
+
+
+def _switch_current(path: Path, version: str) -> None:
+    _write_atomically(path / CURRENT, version + "\n")
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    tmp = target.with_name(f"{target.name}.tmp-{secrets.token_hex(6)}")
+    tmp.write_text(text, encoding="utf-8")
+    _fsync(tmp)
+    os.replace(tmp, target)
+    _fsync(target.parent)
+
+
+def _prune(path: Path, live: str) -> None:
+    """Drop versions older than the live one and leftovers of crashed saves (never a newer version)."""
+    now = time.time()
+    for child in _children(path):
+        try:
+            old_version = 0 < _version_number(child.name) < _version_number(live)
+            crashed = ".tmp-" in child.name or child.name.startswith("tmp-")
+            crashed = crashed and now - child.stat().st_mtime > STALE_TMP_S
+            if old_version or crashed:
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+        except OSError:
+            continue  # another process pruned it first

@@ -1,0 +1,125 @@
+"""Visual search end to end on a real Myntra subset: ingest, index build/update, search, similar, filters, CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sveta.catalog.store import CatalogStore, open_catalog
+from sveta.cli import _common, app
+from sveta.errors import ConfigError
+from sveta.index.base import Filter
+from sveta.index.catalog_index import open_catalog_index, sync_index
+from sveta.ingest.feeds import FeedReader
+from sveta.ingest.pipeline import run_ingest
+from sveta.search import Searcher
+from sveta.settings import Settings
+
+N = 150
+
+
+def _feed(myntra: Path, folder: Path, rows: slice) -> Path:
+    lines = (myntra / "styles.csv").read_text(encoding="utf-8").splitlines()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "styles.csv").write_text("\n".join([lines[0], *lines[1:][rows]]) + "\n", encoding="utf-8")
+    return folder / "styles.csv"
+
+
+def _ingest(catalog: CatalogStore, feed: Path, images: Path) -> None:
+    reader = FeedReader(feed, images_dir=images)
+    run_ingest(catalog, name="myntra", kind="csv", location=str(feed), records=reader.records(), state=reader.state)
+
+
+@pytest.fixture(scope="module")
+def built(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, CatalogStore]]:
+    home = tmp_path_factory.mktemp("search")
+    models = Path(__file__).resolve().parents[1] / "sveta-data" / "models"  # reuse an exported model if present
+    settings = Settings(data_dir=home / "data")
+    if models.is_dir():
+        settings.models_dir.parent.mkdir(parents=True, exist_ok=True)
+        settings.models_dir.symlink_to(models, target_is_directory=True)
+    catalog = open_catalog(settings.catalog_url)
+    _ingest(catalog, _feed(myntra, home / "feed", slice(0, N)), myntra / "images")
+    report = sync_index(catalog, settings)
+    assert report.embedded == N and report.count == N
+    yield settings, catalog
+    catalog.engine.dispose()
+
+
+def test_a_catalog_photo_finds_its_own_product_first(built: tuple[Settings, CatalogStore], myntra: Path) -> None:
+    settings, catalog = built
+    searcher = Searcher(settings, catalog)
+    product = catalog.find_product("10000")
+    assert product is not None
+    result = searcher.search_photo(myntra / "images" / "10000.jpg", k=5, category=None)
+    assert result.matches[0].card.product_id == product.id
+    assert result.matches[0].score > 0.99
+
+
+def test_filters_return_only_matches_and_still_k(built: tuple[Settings, CatalogStore]) -> None:
+    settings, catalog = built
+    searcher = Searcher(settings, catalog)
+    women = [p for p in (catalog.find_product(str(i)) for i in range(10000, 10200)) if p and p.gender == "Women"]
+    assert len(women) >= 10
+    result = searcher.similar("10003", k=10, flt=Filter(gender=["Women"]))
+    assert len(result.matches) == 10
+    assert all(m.card.gender == "Women" for m in result.matches)
+    assert all(m.card.source_id != "10003" for m in result.matches)
+    rare = searcher.similar("10003", k=10, flt=Filter(colour=["Red"], gender=["Men", "Women"]))
+    assert all(m.card.colour == "Red" for m in rare.matches)
+
+
+def test_category_auto_uses_the_predicted_category(built: tuple[Settings, CatalogStore], myntra: Path) -> None:
+    settings, catalog = built
+    result = Searcher(settings, catalog).search_photo(myntra / "images" / "10003.jpg", k=5)
+    own = catalog.find_product("10003")
+    assert result.predicted and own is not None and result.category == own.category
+    assert all(m.card.category == own.category for m in result.matches)
+
+
+def test_update_embeds_only_new_photos(built: tuple[Settings, CatalogStore], myntra: Path, tmp_path: Path) -> None:
+    settings, catalog = built
+    again = sync_index(catalog, settings)
+    assert (again.embedded, again.removed, again.unchanged) == (0, 0, N)
+    _ingest(catalog, _feed(myntra, tmp_path / "more", slice(0, N + 7)), myntra / "images")
+    more = sync_index(catalog, settings)
+    assert (more.embedded, more.count) == (7, N + 7)
+
+
+def test_opening_the_index_with_another_embedder_is_a_clear_error(built: tuple[Settings, CatalogStore]) -> None:
+    settings, _ = built
+    with pytest.raises(ConfigError, match="effnet-lite0"):
+        open_catalog_index(settings, embedder="colour", create=False)
+
+
+def test_cli_search_json_and_sheet(
+    built: tuple[Settings, CatalogStore], myntra: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _ = built
+    monkeypatch.setenv("SVETA_DATA_DIR", str(settings.data_dir))
+    _common._state.clear()
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["search", str(myntra / "images" / "10000.jpg"), "--k", "4", "--json", "--sheet", str(tmp_path / "sheet.png")],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    assert payload["matches"][0]["source_id"] == "10000" and payload["category_predicted"]
+    assert {m["category"] for m in payload["matches"]} == {payload["category"]}  # auto: inside the predicted one
+    anything = runner.invoke(
+        app, ["search", str(myntra / "images" / "10000.jpg"), "--k", "4", "--category", "any", "--json"]
+    )
+    assert len(json.loads(anything.stdout.strip().splitlines()[-1])["matches"]) == 4
+    assert (tmp_path / "sheet.png").read_bytes()[:4] == b"\x89PNG"
+    similar = runner.invoke(app, ["similar", "10000", "--k", "3", "--gender", "Women", "--json"])
+    assert similar.exit_code == 0, similar.output
+    matches = json.loads(similar.stdout.strip().splitlines()[-1])["matches"]
+    assert len(matches) == 3 and all(m["gender"] == "Women" and m["source_id"] != "10000" for m in matches)
+    missing = runner.invoke(app, ["search", str(tmp_path / "nope.jpg")])
+    assert missing.exit_code != 0 and "no such photo" in missing.output and "Traceback" not in missing.output
+    _common._state.clear()
