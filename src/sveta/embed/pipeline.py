@@ -92,7 +92,7 @@ def embed_cached(
     """Embed (id, path, sha256 or None) items, reusing vectors cached for the same photo and embedder."""
     from sveta.embed.cache import EmbeddingCache
 
-    cache = EmbeddingCache(settings.data_dir / "embeddings", embedder.spec, embedder.dim)
+    cache = EmbeddingCache(settings.data_dir / "embeddings", cache_identity(embedder), embedder.dim)
     keyed = [(i, p, sha or file_sha256(p)) for i, p, sha in items]
     known = {i: v for i, _, sha in keyed if (v := cache.get(sha)) is not None}
     if on_progress and known:
@@ -108,3 +108,11 @@ def embed_cached(
     ids = [i for i, _, _ in keyed if i in known]
     vectors = np.stack([known[i] for i in ids]) if ids else np.zeros((0, embedder.dim), np.float32)
     return ids, vectors.astype(np.float32), failures
+
+
+def cache_identity(embedder: ImageEmbedder) -> str:
+    """What makes the vectors: the spec, plus the weights of a composed embedder (new weights, new vectors)."""
+    weights = getattr(embedder, "weights", None)
+    if not weights:
+        return embedder.spec
+    return embedder.spec + "@" + ",".join(f"{w:g}" for w in weights)

@@ -1,0 +1,108 @@
+"""The colour descriptor: garment foreground, dominant colours in Lab, a colour histogram, the colour's name."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import yaml
+from PIL import Image
+
+SIDE = 64  # colours survive downsampling; 4k pixels keep the descriptor at well over 500 images/s
+L_EDGES = np.array([30.0, 55.0, 80.0])  # 4 lightness bins: dark, mid, light, very light
+AB_EDGES = np.array([-40.0, -15.0, -5.0, 5.0, 15.0, 40.0])  # 7 bins per opponent axis, finer near grey
+HIST_DIM = 4 * 7 * 7
+BACKGROUND_DELTA = 12.0  # Lab distance from the border colour above which a pixel is garment
+MIN_FOREGROUND = 0.05  # below this share the "background" was not plain: use the whole image
+
+
+@dataclass
+class ColourInfo:
+    name: str
+    rgb: tuple[int, int, int]
+    lab: tuple[float, float, float]
+    share: float  # of the foreground covered by the named colour
+    dominant: list[tuple[str, float]]  # (name, share of foreground), largest first
+    histogram: np.ndarray
+
+
+def describe(image: Image.Image) -> ColourInfo:
+    """Name, dominant colours and histogram of the garment in a product photo (or of the whole image)."""
+    lab = _foreground_lab(image)
+    names = _nearest_names(lab)
+    counts = np.bincount(names, minlength=len(_palette()[0]))
+    order = np.argsort(counts)[::-1]
+    shares = counts / max(len(names), 1)
+    dominant = [(_palette()[0][i], round(float(shares[i]), 3)) for i in order[:3] if counts[i]]
+    name = dominant[0][0] if dominant and dominant[0][1] >= 0.35 else "Multi"
+    median = np.median(lab, axis=0)
+    return ColourInfo(
+        name=name,
+        rgb=_lab_to_rgb(median),
+        lab=tuple(round(float(v), 1) for v in median),  # type: ignore[arg-type]
+        share=dominant[0][1] if dominant else 0.0,
+        dominant=dominant,
+        histogram=_histogram(lab),
+    )
+
+
+def colour_histogram(image: Image.Image) -> np.ndarray:
+    """The search vector: a smoothed Lab histogram of the foreground, Hellinger-normalised (unit L2 norm)."""
+    return _histogram(_foreground_lab(image))
+
+
+def _foreground_lab(image: Image.Image) -> np.ndarray:
+    small = image.convert("RGB").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
+    lab = rgb_to_lab(np.asarray(small)).reshape(SIDE, SIDE, 3)
+    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    background = np.median(border, axis=0)
+    plain = np.median(np.linalg.norm(border - background, axis=1)) < BACKGROUND_DELTA / 2
+    pixels = lab.reshape(-1, 3)
+    if not plain:
+        return pixels
+    mask = np.linalg.norm(pixels - background, axis=1) > BACKGROUND_DELTA
+    return pixels[mask] if mask.mean() >= MIN_FOREGROUND else pixels
+
+
+def _histogram(lab: np.ndarray) -> np.ndarray:
+    li = np.searchsorted(L_EDGES, lab[:, 0])
+    ai = np.searchsorted(AB_EDGES, lab[:, 1])
+    bi = np.searchsorted(AB_EDGES, lab[:, 2])
+    hist = np.bincount((li * 7 + ai) * 7 + bi, minlength=HIST_DIM).astype(np.float32).reshape(4, 7, 7)
+    for axis in range(3):  # neighbour smoothing: a colour near a bin edge still meets its twin
+        hist = 0.5 * hist + 0.25 * (np.roll(hist, 1, axis) + np.roll(hist, -1, axis))
+    vector = np.sqrt(hist.reshape(-1) / max(hist.sum(), 1e-9))
+    return (vector / max(float(np.linalg.norm(vector)), 1e-9)).astype(np.float32)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (uint8, ...x3) -> CIE Lab (D65), float32."""
+    c = rgb.reshape(-1, 3).astype(np.float32) / 255.0
+    linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = linear @ np.array(
+        [[0.4124, 0.2126, 0.0193], [0.3576, 0.7152, 0.1192], [0.1805, 0.0722, 0.9505]], dtype=np.float32
+    )
+    xyz /= np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    lab = np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
+    return lab.astype(np.float32)
+
+
+def _lab_to_rgb(lab: np.ndarray) -> tuple[int, int, int]:
+    _, labs, rgbs = _palette()
+    return tuple(int(v) for v in rgbs[int(np.argmin(np.linalg.norm(labs - lab, axis=1)))])  # type: ignore[return-value]
+
+
+def _nearest_names(lab: np.ndarray) -> np.ndarray:
+    _, labs, _ = _palette()
+    return np.argmin(((lab[:, None, :] - labs[None, :, :]) ** 2).sum(axis=2), axis=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _palette() -> tuple[list[str], np.ndarray, np.ndarray]:
+    data = yaml.safe_load(resources.files("sveta").joinpath("data/colours.yaml").read_text())
+    names = list(data)
+    rgbs = np.array([data[n] for n in names], dtype=np.uint8)
+    return names, rgb_to_lab(rgbs), rgbs
