@@ -37,11 +37,7 @@ def _ingest(catalog: CatalogStore, feed: Path, images: Path) -> None:
 @pytest.fixture(scope="module")
 def built(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, CatalogStore]]:
     home = tmp_path_factory.mktemp("search")
-    models = Path(__file__).resolve().parents[1] / "sveta-data" / "models"  # reuse an exported model if present
     settings = Settings(data_dir=home / "data")
-    if models.is_dir():
-        settings.models_dir.parent.mkdir(parents=True, exist_ok=True)
-        settings.models_dir.symlink_to(models, target_is_directory=True)
     catalog = open_catalog(settings.catalog_url)
     _ingest(catalog, _feed(myntra, home / "feed", slice(0, N)), myntra / "images")
     report = sync_index(catalog, settings)
