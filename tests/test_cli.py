@@ -131,7 +131,15 @@ def test_ctrl_c_stops_promptly_and_the_rerun_finishes(myntra: Path, tmp_path: Pa
     env = {**os.environ, "SVETA_DATA_DIR": str(tmp_path / "data")}
     command = [sys.executable, "-m", "sveta", "ingest", "csv", str(myntra / "styles.csv"), "--json"]
     db = tmp_path / "data" / "catalog.db"
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell that runs the suite in the background ignores SIGINT, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while len(_products(db)) < 500 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
