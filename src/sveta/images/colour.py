@@ -81,10 +81,8 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """sRGB (uint8, ...x3) -> CIE Lab (D65), float32."""
     c = rgb.reshape(-1, 3).astype(np.float32) / 255.0
     linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
-    xyz = linear @ np.array(
-        [[0.4124, 0.2126, 0.0193], [0.3576, 0.7152, 0.1192], [0.1805, 0.0722, 0.9505]], dtype=np.float32
-    )
-    xyz /= np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
+    matrix = np.array([[0.4124, 0.2126, 0.0193], [0.3576, 0.7152, 0.1192], [0.1805, 0.0722, 0.9505]], np.float32)
+    xyz = (linear @ matrix) / np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
     lab = np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
     return lab.astype(np.float32)
