@@ -38,9 +38,13 @@ def main() -> None:
     model_rate = _rate(lambda: _model_alone(embedder, prepared, settings.embed_batch_size), len(paths))
     e2e_rate = _rate(lambda: sum(len(b.ids) for b in embed_photos(embedder, items, settings)), len(paths))
     result = {
-        "embedder": args.embedder, "images": len(paths), "cores": os.cpu_count(),
-        "batch_size": settings.embed_batch_size, "workers": settings.embed_workers,
-        "model_alone_per_s": round(model_rate, 1), "end_to_end_per_s": round(e2e_rate, 1),
+        "embedder": args.embedder,
+        "images": len(paths),
+        "cores": os.cpu_count(),
+        "batch_size": settings.embed_batch_size,
+        "workers": settings.embed_workers,
+        "model_alone_per_s": round(model_rate, 1),
+        "end_to_end_per_s": round(e2e_rate, 1),
         "ratio": round(e2e_rate / model_rate, 3),
     }
     print(f"{'embedder':24} {'images':>7} {'model alone/s':>14} {'end to end/s':>13} {'ratio':>6}")

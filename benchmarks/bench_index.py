@@ -190,8 +190,14 @@ def serve(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "k_filled": all(len(h) == 10 for h in hits),
             }
         )
-    return {"load_s": round(load_s, 1), "rss_import_mb": round(rss_import), "rss_serving_mb": round(rss_serving),
-            "queries": args.queries, "truth_queries": truth_n, "rows": rows}
+    return {
+        "load_s": round(load_s, 1),
+        "rss_import_mb": round(rss_import),
+        "rss_serving_mb": round(rss_serving),
+        "queries": args.queries,
+        "truth_queries": truth_n,
+        "rows": rows,
+    }
 
 
 def child(args: argparse.Namespace) -> None:
@@ -207,8 +213,10 @@ def run_child(step: str, n: int, workdir: Path, argv: list[str]) -> dict[str, An
 
 
 def table(results: dict[str, Any]) -> None:
-    print(f"{'size':>9} {'filter':<24} {'sel':>6} {'p50 ms':>7} {'p99 ms':>7} {'numpy p50':>9} {'speedup':>7} "
-          f"{'rec@10':>6}")
+    print(
+        f"{'size':>9} {'filter':<24} {'sel':>6} {'p50 ms':>7} {'p99 ms':>7} {'numpy p50':>9} {'speedup':>7} "
+        f"{'rec@10':>6}"
+    )
     for size, res in results["sizes"].items():
         for r in res["rows"]:
             print(
@@ -239,8 +247,13 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    passthrough = [f"--queries={args.queries}", f"--truth={args.truth}", f"--big={args.big}",
-                   f"--big-m={args.big_m}", f"--big-ef-construction={args.big_ef_construction}"]
+    passthrough = [
+        f"--queries={args.queries}",
+        f"--truth={args.truth}",
+        f"--big={args.big}",
+        f"--big-m={args.big_m}",
+        f"--big-ef-construction={args.big_ef_construction}",
+    ]
     results: dict[str, Any] = {
         "data": base_vectors()[1],
         "machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg(), "python": platform.python_version()},

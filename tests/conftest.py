@@ -29,9 +29,7 @@ def myntra(shared: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data", allowed_private_hosts=["127.0.0.1", "localhost"], crawl_delay_s=0.0
-    )
+    return Settings(data_dir=tmp_path / "data", allowed_private_hosts=["127.0.0.1", "localhost"], crawl_delay_s=0.0)
 
 
 @pytest.fixture(scope="session")

@@ -95,9 +95,17 @@ class ShopifyStore:
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
 
-    def enqueue(self, path: str, status: int = 200, *, body: str | bytes | dict[str, Any] = b"",
-                content_type: str = "application/json; charset=utf-8", headers: dict[str, str] | None = None,
-                page: int | None = None, times: int | None = 1) -> None:
+    def enqueue(
+        self,
+        path: str,
+        status: int = 200,
+        *,
+        body: str | bytes | dict[str, Any] = b"",
+        content_type: str = "application/json; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        page: int | None = None,
+        times: int | None = 1,
+    ) -> None:
         """Answer ``path`` this way (before the normal answer) ``times`` times; None: from now on."""
         data = json.dumps(body) if isinstance(body, dict) else body
         self.canned.append(Canned(path, status, data, content_type, headers or {}, page, times))
@@ -140,8 +148,9 @@ class ShopifyStore:
                 return canned
         return None
 
-    def _listing(self, key: str, items: list[dict[str, Any]], page: int, limit: int,
-                 capped: bool = True) -> tuple[int, str, str, dict[str, str]]:
+    def _listing(
+        self, key: str, items: list[dict[str, Any]], page: int, limit: int, capped: bool = True
+    ) -> tuple[int, str, str, dict[str, str]]:
         if capped and self.cap_items is not None and page * limit > self.cap_items:
             return 400, json.dumps(CAP_ERROR), "application/json; charset=utf-8", {}
         chunk = items[(page - 1) * limit : page * limit]

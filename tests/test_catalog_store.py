@@ -23,9 +23,7 @@ def _product(pid: str, *, updated: int = 1, price: str = "10.0", title: str | No
         updated_at=datetime(2026, 1, updated, tzinfo=UTC),
         variants=[
             VariantRecord(external_id=f"{pid}-s", size="S", price=float(price), position=1),
-            VariantRecord(
-                external_id=f"{pid}-m", size="M", price=float(price) + 5, available=False, position=2
-            ),
+            VariantRecord(external_id=f"{pid}-m", size="M", price=float(price) + 5, available=False, position=2),
         ],
         images=[
             ImageRecord(url=f"https://cdn.example/{pid}/1.jpg", position=1, variant_ids=[f"{pid}-s"]),
@@ -36,9 +34,7 @@ def _product(pid: str, *, updated: int = 1, price: str = "10.0", title: str | No
 
 
 def _ingest(catalog: CatalogStore, records: list[ProductRecord], complete: bool = True):  # type: ignore[no-untyped-def]
-    return run_ingest(
-        catalog, name="shop", kind="test", location="mem", records=iter(records), complete=complete
-    )
+    return run_ingest(catalog, name="shop", kind="test", location="mem", records=iter(records), complete=complete)
 
 
 def _count(catalog: CatalogStore, model: type) -> int:

@@ -119,8 +119,8 @@ def test_lite0_batches_and_defensive_resize(model_settings: Settings, lite0: Any
     np.testing.assert_allclose(_embed(small_batches, images), _embed(lite0, images), atol=1e-5)
     assert lite0.embed_prepared([]).shape == (0, 1280)
     big = images[0].resize((300, 300))
-    assert lite0.prepare(big).shape == (3, 224, 224)
-    assert lite0.prepare(images[0].convert("L")).shape == (3, 224, 224)
+    assert lite0.prepare(big).shape == (224, 224, 3)
+    assert lite0.prepare(images[0].convert("L")).shape == (224, 224, 3)
 
 
 def test_lite0_onnx_matches_torch(lite0: Any, photos: dict[str, list[Image.Image]]) -> None:
@@ -129,17 +129,22 @@ def test_lite0_onnx_matches_torch(lite0: Any, photos: dict[str, list[Image.Image
 
     images, _ = _all(photos)
     batch = np.stack([lite0.prepare(img) for img in images])
+    # the reference: the package's own model on the TF-Lite (x - 127) / 128 scale, in NCHW
+    scaled = (batch.astype(np.float32) - 127.0) / 128.0
     with torch.no_grad():
-        expected = load_torch_features("effnet-lite0")(torch.from_numpy(batch)).numpy()
+        expected = load_torch_features("effnet-lite0")(torch.from_numpy(scaled.transpose(0, 3, 1, 2).copy())).numpy()
     got = lite0._session.run(["features"], {"pixels": batch})[0]
     assert got.shape == expected.shape == (16, 1280)
     assert np.abs(got - expected).max() < 1e-4 * max(1.0, float(np.abs(expected).max()))
     assert np.abs(lite0.embed_prepared(list(batch)) - l2_normalise(expected)).max() < 1e-5
 
 
-def test_lite0_preprocessing_is_tf_lite_scale(lite0: Any) -> None:
+def test_lite0_takes_uint8_rgb_and_normalises_in_the_graph(lite0: Any) -> None:
     pixels = lite0.prepare(Image.new("RGB", (224, 224), (255, 127, 0)))
-    np.testing.assert_allclose(pixels[:, 0, 0], [128 / 128, 0.0, -127 / 128])
+    assert pixels.dtype == np.uint8 and tuple(pixels[0, 0]) == (255, 127, 0)
+    (graph_input,) = lite0._session.get_inputs()
+    assert graph_input.type == "tensor(uint8)" and graph_input.shape[1:] == [224, 224, 3]
+    assert lite0.model_path.name == "effnet-lite0-u8.onnx"  # a float-input model cached by an older sveta is not reused
 
 
 def test_cached_onnx_is_reused(model_settings: Settings, lite0: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,7 +168,7 @@ def test_corrupt_or_half_written_onnx_is_reexported(
 
     settings = Settings(data_dir=tmp_path / "data")
     settings.models_dir.mkdir(parents=True)
-    path = settings.models_dir / "effnet-lite0.onnx"
+    path = settings.models_dir / lite0.model_path.name
     shutil.copy(lite0.model_path, path)
     shutil.copy(effnet.checksum_path(lite0.model_path), effnet.checksum_path(path))
     assert effnet.is_valid(path)
@@ -174,7 +179,7 @@ def test_corrupt_or_half_written_onnx_is_reexported(
     assert not effnet.is_valid(path)
     embedder = effnet.EffNetEmbedder("effnet-lite0", settings)
     assert effnet.is_valid(path)
-    np.testing.assert_allclose(embedder.embed_prepared([np.zeros((3, 224, 224), np.float32)]).shape, (1, 1280))
+    np.testing.assert_allclose(embedder.embed_prepared([np.zeros((224, 224, 3), np.uint8)]).shape, (1, 1280))
 
     assert not list(settings.models_dir.glob("*.tmp"))
 
@@ -201,7 +206,7 @@ def test_lite2_embeds_at_260(model_settings: Settings, photos: dict[str, list[Im
 
     lite2 = EffNetEmbedder("effnet-lite2", model_settings)
     assert lite2.input_size == (260, 260)
-    assert lite2.prepare(photos["Shirts"][0]).shape == (3, 260, 260)
+    assert lite2.prepare(photos["Shirts"][0]).shape == (260, 260, 3)
     vectors = _embed(lite2, photos["Shirts"][:2] + photos["Casual Shoes"][:1])
     assert vectors.shape == (3, 1280)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]

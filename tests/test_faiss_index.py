@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from sveta.errors import ConfigError
-from sveta.index import faiss_index
+from sveta.index import faiss_index, versions
 from sveta.index.base import Filter, ItemMeta, VectorIndex
-from sveta.index.faiss_index import FaissIndex, discard, open_faiss_index, read_config
+from sveta.index.faiss_index import FaissIndex, open_faiss_index
+from sveta.index.versions import discard, read_config
 from sveta.settings import Settings
 
 DIM = 48
@@ -45,9 +46,14 @@ def metas(n: int, images_per_product: int = 3, seed: int = 0) -> list[ItemMeta]:
         )
         for i, (c, g, col, b, s, p, a) in enumerate(
             zip(
-                rng.integers(10, size=n), rng.integers(2, size=n), rng.integers(8, size=n),
-                rng.integers(100, size=n), rng.integers(3, size=n), rng.uniform(5, 500, n),
-                rng.random(n) < 0.9, strict=True,
+                rng.integers(10, size=n),
+                rng.integers(2, size=n),
+                rng.integers(8, size=n),
+                rng.integers(100, size=n),
+                rng.integers(3, size=n),
+                rng.uniform(5, 500, n),
+                rng.random(n) < 0.9,
+                strict=True,
             )
         )
     ]
@@ -122,8 +128,16 @@ def test_metadata_only_upsert_keeps_the_row(settings: Settings, tmp_path: Path) 
 
 def test_metadata_round_trips_exactly(flat: tuple[FaissIndex, np.ndarray], settings: Settings) -> None:
     index, vectors = flat
-    item = ItemMeta(product_id=5, category="T-Shirts", gender="Men", brand="Nike", source="csv", price=19.99,
-                    available=False, sha256="ab" * 32)
+    item = ItemMeta(
+        product_id=5,
+        category="T-Shirts",
+        gender="Men",
+        brand="Nike",
+        source="csv",
+        price=19.99,
+        available=False,
+        sha256="ab" * 32,
+    )
     index.upsert(np.array([1000]), vectors[[0]], [item])
     assert index.meta(np.array([1000, 1001])) == [item, metas(3000)[1]]
     index.save()
@@ -227,7 +241,7 @@ def test_crash_before_the_switch_leaves_the_old_version(
         raise OSError("power cut")
 
     index.remove(index.ids()[:100])
-    monkeypatch.setattr(faiss_index, "_switch_current", crash)
+    monkeypatch.setattr(versions, "_switch_current", crash)
     with pytest.raises(OSError, match="power cut"):
         index.save()  # the new version is complete on disk, CURRENT still names the old one
     assert len(list(index.path.glob("v*"))) == 2
@@ -270,9 +284,7 @@ FILTERS = {
 
 
 @pytest.mark.parametrize("name", FILTERS)
-def test_flat_filtered_top_k_is_the_brute_force_top_k(
-    flat: tuple[FaissIndex, np.ndarray], name: str
-) -> None:
+def test_flat_filtered_top_k_is_the_brute_force_top_k(flat: tuple[FaissIndex, np.ndarray], name: str) -> None:
     index, vectors = flat
     meta, flt = metas(3000), FILTERS[name]
     if name == "case and spaces":
@@ -312,8 +324,9 @@ def test_real_embeddings_filtered_search_loses_nothing(settings: Settings, tmp_p
 @pytest.fixture(scope="module")
 def hnsw(tmp_path_factory: pytest.TempPathFactory) -> tuple[FaissIndex, np.ndarray]:
     """20k clustered vectors; auto picks HNSW above a lowered threshold."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), index_hnsw_threshold=5000, hnsw_m=16,
-                        hnsw_ef_construction=64)
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("data"), index_hnsw_threshold=5000, hnsw_m=16, hnsw_ef_construction=64
+    )
     index, vectors = make(settings, settings.index_dir, 20_000)
     assert index.config.kind == "flat"  # switching happens on save
     index.save()

@@ -120,9 +120,7 @@ def test_folder_per_category(myntra: Path, tmp_path: Path, catalog: CatalogStore
         for name in names:
             shutil.copy(myntra / "images" / f"{name}.jpg", tmp_path / "photos" / category / f"{name}.jpg")
     (tmp_path / "photos" / "notes.txt").write_text("not a photo")
-    report = run_ingest(
-        catalog, name="folder", kind="folder", location="x", records=read_folder(tmp_path / "photos")
-    )
+    report = run_ingest(catalog, name="folder", kind="folder", location="x", records=read_folder(tmp_path / "photos"))
     assert report.new == 3
     product = catalog.find_product("watches/10098.jpg")
     assert product is not None and product.images[0].url.startswith("file://")

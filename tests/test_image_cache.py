@@ -74,9 +74,7 @@ def _files(root: Path) -> list[Path]:
 # -- good images ----------------------------------------------------------------------------------------
 
 
-def test_real_jpeg_is_cached_under_its_sha256_and_reused(
-    server: ImageServer, cache: ImageCache, jpeg: bytes
-) -> None:
+def test_real_jpeg_is_cached_under_its_sha256_and_reused(server: ImageServer, cache: ImageCache, jpeg: bytes) -> None:
     url = server.add("/a.jpg", Reply(jpeg))
     got = cache.fetch(url)
     sha = hashlib.sha256(jpeg).hexdigest()
@@ -105,7 +103,13 @@ def test_real_jpeg_is_cached_under_its_sha256_and_reused(
     ],
 )
 def test_other_real_formats_are_accepted(
-    server: ImageServer, cache: ImageCache, photos: Path, name: str, fmt: str, mode: str, content_type: str,
+    server: ImageServer,
+    cache: ImageCache,
+    photos: Path,
+    name: str,
+    fmt: str,
+    mode: str,
+    content_type: str,
     options: dict[str, object],
 ) -> None:
     base = Image.open(photos / "10001.jpg").convert(mode)
@@ -177,9 +181,7 @@ def test_pixel_limit_comes_from_settings_not_pillow(server: ImageServer, setting
 
 
 @pytest.mark.parametrize("length", [True, False], ids=["content-length", "no-content-length"])
-def test_bytes_over_the_limit_are_refused(
-    server: ImageServer, settings: Settings, shared: Path, length: bool
-) -> None:
+def test_bytes_over_the_limit_are_refused(server: ImageServer, settings: Settings, shared: Path, length: bool) -> None:
     data = (shared / "fixtures" / "photos" / "product-handbag.jpg").read_bytes()  # 256 kB, a real photo
     with _cache(settings, image_max_bytes=100_000) as cache:
         with pytest.raises(InputError, match="larger than 100,000 bytes"):
@@ -209,8 +211,9 @@ def test_errors_after_retries_and_4xx_are_source_errors(server: ImageServer, cac
 
 
 def test_a_slow_server_times_out(server: ImageServer, settings: Settings, jpeg: bytes) -> None:
-    with _cache(settings, http_timeout_s=0.2, image_fetch_retries=0) as cache, pytest.raises(
-        SourceError, match=r"cannot download.*Timeout"
+    with (
+        _cache(settings, http_timeout_s=0.2, image_fetch_retries=0) as cache,
+        pytest.raises(SourceError, match=r"cannot download.*Timeout"),
     ):
         cache.fetch(server.add("/slow.jpg", Reply(jpeg, delay_s=1.0)))
 
@@ -218,9 +221,7 @@ def test_a_slow_server_times_out(server: ImageServer, settings: Settings, jpeg: 
 # -- SSRF -----------------------------------------------------------------------------------------------
 
 
-def test_private_addresses_are_refused_unless_allowed(
-    server: ImageServer, settings: Settings, jpeg: bytes
-) -> None:
+def test_private_addresses_are_refused_unless_allowed(server: ImageServer, settings: Settings, jpeg: bytes) -> None:
     url = server.add("/a.jpg", Reply(jpeg))
     with _cache(settings, allowed_private_hosts=[]) as strict:
         with pytest.raises(BlockedURLError, match=r"127\.0\.0\.1"):
@@ -231,9 +232,7 @@ def test_private_addresses_are_refused_unless_allowed(
 
 
 @pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data", "http://10.0.0.1/x.jpg"])
-def test_a_redirect_to_a_private_address_is_refused(
-    server: ImageServer, cache: ImageCache, target: str
-) -> None:
+def test_a_redirect_to_a_private_address_is_refused(server: ImageServer, cache: ImageCache, target: str) -> None:
     url = server.add("/hop.jpg", Reply(b"", None, 302, {"Location": target}))
     with pytest.raises(BlockedURLError, match="private"):
         cache.fetch(url)
@@ -246,25 +245,28 @@ def test_a_redirect_to_a_private_address_is_refused(
 def test_fetch_many_keeps_order_returns_errors_and_bounds_concurrency(
     server: ImageServer, settings: Settings, photos: Path
 ) -> None:
-    urls = [server.add(f"/{i}.jpg", Reply((photos / f"{10000 + i}.jpg").read_bytes(), delay_s=0.15))
-            for i in range(9)]
+    urls = [server.add(f"/{i}.jpg", Reply((photos / f"{10000 + i}.jpg").read_bytes(), delay_s=0.15)) for i in range(9)]
     urls.insert(4, server.add("/page", Reply(b"<html></html>", "text/html")))
     seen: list[str] = []
     with _cache(settings, image_fetch_concurrency=3) as cache:
         results = cache.fetch_many(urls, on_done=lambda url, _result: seen.append(url))
     assert isinstance(results[4], InputError) and sorted(seen) == sorted(urls)
     good = [r for r in results if isinstance(r, CachedImage)]
-    assert [r.sha256 for r in good] == [hashlib.sha256((photos / f"{10000 + i}.jpg").read_bytes()).hexdigest()
-                                        for i in range(9)]
+    assert [r.sha256 for r in good] == [
+        hashlib.sha256((photos / f"{10000 + i}.jpg").read_bytes()).hexdigest() for i in range(9)
+    ]
     assert 2 <= server.max_in_flight <= 3
 
 
 def _catalog_with(path: Path, products: dict[str, list[str]]) -> CatalogStore:
     catalog = open_catalog(f"sqlite:///{path}")
     source_id = catalog.ensure_source("test", "jsonl", "test")
-    records = [ProductRecord(external_id=pid, title=f"Product {pid}",
-                             images=[ImageRecord(url=u, position=i) for i, u in enumerate(urls)])
-               for pid, urls in products.items()]
+    records = [
+        ProductRecord(
+            external_id=pid, title=f"Product {pid}", images=[ImageRecord(url=u, position=i) for i, u in enumerate(urls)]
+        )
+        for pid, urls in products.items()
+    ]
     catalog.upsert_batch(source_id, [PreparedProduct(record=r) for r in records])
     return catalog
 
@@ -287,8 +289,9 @@ def test_warm_cache_records_good_and_broken_images_and_finishes(
     page = server.add("/page.jpg", Reply(b"<html>moved</html>", "text/html"))
     missing = server.url("/missing.jpg")
     cut = server.add("/cut.jpg", Reply((photos / "10003.jpg").read_bytes()[:1500]))
-    catalog = _catalog_with(tmp_path / "c.db", {"p1": [good1, page], "p2": [shared_url, missing],
-                                                "p3": [shared_url, local], "p4": [cut]})
+    catalog = _catalog_with(
+        tmp_path / "c.db", {"p1": [good1, page], "p2": [shared_url, missing], "p3": [shared_url, local], "p4": [cut]}
+    )
     progress: list[tuple[int, int]] = []
 
     report = warm_cache(catalog, cache, on_progress=lambda done, total: progress.append((done, total)))
@@ -341,8 +344,9 @@ def test_cli_images_fetch_json(
 
     monkeypatch.setenv("SVETA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SVETA_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
-    catalog = _catalog_with(tmp_path / "data" / "catalog.db",
-                            {"p1": [server.add("/ok.jpg", Reply(jpeg)), server.url("/gone.jpg")]})
+    catalog = _catalog_with(
+        tmp_path / "data" / "catalog.db", {"p1": [server.add("/ok.jpg", Reply(jpeg)), server.url("/gone.jpg")]}
+    )
     catalog.engine.dispose()
     monkeypatch.setattr(_common, "_state", {})
     result = CliRunner().invoke(app, ["images", "fetch", "--json"])

@@ -92,6 +92,17 @@ def test_opening_the_index_with_another_embedder_is_a_clear_error(built: tuple[S
         open_catalog_index(settings, embedder="colour", create=False)
 
 
+def test_opening_the_index_with_other_composition_weights_is_a_clear_error(
+    built: tuple[Settings, CatalogStore],
+) -> None:
+    settings, _ = built
+    assert open_catalog_index(settings, create=False).config.identity == "effnet-lite0+colour@1,0.6"
+    reweighted = settings.model_copy(update={"embed_weights": {"colour": 0.9}})
+    with pytest.raises(ConfigError, match=r"weights 1,0.6, settings now give 1,0.9") as caught:
+        open_catalog_index(reweighted, create=False)
+    assert "sveta index build --rebuild" in (caught.value.hint or "")
+
+
 def test_cli_search_json_and_sheet(
     built: tuple[Settings, CatalogStore], myntra: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,9 +40,14 @@ class Sleeps(list[float]):
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "data_dir": tmp_path, "allowed_private_hosts": ["127.0.0.1"], "crawl_delay_s": 0.05,
-        "crawl_page_limit": LIMIT, "crawl_backoff_s": 0.01, "crawl_max_retries": 2,
-        "contact": "mailto:crawler-ops@example.org", **overrides,
+        "data_dir": tmp_path,
+        "allowed_private_hosts": ["127.0.0.1"],
+        "crawl_delay_s": 0.05,
+        "crawl_page_limit": LIMIT,
+        "crawl_backoff_s": 0.01,
+        "crawl_max_retries": 2,
+        "contact": "mailto:crawler-ops@example.org",
+        **overrides,
     }
     return Settings(_env_file=None, **values)
 
@@ -65,10 +70,16 @@ def catalog(tmp_path: Path) -> Iterator[CatalogStore]:
     store.engine.dispose()
 
 
-def crawl(catalog: CatalogStore, base: str, settings: Settings, sleep: Sleeps | None = None,
-          logs: list[str] | None = None) -> IngestReport:
-    return ingest_shopify(catalog, base, settings=settings, sleep=sleep if sleep is not None else Sleeps(),
-                          log=logs.append if logs is not None else lambda _m: None)
+def crawl(
+    catalog: CatalogStore, base: str, settings: Settings, sleep: Sleeps | None = None, logs: list[str] | None = None
+) -> IngestReport:
+    return ingest_shopify(
+        catalog,
+        base,
+        settings=settings,
+        sleep=sleep if sleep is not None else Sleeps(),
+        log=logs.append if logs is not None else lambda _m: None,
+    )
 
 
 def product_rows(catalog: CatalogStore) -> dict[str, tuple[Any, ...]]:
@@ -113,34 +124,62 @@ def test_real_fixture_product_becomes_a_full_record() -> None:
 
 def test_older_and_odd_product_shapes_are_tolerated() -> None:
     raw = {
-        "id": 7, "title": "Robe", "handle": "robe", "tags": "Robe, Été ,, soie",
-        "body_html": "<p>Une robe&nbsp;légère</p><ul><li>soie</li><li>fait <b>main</b></li></ul>"
-                     "<script>x()</script>",
+        "id": 7,
+        "title": "Robe",
+        "handle": "robe",
+        "tags": "Robe, Été ,, soie",
+        "body_html": "<p>Une robe&nbsp;légère</p><ul><li>soie</li><li>fait <b>main</b></li></ul><script>x()</script>",
         "options": [{"name": "Taille"}, {"name": "Couleur"}],
         "variants": [
-            {"id": 1, "option1": "38", "option2": "Rouge", "price": "1,049.50", "compare_at_price": None,
-             "available": False, "sku": ""},
+            {
+                "id": 1,
+                "option1": "38",
+                "option2": "Rouge",
+                "price": "1,049.50",
+                "compare_at_price": None,
+                "available": False,
+                "sku": "",
+            },
             {"id": 2, "option1": "40", "option2": "Noir", "price": "99", "available": True},
         ],
-        "images": [{"src": "//cdn.example/a.jpg", "variant_ids": [2]}, {"src": None},
-                   {"src": "file:///etc/passwd"}],  # a store must not point the cache at local files
+        "images": [
+            {"src": "//cdn.example/a.jpg", "variant_ids": [2]},
+            {"src": None},
+            {"src": "file:///etc/passwd"},
+        ],  # a store must not point the cache at local files
     }
     record = product_record(raw, "https://boutique.example")
     assert record.tags == ["Robe", "Été", "soie"]
     assert record.description == "Une robe légère\nsoie\nfait main"
     assert [(v.size, v.colour, v.price, v.compare_at_price, v.sku) for v in record.variants] == [
-        ("38", "Rouge", 1049.5, None, None), ("40", "Noir", 99.0, None, None)
+        ("38", "Rouge", 1049.5, None, None),
+        ("40", "Noir", 99.0, None, None),
     ]
     assert record.available is True  # one variant is
     images = [(i.url, i.variant_ids, i.position) for i in record.images]
     assert images == [("https://cdn.example/a.jpg", ["2"], 1)]
-    default = product_record({"id": 8, "title": "T", "handle": "t", "options": [{"name": "Title"}],
-                              "variants": [{"id": 3, "option1": "Default Title", "available": False}]}, "https://x")
+    default = product_record(
+        {
+            "id": 8,
+            "title": "T",
+            "handle": "t",
+            "options": [{"name": "Title"}],
+            "variants": [{"id": 3, "option1": "Default Title", "available": False}],
+        },
+        "https://x",
+    )
     assert default.variants[0].options == {} and default.available is False
 
 
-@pytest.mark.parametrize("given", ["store.example", "https://store.example/", "https://Store.Example/collections/x",
-                                   "store.example/products.json?page=2"])
+@pytest.mark.parametrize(
+    "given",
+    [
+        "store.example",
+        "https://store.example/",
+        "https://Store.Example/collections/x",
+        "store.example/products.json?page=2",
+    ],
+)
 def test_store_address_is_normalised_to_scheme_and_host(given: str) -> None:
     assert normalize_base_url(given) == "https://store.example"
 
@@ -173,8 +212,10 @@ def test_every_product_is_ingested_with_variants_prices_and_images(
         product = catalog.find_product(str(raw["id"]))
         assert product is not None and product.title == raw["title"]
         assert [v.external_id for v in product.variants] == [str(v["id"]) for v in raw["variants"]]
-        assert all(isinstance(v.price, float) and v.price == float(w["price"])
-                   for v, w in zip(product.variants, raw["variants"], strict=True))
+        assert all(
+            isinstance(v.price, float) and v.price == float(w["price"])
+            for v, w in zip(product.variants, raw["variants"], strict=True)
+        )
         assert product.price_min == min(float(v["price"]) for v in raw["variants"])
         assert [i.url for i in product.images] == [i["src"] for i in raw["images"]]
         expected = [[str(v) for v in i["variant_ids"]] for i in raw["images"]]
@@ -184,9 +225,7 @@ def test_every_product_is_ingested_with_variants_prices_and_images(
     assert [h.query for h in store.hits[1:]] == [{"limit": str(LIMIT), "page": str(p)} for p in (1, 2, 3, 4)]
 
 
-def test_second_run_reports_nothing_new_and_writes_nothing(
-    catalog: CatalogStore, base: str, tmp_path: Path
-) -> None:
+def test_second_run_reports_nothing_new_and_writes_nothing(catalog: CatalogStore, base: str, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     crawl(catalog, base, settings)
     before = product_rows(catalog)
@@ -224,8 +263,7 @@ def test_removed_product_is_marked_gone_not_deleted(
 def test_429_with_retry_after_is_waited_out(
     catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path
 ) -> None:
-    store.enqueue("/products.json", 429, body={"errors": "Too Many Requests"}, headers={"Retry-After": "2"},
-                  page=2)
+    store.enqueue("/products.json", 429, body={"errors": "Too Many Requests"}, headers={"Retry-After": "2"}, page=2)
     sleeps, logs = Sleeps(), list[str]()
     report = crawl(catalog, base, make_settings(tmp_path), sleeps, logs)
     assert report.status == "ok" and catalog.count_products() == N
@@ -234,9 +272,7 @@ def test_429_with_retry_after_is_waited_out(
     assert any("429" in line and "2.0 s" in line for line in logs)
 
 
-def test_5xx_is_retried_with_backoff(
-    catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path
-) -> None:
+def test_5xx_is_retried_with_backoff(catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path) -> None:
     store.enqueue("/products.json", 500, body="oops", content_type="text/plain", page=1)
     store.enqueue("/products.json", 502, body="oops", content_type="text/plain", page=3)
     report = crawl(catalog, base, make_settings(tmp_path, crawl_delay_s=0.0, crawl_backoff_s=0.5))
@@ -272,8 +308,7 @@ def test_network_errors_are_retried_then_reported(catalog: CatalogStore, tmp_pat
 def test_html_answer_is_a_clear_error_and_writes_nothing(
     catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path
 ) -> None:
-    store.enqueue("/products.json", 200, body="<html><body>Welcome</body></html>", content_type="text/html",
-                  times=None)
+    store.enqueue("/products.json", 200, body="<html><body>Welcome</body></html>", content_type="text/html", times=None)
     with pytest.raises(SourceError, match=r"does not expose /products.json \(it answered text/html\)") as err:
         crawl(catalog, base, make_settings(tmp_path))
     assert "myshopify.com" in (err.value.hint or "")
@@ -318,8 +353,9 @@ def test_robots_crawl_delay_larger_than_the_setting_is_obeyed(
     assert any("robots.txt asks for 3 s" in line for line in logs)
 
 
-@pytest.mark.parametrize(("status", "words"), [(403, "refuses crawlers"), (401, "refuses crawlers"),
-                                               (404, "no products.json at")])
+@pytest.mark.parametrize(
+    ("status", "words"), [(403, "refuses crawlers"), (401, "refuses crawlers"), (404, "no products.json at")]
+)
 def test_refusals_stop_at_once_with_a_clear_error(
     catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path, status: int, words: str
 ) -> None:
@@ -336,8 +372,13 @@ def test_page_cap_continues_through_collections_without_duplicates(
     # Pages of 2; past 6 items (page 4) the store answers Shopify's 400, in every product listing.
     store.cap_items = 6
     ids = [p["id"] for p in store.products]
-    store.collections = {"jackets": ids[0:4], "skirts": ids[2:6], "dresses": ids[6:10], "tops": ids[8:12],
-                         "everything": ids}
+    store.collections = {
+        "jackets": ids[0:4],
+        "skirts": ids[2:6],
+        "dresses": ids[6:10],
+        "tops": ids[8:12],
+        "everything": ids,
+    }
     logs: list[str] = []
     report = crawl(catalog, base, make_settings(tmp_path, crawl_page_limit=2), logs=logs)
     assert (report.status, report.new, report.duplicates) == ("ok", N, 0)
@@ -373,15 +414,15 @@ def test_store_ignoring_the_page_parameter_is_an_error_not_a_loop(
         crawl(catalog, base, make_settings(tmp_path))
 
 
-def test_user_agent_carries_the_contact(catalog: CatalogStore, base: str, store: ShopifyStore,
-                                        tmp_path: Path) -> None:
+def test_user_agent_carries_the_contact(catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path) -> None:
     crawl(catalog, base, make_settings(tmp_path))
     agents = {h.headers.get("User-Agent", "") for h in store.hits}
     assert len(agents) == 1 and "mailto:crawler-ops@example.org" in agents.pop()
 
 
-def test_requests_are_spaced_by_the_crawl_delay(catalog: CatalogStore, base: str, store: ShopifyStore,
-                                                tmp_path: Path) -> None:
+def test_requests_are_spaced_by_the_crawl_delay(
+    catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path
+) -> None:
     del store.products[2:]  # robots.txt, page 1, empty page 2: three requests
     settings = make_settings(tmp_path, crawl_delay_s=0.2, crawl_page_limit=250)
     crawl(catalog, base, settings, sleep=time.sleep)  # type: ignore[arg-type]
@@ -398,8 +439,9 @@ def test_private_address_is_refused_without_allow_list(
     assert store.hits == [] and catalog.count_products() == 0
 
 
-def test_crawl_run_row_records_the_counts(catalog: CatalogStore, base: str, store: ShopifyStore,
-                                          tmp_path: Path) -> None:
+def test_crawl_run_row_records_the_counts(
+    catalog: CatalogStore, base: str, store: ShopifyStore, tmp_path: Path
+) -> None:
     settings = make_settings(tmp_path)
     crawl(catalog, base, settings)
     store.products.pop(0)
@@ -427,5 +469,9 @@ def test_cli_ingest_shopify_json(base: str, tmp_path: Path, monkeypatch: pytest.
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert {k: counts[k] for k in ("pages", "new", "changed", "unchanged", "gone")} == {
-        "pages": 4, "new": N, "changed": 0, "unchanged": 0, "gone": 0
+        "pages": 4,
+        "new": N,
+        "changed": 0,
+        "unchanged": 0,
+        "gone": 0,
     }

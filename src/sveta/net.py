@@ -24,8 +24,7 @@ def check_url(url: str, allowed_hosts: Iterable[str] = ()) -> None:
     for address in _resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
         if not _is_public(address):
             raise BlockedURLError(
-                f"refusing to fetch {url}: {host} resolves to {address}, "
-                "a private, loopback or link-local address",
+                f"refusing to fetch {url}: {host} resolves to {address}, a private, loopback or link-local address",
                 "if you trust this host, add it to SVETA_ALLOWED_PRIVATE_HOSTS (comma-separated)",
             )
 
@@ -34,9 +33,7 @@ def _resolve(host: str, port: int) -> list[str]:
     try:
         return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)})
     except socket.gaierror as exc:
-        raise BlockedURLError(
-            f"cannot resolve host {host!r}: {exc.strerror}", "check the URL's spelling"
-        ) from exc
+        raise BlockedURLError(f"cannot resolve host {host!r}: {exc.strerror}", "check the URL's spelling") from exc
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

@@ -40,8 +40,11 @@ class SearchResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "query": self.query, "category": self.category, "category_predicted": self.predicted,
-            "filters": self.filters, "matches": [m.as_dict() for m in self.matches],
+            "query": self.query,
+            "category": self.category,
+            "category_predicted": self.predicted,
+            "filters": self.filters,
+            "matches": [m.as_dict() for m in self.matches],
         }
 
 

@@ -28,9 +28,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SVETA_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(
-        Path("sveta-data"), description="Data home: database, image cache, indexes, models."
-    )
+    data_dir: Path = Field(Path("sveta-data"), description="Data home: database, image cache, indexes, models.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the catalog; default: a SQLite file catalog.db in the data home."
     )
@@ -44,14 +42,10 @@ class Settings(BaseSettings):
     )
     crawl_delay_s: float = Field(1.0, ge=0, description="Seconds to wait between two requests to one store.")
     crawl_page_limit: int = Field(250, ge=1, le=250, description="Products per products.json page (max 250).")
-    crawl_max_retries: int = Field(
-        5, ge=0, description="Retries of one request on 429 / 5xx / network errors."
-    )
+    crawl_max_retries: int = Field(5, ge=0, description="Retries of one request on 429 / 5xx / network errors.")
     crawl_backoff_s: float = Field(1.0, ge=0, description="First backoff delay; doubles on each retry.")
     crawl_max_backoff_s: float = Field(120.0, ge=0, description="Longest single wait, Retry-After included.")
-    respect_robots: bool = Field(
-        True, description="Obey the store's robots.txt (disable only for your own shop)."
-    )
+    respect_robots: bool = Field(True, description="Obey the store's robots.txt (disable only for your own shop).")
     http_timeout_s: float = Field(20.0, gt=0, description="Timeout of one HTTP request, in seconds.")
     allowed_private_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -63,9 +57,7 @@ class Settings(BaseSettings):
         40_000_000, gt=0, description="Largest image accepted, in pixels (decompression-bomb guard)."
     )
     image_fetch_concurrency: int = Field(8, ge=1, description="Parallel image downloads.")
-    image_fetch_retries: int = Field(
-        2, ge=0, description="Retries of one image download on network errors/5xx."
-    )
+    image_fetch_retries: int = Field(2, ge=0, description="Retries of one image download on network errors/5xx.")
 
     embedder: str = Field(
         "effnet-lite0+colour",
@@ -75,7 +67,7 @@ class Settings(BaseSettings):
     embed_weights: dict[str, float] = Field(
         default_factory=lambda: {"colour": 0.6},
         description="Weight of each part of a '+' embedder (parts not listed weigh 1.0), as JSON in the "
-        'environment, e.g. SVETA_EMBED_WEIGHTS=\'{"colour": 0.6}\'.',
+        "environment, e.g. SVETA_EMBED_WEIGHTS='{\"colour\": 0.6}'.",
     )
     embed_batch_size: int = Field(64, ge=1, description="Images per model call.")
     embed_workers: int = Field(2, ge=1, description="Threads decoding and preparing images during embedding.")

@@ -50,6 +50,14 @@ class ComposedEmbedder:
         return l2_normalise(np.concatenate(blocks, axis=1))
 
 
+def spec_identity(spec: str, configured: dict[str, float]) -> str:
+    """What makes a spec's vectors: the spec, plus the weights when it composes parts (new weights, new vectors)."""
+    parts = spec.split("+")
+    if len(parts) == 1:
+        return spec
+    return spec + "@" + ",".join(f"{float(configured.get(part, 1.0)):g}" for part in parts)
+
+
 def _weights(parts: Sequence[ImageEmbedder], configured: dict[str, float]) -> list[float]:
     weights = [float(configured.get(part.spec, 1.0)) for part in parts]
     bad = [f"{part.spec}={w}" for part, w in zip(parts, weights, strict=True) if not (w >= 0 and math.isfinite(w))]

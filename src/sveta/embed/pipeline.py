@@ -115,4 +115,4 @@ def cache_identity(embedder: ImageEmbedder) -> str:
     weights = getattr(embedder, "weights", None)
     if not weights:
         return embedder.spec
-    return embedder.spec + "@" + ",".join(f"{w:g}" for w in weights)
+    return embedder.spec + "@" + ",".join(f"{w:g}" for w in weights)  # as compose.spec_identity spells it

@@ -79,9 +79,7 @@ class ImageCache:
     returned ``path`` is the original file, so a local catalog of 10k photos is not stored twice.
     """
 
-    def __init__(
-        self, settings: Settings, client: httpx.Client | None = None, *, backoff_s: float = 0.5
-    ) -> None:
+    def __init__(self, settings: Settings, client: httpx.Client | None = None, *, backoff_s: float = 0.5) -> None:
         self.settings = settings
         self.cache_dir = settings.image_cache_dir.absolute()
         self.backoff_s = backoff_s
@@ -338,9 +336,7 @@ def _read_body(response: httpx.Response, url: str, max_bytes: int, deadline_s: f
         if len(body) > max_bytes:  # a missing or lying Content-Length changes nothing
             raise too_big(url, max_bytes)
         if time.monotonic() > deadline:
-            raise SourceError(
-                f"{url} took over {deadline_s:g} s to download", "the server is too slow; " + _RETRY_HINT
-            )
+            raise SourceError(f"{url} took over {deadline_s:g} s to download", "the server is too slow; " + _RETRY_HINT)
     return bytes(body)
 
 

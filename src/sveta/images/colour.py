@@ -10,7 +10,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-SIDE = 64  # colours survive downsampling; 4k pixels keep the descriptor at well over 500 images/s
+SIDE = 56  # colours survive downsampling; a quarter of a 224 px photo, so a box average gets there
 L_EDGES = np.array([30.0, 55.0, 80.0])  # 4 lightness bins: dark, mid, light, very light
 AB_EDGES = np.array([-40.0, -15.0, -5.0, 5.0, 15.0, 40.0])  # 7 bins per opponent axis, finer near grey
 HIST_DIM = 4 * 7 * 7
@@ -54,16 +54,28 @@ def colour_histogram(image: Image.Image) -> np.ndarray:
 
 
 def _foreground_lab(image: Image.Image) -> np.ndarray:
-    small = image.convert("RGB").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
-    lab = rgb_to_lab(np.asarray(small)).reshape(SIDE, SIDE, 3)
+    lab = rgb_to_lab(np.asarray(_small(image))).reshape(SIDE, SIDE, 3)
     border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
     background = np.median(border, axis=0)
-    plain = np.median(np.linalg.norm(border - background, axis=1)) < BACKGROUND_DELTA / 2
+    plain = np.median(_squared_distance(border, background)) < (BACKGROUND_DELTA / 2) ** 2
     pixels = lab.reshape(-1, 3)
     if not plain:
         return pixels
-    mask = np.linalg.norm(pixels - background, axis=1) > BACKGROUND_DELTA
+    mask = _squared_distance(pixels, background) > BACKGROUND_DELTA**2
     return pixels[mask] if mask.mean() >= MIN_FOREGROUND else pixels
+
+
+def _small(image: Image.Image) -> Image.Image:
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    factor = min(rgb.size) // SIDE
+    if factor > 1:  # a box average by an integer factor costs a tenth of a filtered resize
+        rgb = rgb.reduce(factor)
+    return rgb if rgb.size == (SIDE, SIDE) else rgb.resize((SIDE, SIDE), Image.Resampling.BILINEAR)
+
+
+def _squared_distance(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    delta = points - centre
+    return np.einsum("ij,ij->i", delta, delta)
 
 
 def _histogram(lab: np.ndarray) -> np.ndarray:
@@ -77,10 +89,17 @@ def _histogram(lab: np.ndarray) -> np.ndarray:
     return (vector / max(float(np.linalg.norm(vector)), 1e-9)).astype(np.float32)
 
 
+def _srgb_linear_table() -> np.ndarray:
+    c = np.arange(256, dtype=np.float32) / 255.0
+    return np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92).astype(np.float32)
+
+
+_LINEAR = _srgb_linear_table()  # a lookup instead of a power per channel: half the descriptor's time
+
+
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """sRGB (uint8, ...x3) -> CIE Lab (D65), float32."""
-    c = rgb.reshape(-1, 3).astype(np.float32) / 255.0
-    linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    linear = _LINEAR[rgb.reshape(-1, 3).astype(np.uint8, copy=False)]
     matrix = np.array([[0.4124, 0.2126, 0.0193], [0.3576, 0.7152, 0.1192], [0.1805, 0.0722, 0.9505]], np.float32)
     xyz = (linear @ matrix) / np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)

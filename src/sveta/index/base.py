@@ -65,6 +65,7 @@ class IndexConfig:
     kind: str = "flat"  # flat | hnsw
     count: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    identity: str = ""  # the spec plus a composed embedder's weights ("" in indexes older than the field)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
@@ -77,13 +78,18 @@ class IndexConfig:
             hint = "rebuild with `sveta index build`"
             raise ConfigError(f"unreadable index config {path}: {exc}", hint) from exc
 
-    def check(self, embedder: str, dim: int) -> None:
+    def check(self, embedder: str, dim: int, identity: str = "") -> None:
         """Refuse to serve vectors made by another embedder (they would be silent garbage)."""
         if (self.embedder, self.dim) != (embedder, dim):
             raise ConfigError(
-                f"the index was built with embedder {self.embedder!r} ({self.dim}-d), "
-                f"not {embedder!r} ({dim}-d)",
+                f"the index was built with embedder {self.embedder!r} ({self.dim}-d), not {embedder!r} ({dim}-d)",
                 f"use SVETA_EMBEDDER={self.embedder}, or rebuild: sveta index build --embedder {embedder}",
+            )
+        if identity and self.identity and identity != self.identity:
+            built, now = self.identity.partition("@")[2], identity.partition("@")[2]
+            raise ConfigError(
+                f"the index was built with {self.embedder} weights {built}, settings now give {now}",
+                "set SVETA_EMBED_WEIGHTS back, or rebuild with the new weights: sveta index build --rebuild",
             )
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from sveta.catalog.store import CatalogStore, IndexableImage
 from sveta.embed.base import get_embedder
+from sveta.embed.compose import spec_identity
 from sveta.embed.pipeline import embed_cached
 from sveta.errors import ConfigError
 from sveta.index.base import IndexConfig, ItemMeta, VectorIndex
@@ -41,7 +42,7 @@ class SyncReport:
 
 def index_config(settings: Settings) -> IndexConfig | None:
     """The config of the catalog's index, or None when there is none yet."""
-    from sveta.index.faiss_index import read_config
+    from sveta.index.versions import read_config
 
     return read_config(settings.index_dir)
 
@@ -60,7 +61,10 @@ def open_catalog_index(settings: Settings, *, embedder: str | None = None, creat
     if config is None and not create:
         raise ConfigError("the catalog has no index yet", "build it: sveta index build")
     dim = config.dim if config and config.embedder == spec else get_embedder(spec, settings).dim
-    return open_faiss_index(settings.index_dir, embedder=spec, dim=dim, settings=settings, create=create)
+    identity = spec_identity(spec, settings.embed_weights)
+    return open_faiss_index(
+        settings.index_dir, embedder=spec, dim=dim, settings=settings, create=create, identity=identity
+    )
 
 
 def sync_index(
@@ -137,8 +141,15 @@ def _current_meta(index: VectorIndex) -> dict[int, ItemMeta]:
 def _meta(r: IndexableImage) -> ItemMeta:
     price = None if r.price is None else float(np.float32(r.price))  # as the index stores it: compares equal
     return ItemMeta(
-        product_id=r.product_id, category=r.category, gender=r.gender, colour=r.colour, brand=r.brand,
-        source=r.source, price=price, available=r.available, sha256=r.sha256,
+        product_id=r.product_id,
+        category=r.category,
+        gender=r.gender,
+        colour=r.colour,
+        brand=r.brand,
+        source=r.source,
+        price=price,
+        available=r.available,
+        sha256=r.sha256,
     )
 
 
@@ -152,6 +163,6 @@ def _warm(catalog: CatalogStore, settings: Settings) -> dict[str, Any]:
 
 def _discard(path: Path) -> None:
     """Forget the live index so the next open starts empty (old files go on the next save)."""
-    from sveta.index.faiss_index import discard
+    from sveta.index.versions import discard
 
     discard(path)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import secrets
-import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -20,17 +17,15 @@ from sveta._optional import require
 from sveta.errors import ConfigError
 from sveta.index.base import Filter, Hit, IndexConfig, ItemMeta
 from sveta.index.meta import Columns
+from sveta.index.versions import CONFIG, CURRENT, DISCARDED, HINT, has_versions, read_current, save_version
 
 if TYPE_CHECKING:
     from sveta.settings import Settings
 
 log = logging.getLogger(__name__)
 
-HINT = "rebuild with `sveta index build`"
 FORMAT = 1
-CURRENT, CONFIG, INDEX, META = "CURRENT", "config.json", "index.faiss", "meta.npz"
-DISCARDED = "DISCARDED"  # the next writer starts empty; readers keep the live version until it saves
-_VERSION = re.compile(r"v\d{6,}")
+INDEX, META = "index.faiss", "meta.npz"
 # Filtered queries on HNSW. The walk needs efSearch ~ ef_search / selectivity to keep recall@10 >= 0.95
 # when the filter excludes the query's neighbourhood (1M real-like vectors, benchmarks/bench_index.py).
 # Its cost, in units of one contiguous row read (~0.11 us at 1,344-d): ~25 per unit of ef; an exact scan
@@ -41,7 +36,6 @@ REORGANISE_FRACTION = 0.2  # dead or out-of-layout rows that trigger a rebuild o
 AUTO_DOWN = 0.9  # auto drops back to flat only below 90% of the threshold: no flapping at the border
 MAX_EF = 4096
 MAX_RUNS = 32  # contiguous runs of allowed rows scanned as slices; more: a row-by-row ID selector
-STALE_TMP_S = 3600  # a tmp-* folder this old is a crashed save, not one in progress
 THREADS = int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
 
 
@@ -64,7 +58,7 @@ class FaissIndex:
     """
 
     def __init__(self, path: Path, config: IndexConfig, settings: Settings, live: _Live | None = None) -> None:
-        self.faiss = require("faiss", "index")
+        self.faiss = require("faiss", None)
         self.path = Path(path)
         self.config = config
         self.settings = settings
@@ -234,8 +228,10 @@ class FaissIndex:
     def _new_index(self, kind: str, metric: str) -> Any:
         faiss = self.faiss
         if kind == "flat":
-            return faiss.IndexFlatIP(self.config.dim) if metric == "cosine" else faiss.IndexFlat(
-                self.config.dim, faiss.METRIC_L1
+            return (
+                faiss.IndexFlatIP(self.config.dim)
+                if metric == "cosine"
+                else faiss.IndexFlat(self.config.dim, faiss.METRIC_L1)
             )
         faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L1
         index = faiss.IndexHNSWFlat(self.config.dim, self.settings.hnsw_m, faiss_metric)
@@ -293,27 +289,16 @@ class FaissIndex:
                 return  # nothing to write: saving is gigabytes at scale
             self._reorganise()
             live = self._live
-            self.path.mkdir(parents=True, exist_ok=True)
-            tmp = self.path / f"tmp-{secrets.token_hex(6)}"
-            tmp.mkdir()
-            try:
-                self.faiss.write_index(live.index, str(tmp / INDEX))
-                with open(tmp / META, "wb") as fh:
-                    np.savez(fh, **live.cols.to_arrays())
-                self.config.count = live.cols.live
-                self.config.params = self._params(live, tmp)
-                self.config.save(tmp / CONFIG)
-                for name in (INDEX, META, CONFIG):
-                    _fsync(tmp / name)
-                _fsync(tmp)
-                version = _publish(self.path, tmp)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            _switch_current(self.path, version)
-            live.version, self._dirty = version, False
-            (self.path / DISCARDED).unlink(missing_ok=True)
-            _prune(self.path, version)
+            live.version = save_version(self.path, lambda folder: self._write(live, folder), (INDEX, META, CONFIG))
+            self._dirty = False
+
+    def _write(self, live: _Live, folder: Path) -> None:
+        self.faiss.write_index(live.index, str(folder / INDEX))
+        with open(folder / META, "wb") as fh:
+            np.savez(fh, **live.cols.to_arrays())
+        self.config.count = live.cols.live
+        self.config.params = self._params(live, folder)
+        self.config.save(folder / CONFIG)
 
     def _params(self, live: _Live, folder: Path) -> dict[str, Any]:
         params: dict[str, Any] = {"format": FORMAT, "rows": len(live.cols), "sorted_rows": live.sorted_rows}
@@ -324,16 +309,16 @@ class FaissIndex:
 
     def reload_if_changed(self) -> bool:
         """Load the version CURRENT names if another process saved one; False if unchanged (or unsaved edits)."""
-        version = _read_current(self.path)
+        version = read_current(self.path)
         if version is None or version == self._live.version:
             return False
         with self._lock:
             if self._dirty:
                 log.warning("index at %s changed on disk; not reloaded over unsaved changes", self.path)
                 return False
-            if _read_current(self.path) == self._live.version:
+            if read_current(self.path) == self._live.version:
                 return False  # another thread reloaded it while this one waited
-            fresh = _load(self.path, self.settings, (self.config.embedder, self.config.dim))
+            fresh = _load(self.path, self.settings, (self.config.embedder, self.config.dim, self.config.identity))
             self._live, self.config = fresh._live, fresh.config
         return True
 
@@ -365,14 +350,15 @@ def _as_ids(ids: np.ndarray | Sequence[int]) -> np.ndarray:
     return out
 
 
-def create_faiss_index(path: Path, *, embedder: str, dim: int, settings: Settings) -> FaissIndex:
+def create_faiss_index(path: Path, *, embedder: str, dim: int, settings: Settings, identity: str = "") -> FaissIndex:
     """An empty index that replaces whatever is at ``path`` on its first save (a full rebuild)."""
     kind = "hnsw" if settings.index_kind == "hnsw" else "flat"
-    return FaissIndex(Path(path), IndexConfig(embedder, dim, settings.index_metric, kind), settings)
+    config = IndexConfig(embedder, dim, settings.index_metric, kind, identity=identity or embedder)
+    return FaissIndex(Path(path), config, settings)
 
 
 def open_faiss_index(
-    path: Path, *, embedder: str, dim: int, settings: Settings, create: bool = True
+    path: Path, *, embedder: str, dim: int, settings: Settings, create: bool = True, identity: str = ""
 ) -> FaissIndex:
     """The index saved at ``path`` (ConfigError if built by another embedder or damaged), or a new empty one.
 
@@ -380,58 +366,25 @@ def open_faiss_index(
     """
     path = Path(path)
     if create and (path / DISCARDED).exists():
-        return create_faiss_index(path, embedder=embedder, dim=dim, settings=settings)
-    if _read_current(path) is not None:
-        return _load(path, settings, (embedder, dim))
-    if any(_VERSION.fullmatch(p.name) for p in _children(path)):
+        return create_faiss_index(path, embedder=embedder, dim=dim, settings=settings, identity=identity)
+    if read_current(path) is not None:
+        return _load(path, settings, (embedder, dim, identity))
+    if has_versions(path):
         raise ConfigError(f"the index at {path} has versions but no {CURRENT} file naming the live one", HINT)
     if not create:
         raise ConfigError(f"there is no index at {path}", "build one with `sveta index build`")
-    return create_faiss_index(path, embedder=embedder, dim=dim, settings=settings)
+    return create_faiss_index(path, embedder=embedder, dim=dim, settings=settings, identity=identity)
 
 
-def read_config(path: Path) -> IndexConfig | None:
-    """The config.json of the live index at ``path``, None when there is none."""
-    version = _read_current(Path(path))
-    return None if version is None else IndexConfig.load(Path(path) / version / CONFIG)
-
-
-def discard(path: Path) -> None:
-    """Start the next build at ``path`` from empty (sveta index build --rebuild).
-
-    Nothing is deleted: readers serve the live version until the new one is saved, and a crash
-    mid-rebuild leaves it in place; older versions go when the new one is switched in.
-    """
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path / DISCARDED, "the next build starts empty\n")
-
-
-def _children(path: Path) -> list[Path]:
-    return list(path.iterdir()) if path.is_dir() else []
-
-
-def _read_current(path: Path) -> str | None:
-    try:
-        text = (path / CURRENT).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path / CURRENT}: {exc}", HINT) from exc
-    if not _VERSION.fullmatch(text.strip()):
-        raise ConfigError(f"{path / CURRENT} is damaged (it holds {text[:40]!r})", HINT)
-    return text.strip()
-
-
-def _load(path: Path, settings: Settings, expect: tuple[str, int]) -> FaissIndex:
+def _load(path: Path, settings: Settings, expect: tuple[str, int, str]) -> FaissIndex:
     for attempt in range(3):
-        version = _read_current(path)
+        version = read_current(path)
         if version is None:
             raise ConfigError(f"there is no index at {path}", "build one with `sveta index build`")
         try:
             return _load_version(path, version, settings, expect)
         except (ConfigError, FileNotFoundError) as exc:
-            if attempt < 2 and _read_current(path) != version:
+            if attempt < 2 and read_current(path) != version:
                 continue  # a writer switched CURRENT and pruned this version meanwhile: read the new one
             if isinstance(exc, ConfigError):
                 raise
@@ -440,13 +393,13 @@ def _load(path: Path, settings: Settings, expect: tuple[str, int]) -> FaissIndex
     raise ConfigError(f"the index at {path} kept changing while being read", "try again")
 
 
-def _load_version(path: Path, version: str, settings: Settings, expect: tuple[str, int]) -> FaissIndex:
+def _load_version(path: Path, version: str, settings: Settings, expect: tuple[str, int, str]) -> FaissIndex:
     folder = path / version
     if not (folder / CONFIG).is_file():
         raise FileNotFoundError(folder / CONFIG)
     config = IndexConfig.load(folder / CONFIG)
     config.check(*expect)  # before reading gigabytes of vectors made by another model
-    faiss = require("faiss", "index")
+    faiss = require("faiss", None)
     try:
         for name, size in config.params["files"].items():
             if (folder / name).stat().st_size != size:
@@ -475,60 +428,3 @@ def _check_consistent(faiss: Any, config: IndexConfig, index: Any, cols: Columns
     ]
     if any(problems):
         raise ValueError("; ".join(p for p in problems if p))
-
-
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        if path.is_dir():
-            return  # a platform that cannot open directories: the file fsyncs still hold
-        raise
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _version_number(name: str) -> int:
-    return int(name[1:]) if _VERSION.fullmatch(name) else 0
-
-
-def _publish(path: Path, tmp: Path) -> str:
-    """Rename the finished tmp folder to the next free v<N> (another writer may have taken one)."""
-    number = max((_version_number(p.name) for p in _children(path)), default=0) + 1
-    while True:
-        name = f"v{number:06d}"
-        try:
-            os.rename(tmp, path / name)
-            return name
-        except OSError:
-            if not (path / name).exists():
-                raise
-            number += 1
-
-
-def _switch_current(path: Path, version: str) -> None:
-    _write_atomically(path / CURRENT, version + "\n")
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    tmp = target.with_name(f"{target.name}.tmp-{secrets.token_hex(6)}")
-    tmp.write_text(text, encoding="utf-8")
-    _fsync(tmp)
-    os.replace(tmp, target)
-    _fsync(target.parent)
-
-
-def _prune(path: Path, live: str) -> None:
-    """Drop versions older than the live one and leftovers of crashed saves (never a newer version)."""
-    now = time.time()
-    for child in _children(path):
-        try:
-            old_version = 0 < _version_number(child.name) < _version_number(live)
-            crashed = ".tmp-" in child.name or child.name.startswith("tmp-")
-            crashed = crashed and now - child.stat().st_mtime > STALE_TMP_S
-            if old_version or crashed:
-                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
-        except OSError:
-            continue  # another process pruned it first

@@ -166,9 +166,7 @@ class FeedReader:
             records = self._csv_records(handle)
             first = next(records, None)
             if first is None:
-                raise InputError(
-                    f"{self.path} is empty or has no header row", "the first line must name the columns"
-                )
+                raise InputError(f"{self.path} is empty or has no header row", "the first line must name the columns")
             header = first[1]
             for line, values in records:
                 yield line, _csv_row(header, values)
@@ -273,14 +271,10 @@ class FeedReader:
 def read_folder(root: Path, state: CrawlState | None = None) -> Iterator[ProductRecord]:
     """One sub-folder per category; every photo is a product whose category is its folder's name."""
     if not root.is_dir():
-        raise InputError(
-            f"{root} is not a folder", "give a folder with one sub-folder of photos per category"
-        )
+        raise InputError(f"{root} is not a folder", "give a folder with one sub-folder of photos per category")
     photos = sorted(_photos(root))
     if not photos:
-        raise InputError(
-            f"no photos found under {root}", f"expected files ending in {', '.join(IMAGE_SUFFIXES)}"
-        )
+        raise InputError(f"no photos found under {root}", f"expected files ending in {', '.join(IMAGE_SUFFIXES)}")
     for photo in photos:
         relative = photo.relative_to(root)
         category = relative.parts[0] if len(relative.parts) > 1 else None

@@ -85,4 +85,3 @@ class ProductRecord:
         if self.price is not None:
             prices.append(self.price)
         return (min(prices), max(prices)) if prices else (None, None)
-
