@@ -137,14 +137,16 @@ def test_lite0_onnx_matches_torch(lite0: Any, photos: dict[str, list[Image.Image
     assert got.shape == expected.shape == (16, 1280)
     assert np.abs(got - expected).max() < 1e-4 * max(1.0, float(np.abs(expected).max()))
     assert np.abs(lite0.embed_prepared(list(batch)) - l2_normalise(expected)).max() < 1e-5
-
+    pooled, mid = lite0.embed_with_mid(list(batch))
+    assert np.abs(pooled - expected).max() < 1e-4 * max(1.0, float(np.abs(expected).max()))
+    assert mid.shape == (16, 112 + 192 + 320)  # the ends of Lite0's last three stages
 
 def test_lite0_takes_uint8_rgb_and_normalises_in_the_graph(lite0: Any) -> None:
     pixels = lite0.prepare(Image.new("RGB", (224, 224), (255, 127, 0)))
     assert pixels.dtype == np.uint8 and tuple(pixels[0, 0]) == (255, 127, 0)
     (graph_input,) = lite0._session.get_inputs()
     assert graph_input.type == "tensor(uint8)" and graph_input.shape[1:] == [224, 224, 3]
-    assert lite0.model_path.name == "effnet-lite0-u8.onnx"  # a float-input model cached by an older sveta is not reused
+    assert lite0.model_path.name == "effnet-lite0-u8-mid.onnx"  # a float-input model cached by an older sveta is not reused
 
 
 def test_cached_onnx_is_reused(model_settings: Settings, lite0: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,12 +30,14 @@ DIM = 1280  # the head conv's channels (not scaled in the Lite family), global-a
 # (pixel - 127) / 128 (its MEAN_RGB / STDDEV_RGB; "inception-style for better post-quantization"),
 # not on the ImageNet mean/std that the package README copies from efficientnet_pytorch.
 MEAN, STD = 127.0, 128.0
-INPUT, OUTPUT = "pixels", "features"
+INPUT, OUTPUT, MID = "pixels", "features", "mid"
 OPSET = 17
 # The graph takes uint8 (batch, height, width, RGB) and normalises itself: the decode threads then hand over
 # the PIL buffer as is, instead of spending ~0.5 ms a photo on float maths that steals cores from the model.
-# A change of the graph's input is a new file name, so a model cached by an older sveta is never misfed.
-GRAPH = "u8"
+# A second output, "mid", pools the ends of the last three stages (shape and texture before the head's
+# ImageNet-specific mix): the attribute heads learn from it. A change of the graph is a new file name,
+# so a model cached by an older sveta is never misfed.
+GRAPH = "u8-mid"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,15 @@ class EffNetEmbedder:
             for start in range(0, len(batch), self.batch_size)
         ]
         return l2_normalise(np.concatenate(outputs))
+
+    def embed_with_mid(self, items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled features, mid-level features), both unnormalised: what the attribute heads learn from."""
+        batch = np.stack(items).astype(np.uint8, copy=False)
+        runs = [
+            self._session.run([OUTPUT, MID], {INPUT: batch[start : start + self.batch_size]})
+            for start in range(0, len(batch), self.batch_size)
+        ]
+        return np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
 
 
 def _open_session(path: Path, threads: int) -> Any:
@@ -163,18 +174,28 @@ def load_torch_features(spec: str) -> Any:
 
 
 def load_torch_graph(spec: str) -> Any:
-    """What the ONNX file computes: uint8 (N, H, W, 3) -> normalise -> NCHW -> pooled features (needs torch)."""
+    """What the ONNX file computes: uint8 (N, H, W, 3) -> normalise -> NCHW -> (pooled, mid) (needs torch)."""
     torch = require("torch", "export")
-    features = load_torch_features(spec)
+    model = load_torch_features(spec)
+    widths = [block._block_args.output_filters for block in model._blocks]
+    stage_ends = {i for i in range(len(widths)) if i == len(widths) - 1 or widths[i + 1] != widths[i]}
+    mid_blocks = sorted(stage_ends)[-3:]
 
     class Graph(torch.nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
-            self.features = features
+            self.model = model
 
         def forward(self, pixels: Any) -> Any:
-            scaled = (pixels.float() - MEAN) / STD
-            return self.features(scaled.permute(0, 3, 1, 2))
+            m = self.model
+            x = m._swish(m._bn0(m._conv_stem(((pixels.float() - MEAN) / STD).permute(0, 3, 1, 2))))
+            mids = []
+            for index, block in enumerate(m._blocks):
+                x = block(x, drop_connect_rate=None)
+                if index in mid_blocks:
+                    mids.append(x.mean((2, 3)))
+            head = m._swish(m._bn1(m._conv_head(x)))
+            return head.mean((2, 3)), torch.cat(mids, 1)
 
     return Graph().eval()
 
@@ -193,8 +214,8 @@ def _export_to(spec: str, target: Path) -> None:
             (example,),
             str(target),
             input_names=[INPUT],
-            output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            output_names=[OUTPUT, MID],
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}, MID: {0: "batch"}},
             opset_version=OPSET,
             dynamo=False,  # the dynamo exporter needs onnxscript; this model traces cleanly
         )

@@ -123,3 +123,52 @@ def _palette() -> tuple[list[str], np.ndarray, np.ndarray]:
     names = list(data)
     rgbs = np.array([data[n] for n in names], dtype=np.uint8)
     return names, rgb_to_lab(rgbs), rgbs
+
+
+PROFILE_L_EDGES = np.array([20.0, 40.0, 60.0, 80.0])
+PROFILE_AB_EDGES = np.array([-40.0, -20.0, -10.0, -4.0, 4.0, 10.0, 20.0, 40.0])  # finer near grey: navy vs black
+PROFILE_DIM = 5 * 9 * 9 + 13
+_CENTRE_SIGMA = 0.3  # of the side: the garment is mostly in the middle, props and hands at the edges
+
+
+def colour_profile(image: Image.Image) -> np.ndarray:
+    """What the colour heads learn from: a finer, centre-weighted foreground Lab histogram plus Lab quantiles."""
+    lab = rgb_to_lab(np.asarray(_small(image))).reshape(SIDE, SIDE, 3)
+    pixels = lab.reshape(-1, 3)
+    weights = _foreground_mask(lab) * _centre_weights()
+    bins = [
+        np.searchsorted(e, pixels[:, j]) for j, e in enumerate((PROFILE_L_EDGES, PROFILE_AB_EDGES, PROFILE_AB_EDGES))
+    ]
+    flat = (bins[0] * 9 + bins[1]) * 9 + bins[2]
+    hist = np.bincount(flat, weights=weights, minlength=5 * 81).reshape(5, 9, 9)
+    for axis in range(3):
+        hist = 0.5 * hist + 0.25 * (np.roll(hist, 1, axis) + np.roll(hist, -1, axis))
+    vector = np.sqrt(hist.reshape(-1) / max(hist.sum(), 1e-9))
+    vector /= max(float(np.linalg.norm(vector)), 1e-9)
+    chroma = np.hypot(pixels[:, 1], pixels[:, 2])
+    stats = [q for v in (*pixels.T, chroma) for q in _weighted_quantiles(v, weights + 1e-9, (0.1, 0.5, 0.9))]
+    stats.append(100 * float((weights > 0).mean()))
+    return np.concatenate([vector, np.array(stats) / 100.0]).astype(np.float32)
+
+
+def _foreground_mask(lab: np.ndarray) -> np.ndarray:
+    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    background = np.median(border, axis=0)
+    mask = _squared_distance(lab.reshape(-1, 3), background) > BACKGROUND_DELTA**2
+    plain = np.median(_squared_distance(border, background)) < (BACKGROUND_DELTA / 2) ** 2
+    return mask if plain and mask.mean() >= MIN_FOREGROUND else np.ones(len(mask), bool)
+
+
+@functools.lru_cache(maxsize=1)
+def _centre_weights() -> np.ndarray:
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE]
+    centre = (SIDE - 1) / 2
+    return np.exp(-((yy - centre) ** 2 + (xx - centre) ** 2) / (2 * (_CENTRE_SIGMA * SIDE) ** 2)).reshape(-1)
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    cumulative /= cumulative[-1]
+    picks = np.minimum(np.searchsorted(cumulative, qs), len(values) - 1)
+    return [float(v) for v in values[order][picks]]

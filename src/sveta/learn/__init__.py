@@ -1,0 +1,1 @@
+"""Learning from the catalog: labels, attribute heads, the tuned embedding, the text map."""

@@ -1,0 +1,107 @@
+"""What the learned models see of a photo: CNN pooled + mid-level features and two colour descriptors, cached."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sveta.embed.base import l2_normalise
+from sveta.embed.effnet import DIM, EffNetEmbedder
+from sveta.images.colour import HIST_DIM, PROFILE_DIM, colour_histogram, colour_profile
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from sveta.settings import Settings
+
+BASE = "effnet-lite0"
+MID_DIM = 112 + 192 + 320
+BLOCKS = {"pooled": DIM, "mid": MID_DIM, "colour": HIST_DIM, "profile": PROFILE_DIM}
+VERSION = "features-v1"  # bump when any block changes: cached features are keyed by it
+
+
+@dataclass(slots=True)
+class Features:
+    """Row-aligned feature blocks: pooled / mid / colour unit-norm rows, profile = histogram + quantiles."""
+
+    pooled: np.ndarray
+    mid: np.ndarray
+    colour: np.ndarray
+    profile: np.ndarray
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray) -> Features:
+        edges = np.cumsum([0, *BLOCKS.values()])
+        return cls(*(matrix[:, a:b] for a, b in itertools.pairwise(edges)))
+
+    def matrix(self, blocks: Sequence[str] = tuple(BLOCKS)) -> np.ndarray:
+        return np.hstack([getattr(self, b) for b in blocks]).astype(np.float32)
+
+    def take(self, rows: np.ndarray) -> Features:
+        return Features(self.pooled[rows], self.mid[rows], self.colour[rows], self.profile[rows])
+
+
+class FeatureExtractor:
+    """An ImageEmbedder-shaped extractor (so ``embed_cached`` caches it); ``degrade`` imitates thumbnails.
+
+    Rows are the concatenated blocks, not one unit vector: this is not a search embedder.
+    """
+
+    def __init__(self, settings: Settings, *, degrade: bool = False) -> None:
+        self.cnn = EffNetEmbedder(BASE, settings)
+        self.degrade = degrade
+        self.spec = f"{VERSION}:{BASE}" + (":thumb" if degrade else "")
+        self.dim = sum(BLOCKS.values())
+
+    def prepare(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.degrade:
+            image = thumbnail_like(image)
+        return self.cnn.prepare(image), colour_histogram(image), colour_profile(image)
+
+    def embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
+        if not items:
+            return np.zeros((0, self.dim), np.float32)
+        pooled, mid = self.cnn.embed_with_mid([item[0] for item in items])
+        colour = np.stack([item[1] for item in items])
+        profile = np.stack([item[2] for item in items])
+        return np.hstack([l2_normalise(pooled), l2_normalise(mid), colour, profile]).astype(np.float32)
+
+
+def extract(
+    items: Sequence[tuple[int, Path, str | None]],
+    settings: Settings,
+    *,
+    degrade: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[int], Features]:
+    """Features of (key, photo, sha256 or None) items, cached in the data home; unreadable photos are left out."""
+    from sveta.embed.pipeline import embed_cached
+
+    ids, matrix, _failures = embed_cached(FeatureExtractor(settings, degrade=degrade), items, settings, on_progress)
+    return ids, Features.from_matrix(matrix)
+
+
+def thumbnail_like(image: Image.Image) -> Image.Image:
+    """A catalog thumbnail's look, for training on any catalog: squashed a little, ~70 px, JPEG, scaled back up.
+
+    Seeded by the pixels, so a photo always degrades the same way (and its cached features stay valid).
+    """
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha1(image.tobytes()).digest()[:8], "little"))
+    width, height = image.size
+    keep = round(width * rng.uniform(0.72, 1.0))  # thumbs are 3:4 shown square: less side padding
+    image = image.crop(((width - keep) // 2, 0, (width - keep) // 2 + keep, height))
+    small_h = int(rng.integers(60, 91))
+    small = image.resize((round(small_h * rng.uniform(0.7, 0.8)), small_h), PILImage.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=int(rng.integers(60, 91)))
+    with PILImage.open(io.BytesIO(buffer.getvalue())) as jpeg:
+        return jpeg.convert("RGB").resize((width, height), PILImage.Resampling.BICUBIC)
