@@ -12,7 +12,7 @@ from sveta.catalog.queries import ProductCard, product_cards, product_image_ids,
 from sveta.catalog.store import CatalogStore
 from sveta.embed.base import ImageEmbedder, get_embedder
 from sveta.embed.pipeline import prepare_photo
-from sveta.errors import InputError
+from sveta.errors import ConfigError, InputError
 from sveta.index.base import Filter, Hit, VectorIndex
 from sveta.settings import Settings
 
@@ -86,6 +86,20 @@ class Searcher:
     ) -> SearchResult:
         label = source if isinstance(source, str | Path) else "uploaded photo"
         return self.search_vector(self.embed_photo(source), str(label), k, flt, category)
+
+    def search_text(
+        self, text: str, k: int = 10, flt: Filter | None = None, category: str | None = None
+    ) -> SearchResult:
+        """Photos that match a description: the tuned model's text map, or a CLIP embedder's text tower."""
+        embed_texts = getattr(self.embedder, "embed_texts", None)
+        if embed_texts is None:
+            raise ConfigError(
+                f"the index's embedder {self.embedder.spec} cannot embed text",
+                "train on the catalog (sveta train), which indexes with a text map, or use a CLIP embedder",
+            )
+        if not text.strip():
+            raise InputError("the text query is empty", 'describe the item, e.g. --text "navy blue formal shirt"')
+        return self.search_vector(embed_texts([text])[0], f"text: {text}", k, flt, category)
 
     def similar(
         self, product: str | int, k: int = 10, flt: Filter | None = None, category: str | None = None

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(32, ge=4, description="HNSW graph degree.")
     hnsw_ef_construction: int = Field(200, ge=8, description="HNSW build-time candidate list.")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time candidate list.")
+    tag_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="Below this calibrated probability a photo-predicted attribute is 'unknown'."
+    )
+    audit_min_confidence: float = Field(
+        0.9, ge=0, le=1, description="sveta audit reports a mismatch only when the photo model is at least this sure."
+    )
 
     @field_validator("allowed_private_hosts", mode="before")
     @classmethod

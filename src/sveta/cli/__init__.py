@@ -66,7 +66,7 @@ def _root(
 
 
 def _register() -> None:
-    from sveta.cli import catalog, demo, eval, images, index, ingest, search
+    from sveta.cli import audit, catalog, demo, eval, images, index, ingest, learn, search
 
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(images.app, name="images")
@@ -76,6 +76,10 @@ def _register() -> None:
     app.command("search")(search.search)
     app.command("similar")(search.similar)
     app.command("demo")(demo.demo)
+    app.command("train")(learn.train)
+    app.command("tag")(learn.tag)
+    app.command("audit")(audit.audit)
+    app.command("wardrobe")(audit.wardrobe)
 
 
 _register()

@@ -37,19 +37,94 @@ def text_attributes(
 def retrieval(
     path: Path = typer.Argument(..., help="A folder with styles.csv and images/{id}.jpg."),
     embedder: str | None = typer.Option(None, "--embedder", help="Embedder spec (default: the catalog's)."),
+    train: Path | None = typer.Option(
+        None, "--train", help="Learn the tuned embedding on this labelled folder first, and evaluate it."
+    ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line: p10_type, p10_type_colour, ..."),
 ) -> None:
     """Precision@10 of visual search: same articleType, same articleType and baseColour, same gender."""
     from sveta.cli._common import progress, settings
+    from sveta.cli.learn import staged_progress
     from sveta.eval.retrieval import evaluate_retrieval
     from sveta.index.catalog_index import catalog_embedder_spec
 
     spec = embedder or catalog_embedder_spec(settings())
+    if train is not None:
+        from sveta.eval.attributes import save_folder_model
+
+        with staged_progress("training features") as report:
+            spec = save_folder_model(train, settings(), on_progress=report)
     with progress(f"embedding with {spec}") as bar:
         result = evaluate_retrieval(path, settings(), spec, on_progress=bar.update)
     console.print(
         f"{result['n_items']} items, {spec}: p@10 type {result['p10_type']:.3f}, "
         f"type+colour {result['p10_type_colour']:.3f}, gender {result['p10_gender']:.3f} ({result['seconds']} s)"
+    )
+    if as_json:
+        print_json(result)
+
+
+@app.command("attributes")
+def attributes(
+    train: Path = typer.Argument(..., help="A labelled folder (styles.csv + images/) to train the heads on."),
+    test: Path = typer.Argument(..., help="A labelled folder to measure them on."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write confusion-matrix PNGs into this folder."),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: articleType_wf1, ..._acc, ..."),
+) -> None:
+    """Attribute heads from photos: weighted F1 and accuracy per attribute on TEST after training on TRAIN."""
+    from sveta.cli._common import settings
+    from sveta.cli.learn import staged_progress
+    from sveta.eval.attributes import evaluate_attributes
+
+    with staged_progress("features") as report:
+        result = evaluate_attributes(train, test, settings(), plot_dir=plot, on_progress=report)
+    table = Table("attribute", "weighted F1", "accuracy", title=f"{result['n_items']} test photos")
+    for column in ("articleType", "baseColour", "gender", "usage"):
+        if f"{column}_wf1" in result:
+            table.add_row(column, f"{result[f'{column}_wf1']:.3f}", f"{result[f'{column}_acc']:.3f}")
+    console.print(table)
+    if plot is not None:
+        console.print(f"confusion matrices in {plot}")
+    if as_json:
+        print_json(result)
+
+
+@app.command("text-search")
+def text_search(
+    train: Path = typer.Argument(..., help="A labelled folder (styles.csv + images/) to learn the text map on."),
+    test: Path = typer.Argument(..., help="A labelled folder whose titles search its own photos."),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: r1, r10, mrr, n_train, ..."),
+) -> None:
+    """Title -> photo search without CLIP: learn the text map on TRAIN, rank TEST's photos for each TEST title."""
+    from sveta.cli._common import progress, settings
+    from sveta.eval.text_search import evaluate_text_search
+
+    with progress("photos and titles") as bar:
+        result = evaluate_text_search(train, test, settings(), on_progress=bar.update)
+    console.print(
+        f"{result['n_items']} test titles ({result['n_train']} trained on), {result['text_model']}: "
+        f"r@1 {result['r1']:.3f}, r@10 {result['r10']:.3f}, mrr {result['mrr']:.3f} ({result['seconds']} s)"
+    )
+    if as_json:
+        print_json(result)
+
+
+@app.command("audit")
+def audit(
+    train: Path = typer.Argument(..., help="A labelled folder (styles.csv + images/) to train the photo model on."),
+    test: Path = typer.Argument(..., help="A labelled folder: 5% of its listings get a wrong value, then audited."),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: precision, recall, n_items, ..."),
+) -> None:
+    """The listing audit's flags on TEST after a seeded 5% of its listings get a wrong colour, type or gender."""
+    from sveta.cli._common import settings
+    from sveta.cli.learn import staged_progress
+    from sveta.eval.audit import evaluate_audit
+
+    with staged_progress("features") as report:
+        result = evaluate_audit(train, test, settings(), on_progress=report)
+    console.print(
+        f"{result['n_items']} test listings, {result['n_corrupted']} corrupted: {result['n_flagged']} flags, "
+        f"precision {result['precision']:.3f}, recall {result['recall']:.3f} ({result['seconds']} s)"
     )
     if as_json:
         print_json(result)

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from sveta.cli._common import catalog, console, print_json, settings
+from sveta.errors import InputError
 from sveta.index.base import Filter
 from sveta.search import Searcher, SearchResult
 
@@ -24,7 +25,8 @@ _SHEET = typer.Option(None, "--sheet", help="Write a contact sheet PNG of the qu
 
 
 def search(
-    photo: str = typer.Argument(..., help="A photo file or an http(s) URL."),
+    photo: str | None = typer.Argument(None, help="A photo file or an http(s) URL (or give --text)."),
+    text: str | None = typer.Option(None, "--text", help="Search by a description instead of a photo."),
     k: int = _K,
     category: str = typer.Option("auto", "--category", help="auto (predicted from neighbours), a name, or 'any'."),
     gender: list[str] | None = _GENDER,
@@ -37,8 +39,18 @@ def search(
     as_json: bool = _JSON,
     sheet: Path | None = _SHEET,
 ) -> None:
-    """Products that look like a photo, inside the predicted (or given) category, with filters."""
+    """Products that look like a photo (or match --text), inside the predicted (or given) category, with filters."""
     flt = _filter(gender, colour, brand, source, price_min, price_max, in_stock)
+    if (photo is None) == (text is None):
+        raise InputError(
+            "give a photo or --text, not both", 'e.g. sveta search shirt.jpg, or sveta search --text "red dress"'
+        )
+    if text is not None:
+        # a description names its category itself: predicting one from neighbours adds nothing
+        result = _searcher().search_text(text, k, flt, None if category in ("any", "auto") else category)
+        _show(result, None, as_json, sheet)
+        return
+    assert photo is not None
     result = _searcher().search_photo(photo, k, flt, None if category == "any" else category)
     _show(result, photo if not photo.startswith("http") else None, as_json, sheet)
 

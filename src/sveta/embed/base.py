@@ -93,7 +93,7 @@ def _factory(spec: str) -> Factory:
 
 def _load_builtins() -> None:
     # Importing the modules runs their @register decorators; their heavy imports stay inside factories.
-    from sveta.embed import clip, colour_embed, effnet  # noqa: F401
+    from sveta.embed import clip, colour_embed, effnet, text_models, tuned  # noqa: F401
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

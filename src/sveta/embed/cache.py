@@ -21,15 +21,18 @@ class EmbeddingCache:
         self._load()
 
     def _load(self) -> None:
+        self._rows = self._read()
+
+    def _read(self) -> dict[str, np.ndarray]:
         if not self.path.is_file():
-            return
+            return {}
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 if str(data["spec"]) != self.spec or data["vectors"].shape[1] != self.dim:
-                    return  # made by another embedder version: ignore, it will be rewritten
-                self._rows = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+                    return {}  # made by another embedder version: ignore, it will be rewritten
+                return dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
         except (OSError, ValueError, KeyError):
-            self._rows = {}  # a damaged cache only costs recomputation
+            return {}  # a damaged cache only costs recomputation
 
     def get(self, key: str) -> np.ndarray | None:
         return self._rows.get(key)
@@ -47,6 +50,8 @@ class EmbeddingCache:
         if not self._dirty:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # another process (an eval beside an index build) may have saved rows since we read: keep them
+        self._rows = self._read() | self._rows
         keys = np.array(list(self._rows), dtype="U64")
         vectors = np.stack(list(self._rows.values())).astype(np.float32)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")

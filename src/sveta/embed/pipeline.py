@@ -83,6 +83,9 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+SAVE_EVERY = 4096
+
+
 def embed_cached(
     embedder: ImageEmbedder,
     items: Sequence[tuple[int, Path, str | None]],
@@ -92,6 +95,11 @@ def embed_cached(
     """Embed (id, path, sha256 or None) items, reusing vectors cached for the same photo and embedder."""
     from sveta.embed.cache import EmbeddingCache
 
+    base = getattr(embedder, "base", None)
+    if base is not None and hasattr(embedder, "project"):  # a projection of another embedder's cached vectors
+        base_ids, base_vectors, base_failures = embed_cached(base, items, settings, on_progress)
+        return base_ids, embedder.project(base_vectors), base_failures
+
     cache = EmbeddingCache(settings.data_dir / "embeddings", cache_identity(embedder), embedder.dim)
     keyed = [(i, p, sha or file_sha256(p)) for i, p, sha in items]
     known = {i: v for i, _, sha in keyed if (v := cache.get(sha)) is not None}
@@ -100,10 +108,15 @@ def embed_cached(
     todo = [(i, p) for i, p, sha in keyed if i not in known]
     sha_of = {i: sha for i, _, sha in keyed}
     failures: list[tuple[int, str]] = []
+    unsaved = 0
     for batch in embed_photos(embedder, todo, settings, on_progress):
         cache.put([sha_of[i] for i in batch.ids], batch.vectors)
         known.update(zip(batch.ids, batch.vectors, strict=True))
         failures.extend(batch.failures)
+        unsaved += len(batch.ids)
+        if unsaved >= SAVE_EVERY:  # an interrupted build keeps most of its work
+            cache.save()
+            unsaved = 0
     cache.save()
     ids = [i for i, _, _ in keyed if i in known]
     vectors = np.stack([known[i] for i in ids]) if ids else np.zeros((0, embedder.dim), np.float32)
@@ -112,6 +125,8 @@ def embed_cached(
 
 def cache_identity(embedder: ImageEmbedder) -> str:
     """What makes the vectors: the spec, plus the weights of a composed embedder (new weights, new vectors)."""
+    if identity := getattr(embedder, "identity", None):
+        return str(identity)
     weights = getattr(embedder, "weights", None)
     if not weights:
         return embedder.spec

@@ -87,6 +87,11 @@ class IndexConfig:
             )
         if identity and self.identity and identity != self.identity:
             built, now = self.identity.partition("@")[2], identity.partition("@")[2]
+            if self.embedder.startswith("tuned"):  # the model was retrained since the index was built
+                raise ConfigError(
+                    f"the index was built with {self.embedder} version {built}, the trained model is now {now}",
+                    "rebuild it with the new model: sveta index build --rebuild",
+                )
             raise ConfigError(
                 f"the index was built with {self.embedder} weights {built}, settings now give {now}",
                 "set SVETA_EMBED_WEIGHTS back, or rebuild with the new weights: sveta index build --rebuild",

@@ -50,7 +50,23 @@ def index_config(settings: Settings) -> IndexConfig | None:
 def catalog_embedder_spec(settings: Settings) -> str:
     """The embedder the catalog's index uses, else the one settings name for new indexes."""
     config = index_config(settings)
-    return config.embedder if config else settings.embedder
+    if config:
+        return config.embedder
+    from sveta.learn.catalog import DEFAULT_NAME, has_model
+
+    if "embedder" not in settings.model_fields_set and has_model(settings):
+        return f"tuned:{DEFAULT_NAME}"  # once trained, the catalog's own embedding is the default
+    return settings.embedder
+
+
+def embedder_identity(spec: str, settings: Settings) -> str:
+    """What makes a spec's vectors: a composition's weights, a tuned model's version."""
+    if spec.startswith("tuned"):
+        from sveta.learn.catalog import load_model
+
+        name = spec.partition(":")[2] or "catalog"
+        return f"tuned:{name}@{load_model(settings, name).card.get('model_id', '')}"
+    return spec_identity(spec, settings.embed_weights)
 
 
 def open_catalog_index(settings: Settings, *, embedder: str | None = None, create: bool = True) -> VectorIndex:
@@ -61,7 +77,7 @@ def open_catalog_index(settings: Settings, *, embedder: str | None = None, creat
     if config is None and not create:
         raise ConfigError("the catalog has no index yet", "build it: sveta index build")
     dim = config.dim if config and config.embedder == spec else get_embedder(spec, settings).dim
-    identity = spec_identity(spec, settings.embed_weights)
+    identity = embedder_identity(spec, settings)
     return open_faiss_index(
         settings.index_dir, embedder=spec, dim=dim, settings=settings, create=create, identity=identity
     )

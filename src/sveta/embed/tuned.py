@@ -1,0 +1,53 @@
+"""The `tuned:NAME` embedder: the catalog-trained projection of the learning features (see ``sveta train``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sveta.embed.base import register
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from sveta.settings import Settings
+
+
+@register("tuned")
+def _factory(spec: str, settings: Settings) -> TunedEmbedder:
+    return TunedEmbedder(spec.partition(":")[2] or "catalog", settings)
+
+
+class TunedEmbedder:
+    """Features (cached per photo) -> the trained model's search vector; it also embeds text when it has a text map.
+
+    ``base`` and ``project`` let ``embed_cached`` reuse cached features: retraining re-projects, never re-reads photos.
+    """
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        from sveta.learn.catalog import load_model
+        from sveta.learn.features import FeatureExtractor
+
+        self.model = load_model(settings, name)
+        self.base = FeatureExtractor(settings)
+        self.spec = f"tuned:{name}"
+        self.dim = self.model.dim
+        self.identity = f"{self.spec}@{self.model.card.get('model_id', '')}"
+
+    def prepare(self, image: Image.Image) -> Any:
+        return self.base.prepare(image)
+
+    def embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
+        return self.project(self.base.embed_prepared(items))
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        from sveta.learn.features import Features
+
+        if not len(features):
+            return np.zeros((0, self.dim), np.float32)
+        return self.model.embed(Features.from_matrix(features))
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.embed_text(list(texts))

@@ -1,0 +1,216 @@
+"""Fitting the attribute model: a multi-task MLP with a supervised-contrastive embedding, then calibration."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sveta._optional import require
+from sveta.errors import InputError
+from sveta.learn.features import BLOCKS, Features
+from sveta.learn.heads import AttributeModel
+from sveta.learn.labels import ATTRIBUTES, Example, classes
+
+if TYPE_CHECKING:
+    from sveta.settings import Settings
+
+# Colour is what frozen ImageNet features see least: it gets the largest share of the loss.
+HEAD_WEIGHTS = {"category": 1.0, "colour": 2.0}
+OTHER_HEAD_WEIGHT = 0.5
+IGNORE = -100  # torch's ignore_index: the item has no (learnable) label for that attribute
+
+
+@dataclass(frozen=True)
+class Recipe:
+    hidden: int = 1024
+    embedding: int = 128
+    epochs: int = 25
+    batch: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    input_dropout: float = 0.2
+    dropout: float = 0.5
+    smoothing: float = 0.1
+    supcon: float = 1.0
+    supcon_tau: float = 0.1
+    supcon_type_only: float = 0.25  # a pair sharing the category but not the colour is a weak positive
+    calibration_share: float = 0.1
+    seed: int = 0
+
+
+def fit(
+    examples: Sequence[Example],
+    views: Sequence[Features],
+    settings: Settings,
+    recipe: Recipe = Recipe(),
+    on_epoch: Callable[[int, int], None] | None = None,
+) -> AttributeModel:
+    """Train on ``examples`` seen through each of ``views`` (row-aligned Features, e.g. sharp and thumbnail-like)."""
+    labels = _label_matrix(examples)
+    if not labels:
+        raise InputError(
+            f"{len(examples)} products and no attribute with two classes of {_min_hint()}",
+            "ingest a catalog whose products have categories (seller columns or words in the titles)",
+        )
+    rng = np.random.default_rng(recipe.seed)
+    held = rng.permutation(len(examples))[: max(1, int(len(examples) * recipe.calibration_share))]
+    fit_rows = np.setdiff1d(np.arange(len(examples)), held)
+    started = time.perf_counter()
+    weights = _train(views, labels, fit_rows, settings, recipe, on_epoch)
+    classes_ = {a: names for a, (names, _) in labels.items()}
+    model = AttributeModel(weights, classes_, {a: 1.0 for a in labels})
+    model.temperatures = _calibrate(model, views, labels, held)
+    model.card.update(
+        blocks=list(BLOCKS),
+        recipe=recipe.__dict__,
+        n_train=len(examples),
+        train_seconds=round(time.perf_counter() - started, 1),
+    )
+    return model
+
+
+def _label_matrix(examples: Sequence[Example]) -> dict[str, tuple[list[str], np.ndarray]]:
+    out: dict[str, tuple[list[str], np.ndarray]] = {}
+    for attribute in ATTRIBUTES:
+        names = classes(examples, attribute)
+        if len(names) < 2:
+            continue
+        index = {n: i for i, n in enumerate(names)}
+        y = np.array([index.get(e.labels.get(attribute, ""), IGNORE) for e in examples], np.int64)
+        out[attribute] = (names, y)
+    return out
+
+
+def _train(
+    views: Sequence[Features],
+    labels: dict[str, tuple[list[str], np.ndarray]],
+    rows: np.ndarray,
+    settings: Settings,
+    recipe: Recipe,
+    on_epoch: Callable[[int, int], None] | None,
+) -> dict[str, np.ndarray]:
+    torch = require("torch", "train")
+    torch.manual_seed(recipe.seed)
+    if settings.onnx_threads:
+        torch.set_num_threads(settings.onnx_threads)
+    x = np.vstack([v.matrix()[rows] for v in views])
+    mu, sd = x.mean(0), x.std(0) + 1e-4
+    xt = torch.from_numpy(((x - mu) / sd).astype(np.float32))
+    yt = torch.from_numpy(np.stack([np.tile(y[rows], len(views)) for _, y in labels.values()], 1))
+    net = _net(torch, xt.shape[1], [len(n) for n, _ in labels.values()], recipe)
+    _optimise(torch, net, xt, yt, list(labels), recipe, on_epoch)
+    weights = {"mu": mu.astype(np.float32), "sd": sd.astype(np.float32)}
+    weights |= {"fc_w": net.fc.weight, "fc_b": net.fc.bias, "emb_w": net.emb.weight, "emb_b": net.emb.bias}
+    for attribute, head in zip(labels, net.heads, strict=True):
+        weights |= {f"head/{attribute}/w": head.weight, f"head/{attribute}/b": head.bias}
+    return {k: v.detach().numpy().astype(np.float32) if hasattr(v, "detach") else v for k, v in weights.items()}
+
+
+def _net(torch: Any, dim: int, sizes: list[int], recipe: Recipe) -> Any:
+    nn = torch.nn
+
+    class Net(nn.Module):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.in_drop, self.drop = nn.Dropout(recipe.input_dropout), nn.Dropout(recipe.dropout)
+            self.fc = nn.Linear(dim, recipe.hidden)
+            self.emb = nn.Linear(recipe.hidden, recipe.embedding)
+            self.heads = nn.ModuleList(nn.Linear(recipe.hidden, n) for n in sizes)
+
+        def forward(self, x: Any) -> tuple[list[Any], Any]:
+            z = torch.relu(self.fc(self.in_drop(x)))
+            return [head(self.drop(z)) for head in self.heads], self.emb(z)
+
+    return Net()
+
+
+def _optimise(
+    torch: Any,
+    net: Any,
+    xt: Any,
+    yt: Any,
+    attributes: list[str],
+    recipe: Recipe,
+    on_epoch: Callable[[int, int], None] | None,
+) -> None:
+    optimiser = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps = recipe.epochs * -(-len(xt) // recipe.batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, recipe.lr, total_steps=steps, pct_start=0.1)
+    ce = torch.nn.CrossEntropyLoss(label_smoothing=recipe.smoothing, ignore_index=IGNORE)
+    head_weights = [HEAD_WEIGHTS.get(a, OTHER_HEAD_WEIGHT) for a in attributes]
+    pair = [attributes.index(a) if a in attributes else None for a in ("category", "colour")]
+    generator = torch.Generator().manual_seed(recipe.seed)
+    net.train()
+    for epoch in range(recipe.epochs):
+        for batch in torch.randperm(len(xt), generator=generator).split(recipe.batch):
+            logits, embedding = net(xt[batch])
+            y = yt[batch]
+            loss = sum(
+                w * _masked_ce(torch, ce, out, y[:, i])
+                for i, (w, out) in enumerate(zip(head_weights, logits, strict=True))
+            )
+            if recipe.supcon and pair[0] is not None:
+                colour = y[:, pair[1]] if pair[1] is not None else y[:, pair[0]]
+                loss = loss + recipe.supcon * _supcon(torch, embedding, y[:, pair[0]], colour, recipe)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+        if on_epoch:
+            on_epoch(epoch + 1, recipe.epochs)
+    net.eval()
+
+
+def _masked_ce(torch: Any, ce: Any, logits: Any, y: Any) -> Any:
+    # a batch where no item has this label would make CrossEntropyLoss return NaN
+    return ce(logits, y) if bool((y != IGNORE).any()) else logits.sum() * 0.0
+
+
+def _supcon(torch: Any, embedding: Any, category: Any, colour: Any, recipe: Recipe) -> Any:
+    """Supervised contrastive loss: a pair sharing category and colour is a positive, category alone a weak one."""
+    e = torch.nn.functional.normalize(embedding, dim=1)
+    eye = torch.eye(len(e), dtype=torch.bool)
+    logp = torch.log_softmax((e @ e.T / recipe.supcon_tau).masked_fill(eye, -1e9), dim=1)
+    known = (category != IGNORE)[:, None] & (category != IGNORE)[None]
+    same_type = (category[:, None] == category[None]) & known
+    same_both = same_type & (colour[:, None] == colour[None]) & (colour != IGNORE)[:, None]
+    w = same_type.float() * recipe.supcon_type_only + same_both.float() * (1 - recipe.supcon_type_only)
+    w = w.masked_fill(eye, 0)
+    has = w.sum(1) > 0
+    if not bool(has.any()):
+        return embedding.sum() * 0.0
+    return -((w * logp).sum(1)[has] / w.sum(1)[has]).mean()
+
+
+def _calibrate(
+    model: AttributeModel, views: Sequence[Features], labels: dict[str, tuple[list[str], np.ndarray]], rows: np.ndarray
+) -> dict[str, float]:
+    """One temperature per head minimising the held-out log loss: confidences then mean what they say."""
+    z = [model.hidden(v.take(rows)) for v in views]
+    out = {}
+    for attribute, (_, y) in labels.items():
+        w, b = model.weights[f"head/{attribute}/w"], model.weights[f"head/{attribute}/b"]
+        logits = np.vstack([h @ w.T + b for h in z])
+        target = np.tile(y[rows], len(views))
+        keep = target != IGNORE
+        out[attribute] = _best_temperature(logits[keep], target[keep]) if keep.any() else 1.0
+    return out
+
+
+def _best_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    def nll(t: float) -> float:
+        s = logits / t
+        s = s - s.max(axis=1, keepdims=True)
+        return float(-(s[np.arange(len(y)), y] - np.log(np.exp(s).sum(axis=1))).mean())
+
+    return float(min(np.exp(np.linspace(np.log(0.3), np.log(5.0), 60)), key=nll))
+
+
+def _min_hint() -> str:
+    from sveta.learn.labels import MIN_PER_CLASS
+
+    return f">= {MIN_PER_CLASS} products"
