@@ -146,7 +146,8 @@ def test_lite0_takes_uint8_rgb_and_normalises_in_the_graph(lite0: Any) -> None:
     assert pixels.dtype == np.uint8 and tuple(pixels[0, 0]) == (255, 127, 0)
     (graph_input,) = lite0._session.get_inputs()
     assert graph_input.type == "tensor(uint8)" and graph_input.shape[1:] == [224, 224, 3]
-    assert lite0.model_path.name == "effnet-lite0-u8-mid.onnx"  # a float-input model cached by an older sveta is not reused
+    # a float-input model cached by an older sveta is not reused: a new graph is a new file
+    assert lite0.model_path.name == "effnet-lite0-u8-mid.onnx"
 
 
 def test_cached_onnx_is_reused(model_settings: Settings, lite0: Any, monkeypatch: pytest.MonkeyPatch) -> None:

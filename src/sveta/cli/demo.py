@@ -20,9 +20,10 @@ DATA_HELP = (
 def demo(
     data: Path | None = typer.Option(None, "--data", help="Folder with styles.csv and images/ (default: ../shared)."),
     no_serve: bool = typer.Option(False, "--no-serve", help="Stop after building (no web page)."),
+    train: bool = typer.Option(True, "--train/--no-train", help="Train attribute heads, tuned embedding, text map."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line: the catalog stats and timings."),
 ) -> None:
-    """Build the demo catalog (ingest, fetch, embed, index) and print its stats."""
+    """Build the demo catalog (ingest, train, embed, index) and print its stats."""
     from sveta.cli.catalog import show_stats
     from sveta.cli.ingest import ingest_feed
 
@@ -36,14 +37,31 @@ def demo(
     )
     stats = catalog_stats(catalog())
     show_stats(stats)
+    training = _train() if train else None
     index = _build_index()
     seconds = time.perf_counter() - started
     console.print(f"demo built in {seconds:.1f} s; try: .venv/bin/sveta similar 15970 --sheet similar.png")
+    if training:
+        console.print('  or: .venv/bin/sveta search --text "navy blue formal shirt for men" --sheet text.png')
     if not no_serve:
         console.print("nothing to serve yet: the web page arrives with `sveta serve`; stopping after the build")
     if as_json:
         summary = {"build_seconds": round(seconds, 2), "ingest_seconds": round(ingest_seconds, 2)}
-        print_json({**summary, "ingest": report.as_dict(), "index": index, "stats": stats})
+        print_json({**summary, "ingest": report.as_dict(), "train": training, "index": index, "stats": stats})
+
+
+def _train() -> dict[str, object]:
+    """Learn from the demo catalog; the index is then built with the tuned embedding (features are cached)."""
+    from sveta.cli.learn import print_training, staged_progress
+    from sveta.learn.catalog import has_model, train_catalog
+
+    if has_model(settings()):
+        console.print("already trained: `sveta train` trains again")
+        return {"trained": False}
+    with staged_progress("features") as report_progress:
+        report = train_catalog(catalog(), settings(), on_progress=report_progress)
+    print_training(report.as_dict())
+    return report.as_dict()
 
 
 def _build_index() -> dict[str, object]:

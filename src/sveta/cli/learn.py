@@ -39,7 +39,7 @@ def train(
 
     with staged_progress("features") as report_progress:
         report = train_catalog(catalog(), settings(), name, text=not no_text, on_progress=report_progress)
-    _print_training(report.as_dict())
+    print_training(report.as_dict())
     if not no_index:
         with progress(f"indexing with tuned:{name}") as bar:
             sync = sync_index(catalog(), settings(), embedder=f"tuned:{name}", rebuild=True, on_progress=bar.update)
@@ -48,7 +48,7 @@ def train(
         print_json(report.as_dict())
 
 
-def _print_training(report: dict[str, Any]) -> None:
+def print_training(report: dict[str, Any]) -> None:
     console.print(
         f"trained tuned:{report['name']} on {report['n_train']} products, held out {report['n_test']}; "
         f"tagged {report['tagged']} ({report['seconds']:.0f} s) -> {report['model_dir']}"
