@@ -141,6 +141,7 @@ def test_lite0_onnx_matches_torch(lite0: Any, photos: dict[str, list[Image.Image
     assert np.abs(pooled - expected).max() < 1e-4 * max(1.0, float(np.abs(expected).max()))
     assert mid.shape == (16, 112 + 192 + 320)  # the ends of Lite0's last three stages
 
+
 def test_lite0_takes_uint8_rgb_and_normalises_in_the_graph(lite0: Any) -> None:
     pixels = lite0.prepare(Image.new("RGB", (224, 224), (255, 127, 0)))
     assert pixels.dtype == np.uint8 and tuple(pixels[0, 0]) == (255, 127, 0)
