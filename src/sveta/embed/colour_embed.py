@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 class ColourEmbedder:
     spec = "colour"
+    identity = "colour-v2"  # v2: 56 px box-reduced analysis; cached v1 vectors are not mixed in
     dim = HIST_DIM
 
     def prepare(self, image: Image.Image) -> Any:

@@ -32,10 +32,13 @@ class ComposedEmbedder:
             raise ConfigError("an empty '+' embedder", "name at least one embedder, e.g. effnet-lite0+colour")
         self.parts = list(parts)
         self.spec = "+".join(part.spec for part in self.parts)
+        # what makes the vectors (cache key): each part's own version, then the weights
+        versions = "+".join(str(getattr(part, "identity", part.spec)) for part in self.parts)
         self.dim = sum(part.dim for part in self.parts)
         self.weights = _weights(self.parts, settings.embed_weights)
         total = sum(self.weights)
         self.scales = [math.sqrt(w / total) for w in self.weights]
+        self.identity = versions + "@" + ",".join(f"{w:g}" for w in self.weights)
 
     def prepare(self, image: Image.Image) -> tuple[Any, ...]:
         return tuple(part.prepare(image) for part in self.parts)

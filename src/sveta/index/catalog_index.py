@@ -97,7 +97,7 @@ def sync_index(
     spec = embedder or catalog_embedder_spec(settings)
     report = SyncReport(embedder=spec)
     if fetch:
-        report.fetch = _warm(catalog, settings)
+        report.fetch = warm_photos(catalog, settings)
     if rebuild:
         _discard(settings.index_dir)
     index = open_catalog_index(settings, embedder=spec, create=True)
@@ -169,7 +169,8 @@ def _meta(r: IndexableImage) -> ItemMeta:
     )
 
 
-def _warm(catalog: CatalogStore, settings: Settings) -> dict[str, Any]:
+def warm_photos(catalog: CatalogStore, settings: Settings) -> dict[str, Any]:
+    """Download (or copy in) every photo not cached yet; a broken one is recorded, never fatal."""
     from sveta.images.cache import ImageCache, warm_cache
 
     with ImageCache(settings) as cache:

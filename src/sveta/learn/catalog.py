@@ -78,9 +78,11 @@ def train_catalog(
     on_progress: Progress | None = None,
 ) -> TrainReport:
     """Fit on 80% of the catalog's labelled products, measure on the rest, save, then tag every product."""
+    from sveta.index.catalog_index import warm_photos
     from sveta.learn.train import fit
 
     started = time.perf_counter()
+    warm_photos(catalog, settings)
     examples = examples_from_catalog(catalog)
     if len(examples) < 50:
         raise InputError(

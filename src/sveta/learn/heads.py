@@ -19,9 +19,12 @@ if TYPE_CHECKING:
 
 UNKNOWN = "unknown"
 FORMAT = 1
-# The tuned vector: the metric-learned embedding, the colour head's belief (colour is what the CNN sees
-# least), and the text map's image side (so a text query can rank photos of an image-only index).
-PART_WEIGHTS = {"embedding": 1.0, "colour": 0.5, "text": 0.3}
+# The tuned vector: the metric-learned embedding, the category and colour heads' beliefs (square roots of
+# probabilities: their dot product is the Bhattacharyya overlap), and the text map's image side (so a text query
+# can rank photos of an image-only index). Belief weights of 0.6 add ~0.01 to both precision@10 figures over the
+# embedding alone with colour at 0.5, on thumbnails and sharp photos alike.
+PART_WEIGHTS = {"embedding": 1.0, "category": 0.6, "colour": 0.6, "text": 0.3}
+BELIEFS = ("category", "colour")
 
 
 @dataclass(slots=True)
@@ -51,7 +54,7 @@ class AttributeModel:
     @property
     def dim(self) -> int:
         text = self.text_map.dim if self.text_map is not None else 0
-        return self.weights["emb_w"].shape[0] + len(self.classes.get("colour", [])) + text
+        return self.weights["emb_w"].shape[0] + sum(len(self.classes.get(b, [])) for b in BELIEFS) + text
 
     def hidden(self, features: Features) -> np.ndarray:
         x = (features.matrix(self.card.get("blocks", list(BLOCKS))) - self.weights["mu"]) / self.weights["sd"]
@@ -80,12 +83,11 @@ class AttributeModel:
         return rows
 
     def embed(self, features: Features) -> np.ndarray:
-        """The tuned search vector (unit rows): embedding, colour belief and, with a text map, its image side."""
+        """The tuned search vector (unit rows): embedding, category and colour beliefs, the text map's image side."""
         z = self.hidden(features)
         parts = [PART_WEIGHTS["embedding"] * l2_normalise(z @ self.weights["emb_w"].T + self.weights["emb_b"])]
-        if "colour" in self.classes:
-            colour = self.probabilities(features, z)["colour"]
-            parts.append(PART_WEIGHTS["colour"] * np.sqrt(colour))
+        probs = self.probabilities(features, z)
+        parts += [PART_WEIGHTS[b] * np.sqrt(probs[b]) for b in BELIEFS if b in probs]
         if self.text_map is not None:
             parts.append(PART_WEIGHTS["text"] * self.text_map.embed_images(features))
         return l2_normalise(np.hstack(parts)).astype(np.float32)

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,6 +51,7 @@ class Recipe:
 
 
 RECIPE = Recipe()
+MIN_STEPS = 200
 
 
 def tokens(text: str) -> list[str]:
@@ -210,15 +212,36 @@ def _tower(weights: Mapping[str, np.ndarray], side: str, x: np.ndarray) -> np.nd
 
 
 def embed_titles(
-    embedder: TextEmbedder, titles: Sequence[str], on_progress: Callable[[int], None] | None = None, chunk: int = 256
+    embedder: TextEmbedder,
+    titles: Sequence[str],
+    on_progress: Callable[[int], None] | None = None,
+    chunk: int = 256,
+    cache_dir: Path | None = None,
 ) -> np.ndarray:
-    """The text model's vectors of many titles, in chunks so that a progress bar can move."""
-    parts = [np.zeros((0, embedder.dim), np.float32)]
-    for start in range(0, len(titles), chunk):
-        parts.append(embedder.embed_texts(list(titles[start : start + chunk])))
+    """The text model's vectors of many titles, in chunks so that a progress bar can move; cached per title."""
+    import hashlib
+
+    from sveta.embed.cache import EmbeddingCache
+
+    cache = EmbeddingCache(cache_dir, f"text:{embedder.spec}", embedder.dim) if cache_dir else None
+    keys = [hashlib.sha256(t.encode()).hexdigest() for t in titles]
+    copies = Counter(keys)  # a title repeated in the catalog is embedded once
+    known = {k: v for k in set(keys) if cache and (v := cache.get(k)) is not None}
+    todo = list(dict.fromkeys(t for t, k in zip(titles, keys, strict=True) if k not in known))
+    if on_progress and known:
+        on_progress(sum(copies[k] for k in known))
+    for start in range(0, len(todo), chunk):
+        batch = todo[start : start + chunk]
+        vectors = embedder.embed_texts(batch)
+        batch_keys = [hashlib.sha256(t.encode()).hexdigest() for t in batch]
+        known.update(zip(batch_keys, vectors, strict=True))
+        if cache:
+            cache.put(batch_keys, vectors)
         if on_progress:
-            on_progress(len(parts[-1]))
-    return np.concatenate(parts)
+            on_progress(sum(copies[k] for k in batch_keys))
+    if cache:
+        cache.save()
+    return np.stack([known[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
 
 
 def train_text_map(
@@ -240,7 +263,12 @@ def train_text_map(
     _check(titles, views, labels)
     words = TitleWords.fit(titles, labels, recipe.min_df)
     embedder = get_text_embedder(text_model, settings)
-    text = text_input(embed_titles(embedder, titles, on_progress), words, titles, recipe.attr_weight)
+    text = text_input(
+        embed_titles(embedder, titles, on_progress, cache_dir=settings.data_dir / "embeddings"),
+        words,
+        titles,
+        recipe.attr_weight,
+    )
     images = [image_input(v, recipe.colour_weight) for v in views]
     targets = _targets(labels or {}, len(titles))
     threads = settings.onnx_threads or os.cpu_count() or 1
@@ -311,9 +339,11 @@ def _fit_torch(
     params = [*text_tower.parameters(), *image_tower.parameters(), logit_scale]
     params += [p for head in heads.values() for p in head.parameters()]
     optimiser = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    steps = recipe.epochs * -(-n // recipe.batch)
+    # a small catalog still gets MIN_STEPS updates: 20 epochs of 240 titles would be 20 steps, an untrained map
+    epochs = max(recipe.epochs, -(-MIN_STEPS // -(-n // recipe.batch)))
+    steps = epochs * -(-n // recipe.batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=recipe.lr, total_steps=steps, pct_start=0.1)
-    for _epoch in range(recipe.epochs):
+    for _epoch in range(epochs):
         order = torch.from_numpy(rng.permutation(n))
         view = torch.from_numpy(rng.randint(len(images), size=n))  # sharp or thumbnail, per photo and epoch
         for start in range(0, n, recipe.batch):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 HEAD_WEIGHTS = {"category": 1.0, "colour": 2.0}
 OTHER_HEAD_WEIGHT = 0.5
 IGNORE = -100  # torch's ignore_index: the item has no (learnable) label for that attribute
+MIN_STEPS = 300
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,15 @@ def _optimise(
     on_epoch: Callable[[int, int], None] | None,
 ) -> None:
     optimiser = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    steps = recipe.epochs * -(-len(xt) // recipe.batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, recipe.lr, total_steps=steps, pct_start=0.1)
+    per_epoch = -(-len(xt) // recipe.batch)
+    epochs = max(recipe.epochs, -(-MIN_STEPS // per_epoch))  # a small catalog still gets enough updates
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, recipe.lr, total_steps=epochs * per_epoch, pct_start=0.1)
     ce = torch.nn.CrossEntropyLoss(label_smoothing=recipe.smoothing, ignore_index=IGNORE)
     head_weights = [HEAD_WEIGHTS.get(a, OTHER_HEAD_WEIGHT) for a in attributes]
     pair = [attributes.index(a) if a in attributes else None for a in ("category", "colour")]
     generator = torch.Generator().manual_seed(recipe.seed)
     net.train()
-    for epoch in range(recipe.epochs):
+    for epoch in range(epochs):
         for batch in torch.randperm(len(xt), generator=generator).split(recipe.batch):
             logits, embedding = net(xt[batch])
             y = yt[batch]
@@ -161,7 +163,7 @@ def _optimise(
             optimiser.step()
             schedule.step()
         if on_epoch:
-            on_epoch(epoch + 1, recipe.epochs)
+            on_epoch(epoch + 1, epochs)
     net.eval()
 
 
