@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_embed.py [--embedder effnet-lite0+colour] [--n 1024]
 
-Prints a table and writes benchmarks/results/embed.json. The model-alone rate runs `embed_prepared` on inputs
+Prints a table and writes benchmarks/results/embed-<embedder>.json. The model-alone rate runs `embed_prepared` on inputs
 prepared beforehand (ready tensors); the end-to-end rate runs `embed_photos`, which decodes and prepares in worker
 threads while the model runs. The brief asks for end to end >= 0.9 x model alone.
 """
@@ -49,7 +49,7 @@ def main() -> None:
     }
     print(f"{'embedder':24} {'images':>7} {'model alone/s':>14} {'end to end/s':>13} {'ratio':>6}")
     print(f"{args.embedder:24} {len(paths):7d} {model_rate:14.1f} {e2e_rate:13.1f} {result['ratio']:6.3f}")
-    out = Path(__file__).parent / "results" / "embed.json"
+    out = Path(__file__).parent / "results" / f"embed-{args.embedder.replace('+', '_').replace(':', '_')}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(32, ge=4, description="HNSW graph degree.")
     hnsw_ef_construction: int = Field(200, ge=8, description="HNSW build-time candidate list.")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time candidate list.")
+    train_thumbnail_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of training photos also seen as a degraded thumbnail-like copy by sveta train "
+        "(robustness on small thumbnails; each copy costs one more CNN pass).",
+    )
     tag_min_confidence: float = Field(
         0.5, ge=0, le=1, description="Below this calibrated probability a photo-predicted attribute is 'unknown'."
     )
