@@ -392,3 +392,36 @@ def test_fit_modes() -> None:
     padded = fit(wide, (50, 50), "longest", bicubic, fill=255)
     assert padded.size == (50, 50) and padded.getpixel((0, 0)) == (255, 255, 255)
     assert padded.getpixel((25, 25)) == (10, 20, 30)
+
+
+@pytest.mark.slow
+def test_zero_shot_tagging_with_a_clip_embedder(open_clip: Any, tmp_path: Path, photos: Any) -> None:
+    import torch
+
+    from sveta.embed.clip import ClipEmbedder
+    from sveta.learn.zero_shot import ZeroShotTagger, vocabulary_labels
+
+    checkpoint = tmp_path / "tiny.pt"
+    torch.save(open_clip.create_model("sveta-tiny-vit", pretrained=None).state_dict(), checkpoint)
+    settings = Settings(data_dir=tmp_path / "data")
+    embedder = ClipEmbedder(f"open_clip:sveta-tiny-vit/{checkpoint}", settings)
+    labels = {"category": ["Shirt", "Watch", "Handbag"], "colour": ["Black", "Blue"], "size": ["XL"]}
+    tagger = ZeroShotTagger(embedder, labels)
+    assert set(tagger.labels) == {"category", "colour"}  # no prompt template for "size": not tagged
+    images = photos["Shirts"] + photos["Watches"]
+    rows = tagger.predict(_embed(embedder, images), threshold=0.0)
+    assert len(rows) == len(images)
+    for row in rows:
+        answer = row["category"]
+        assert answer.value in labels["category"] and answer.value == answer.alternatives[0][0]
+        assert abs(sum(p for _, p in answer.alternatives) - 1.0) < 1e-4  # three labels: all alternatives shown
+    assert "T-Shirt" in vocabulary_labels()["category"] and "Navy Blue" in vocabulary_labels()["colour"]
+
+
+def test_zero_shot_needs_an_embedder_that_reads_text(model_settings: Settings) -> None:
+    from sveta.embed.base import get_embedder
+    from sveta.errors import ConfigError
+    from sveta.learn.zero_shot import ZeroShotTagger
+
+    with pytest.raises(ConfigError, match="cannot tag zero-shot"):
+        ZeroShotTagger(get_embedder("colour", model_settings))

@@ -68,12 +68,15 @@ def print_training(report: dict[str, Any]) -> None:
 def tag(
     query: str = typer.Argument(..., help="A photo file, an http(s) URL, or a catalog product id."),
     name: str = typer.Option("catalog", "--name", help="The trained model (see sveta train)."),
+    zero_shot: str | None = typer.Option(
+        None, "--zero-shot", help="Tag with this CLIP embedder's text prompts instead (no training needed)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line: each attribute and its answer."),
 ) -> None:
     """Each attribute the photo shows, its calibrated confidence and the top alternatives."""
     from sveta.learn.tagging import tag_query
 
-    result = tag_query(query, settings(), catalog, name)
+    result = tag_query(query, settings(), catalog, name, zero_shot)
     table = Table("attribute", "value", "confidence", "alternatives", title=str(query))
     for attribute, p in result["attributes"].items():
         others = ", ".join(f"{v} {c:.2f}" for v, c in p["alternatives"][1:])

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sveta.embed.pipeline import prepare_photo
-from sveta.errors import InputError
+from sveta.errors import ConfigError, InputError
 from sveta.learn.features import FeatureExtractor, Features
 from sveta.learn.heads import Prediction
 
@@ -32,18 +32,47 @@ def tag_photos(
 
 
 def tag_query(
-    query: str, settings: Settings, catalog: Callable[[], CatalogStore], name: str = "catalog"
+    query: str,
+    settings: Settings,
+    catalog: Callable[[], CatalogStore],
+    name: str = "catalog",
+    zero_shot: str | None = None,
 ) -> dict[str, Any]:
     """``sveta tag``'s answer for a photo path, an http(s) URL (fetched through the SSRF guard) or a product id."""
-    from sveta.learn.catalog import load_model
+    from sveta.learn.catalog import has_model, load_model
 
-    model = load_model(settings, name)
     source = _resolve(query, settings, catalog)
+    if zero_shot is not None or not has_model(settings, name):
+        return _zero_shot(query, source, settings, zero_shot)
+    model = load_model(settings, name)
     row = model.predict(photo_features([source], settings), settings.tag_min_confidence)[0]
     return {
         "query": query,
         "photo": str(source),
         "model": f"tuned:{name}@{model.card.get('model_id', '')}",
+        "attributes": {a: p.as_dict() for a, p in row.items()},
+    }
+
+
+def _zero_shot(query: str, source: Path, settings: Settings, spec: str | None) -> dict[str, Any]:
+    """Without a trained model (or on request), a CLIP embedder's text prompts tag the photo."""
+    from sveta.embed.base import get_embedder
+    from sveta.index.catalog_index import catalog_embedder_spec
+    from sveta.learn.zero_shot import ZeroShotTagger
+
+    spec = spec or catalog_embedder_spec(settings)
+    embedder = get_embedder(spec, settings)
+    if not hasattr(embedder, "embed_texts") or spec.startswith("tuned"):
+        raise ConfigError(
+            f"no trained model, and the embedder {spec} cannot tag zero-shot",
+            "train one (sveta train), or give a CLIP embedder: sveta tag PHOTO --zero-shot hf-hub:ORG/NAME",
+        )
+    vector = embedder.embed_prepared([prepare_photo(embedder, source, settings)])
+    row = ZeroShotTagger(embedder).predict(vector, settings.tag_min_confidence)[0]
+    return {
+        "query": query,
+        "photo": str(source),
+        "model": f"zero-shot:{spec}",
         "attributes": {a: p.as_dict() for a, p in row.items()},
     }
 
