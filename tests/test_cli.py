@@ -155,6 +155,7 @@ def test_ctrl_c_stops_promptly_and_the_rerun_finishes(myntra: Path, tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the whole main job: ingest, train, tag and index 9,583 products (~4.5 min on 2 cores)
 def test_demo_builds_the_whole_catalog(myntra: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SVETA_DATA_DIR", str(tmp_path / "data"))
     _common._state.clear()
@@ -164,3 +165,6 @@ def test_demo_builds_the_whole_catalog(myntra: Path, tmp_path: Path, monkeypatch
     payload = _last_json(result.stdout)
     assert payload["stats"]["products"] == 9583 and payload["ingest"]["new"] == 9583
     assert payload["stats"]["by_gender"]["Men"] > 4000
+    assert payload["train"]["n_train"] + payload["train"]["n_test"] == 9583 and payload["train"]["text_map"]
+    assert payload["train"]["metrics"]["sharp/category_wf1"] > 0.8
+    assert payload["index"]["embedder"] == "tuned:catalog" and payload["index"]["count"] == 9583
