@@ -66,7 +66,7 @@ def _root(
 
 
 def _register() -> None:
-    from sveta.cli import audit, catalog, demo, eval, images, index, ingest, learn, search
+    from sveta.cli import audit, catalog, complete, demo, eval, images, index, ingest, learn, look, search
 
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(images.app, name="images")
@@ -80,6 +80,8 @@ def _register() -> None:
     app.command("tag")(learn.tag)
     app.command("audit")(audit.audit)
     app.command("wardrobe")(audit.wardrobe)
+    app.command("look")(look.look)
+    app.command("complete")(complete.complete)
 
 
 _register()

@@ -1,0 +1,352 @@
+"""Complete the look: per-catalog arrays loaded once, then a vectorised scorer and diverse picks per outfit slot."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sveta import colour_harmony as ch
+from sveta.catalog.queries import ProductCard, product_cards, resolve_product
+from sveta.catalog.store import CatalogStore
+from sveta.errors import InputError
+from sveta.index.base import VectorIndex
+from sveta.outfit_arrays import ADULT_GENDERS, KID_GENDERS, CatalogArrays, outfit_rules
+
+# Weights of the score's parts (they sum to 1); two loud patterns then scale the sum down (colour_harmony).
+WEIGHTS = {"occasion": 0.3, "colour": 0.2, "style": 0.2, "season": 0.1, "gender": 0.1, "price": 0.1}
+GENDER_SCORES = {"same": 1.0, "unisex": 0.8, "unknown": 0.6}
+SHORTLIST = 80  # per slot, the best-scored items the diverse picks are chosen from
+COPY_PENALTY = 1.0  # times how far a candidate's style similarity to a pick exceeds NEAR_COPY
+NEAR_COPY = 0.9  # tuned-space cosine above which two items of a slot look like copies (same-type pairs ~0.8)
+REPEAT_PENALTY = (0.04, 0.02)  # per earlier pick of the same category, of the same colour: spreads a slot
+
+
+@dataclass
+class Piece:
+    """What is being completed: a catalog product or a photo, reduced to the fields the scorer compares."""
+
+    label: str
+    category: str | None
+    slot: str
+    gender: str | None
+    kid: bool
+    occasion: str | None
+    season: str | None
+    colour: str | None
+    hue: float
+    neutral: bool
+    colour_known: bool
+    loud: bool
+    price: float | None
+    vector: np.ndarray | None
+    product_id: int | None = None
+    image_path: str | None = None
+    predicted: dict[str, str] = field(default_factory=dict)  # attribute -> how a photo's value was found
+
+    def as_dict(self) -> dict[str, Any]:
+        names = ("label", "product_id", "category", "slot", "gender", "occasion", "season", "colour", "price")
+        out = {n: getattr(self, n) for n in names}
+        return out | {
+            "age_group": "Kids" if self.kid else "Adult",
+            "loud_pattern": self.loud,
+            "predicted": self.predicted,
+        }
+
+
+@dataclass
+class Suggestion:
+    card: ProductCard
+    slot: str
+    score: float
+    reason: str
+    parts: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.card
+        return {
+            "product_id": c.product_id,
+            "source_id": c.source_id,
+            "slot": self.slot,
+            "title": c.title,
+            "score": round(self.score, 4),
+            "reason": self.reason,
+            "category": c.category,
+            "colour": c.colour,
+            "gender": c.gender,
+            "price": c.price,
+            "image_path": c.image_path,
+            "parts": {k: round(v, 3) for k, v in self.parts.items()},
+        }
+
+
+@dataclass
+class CompleteResult:
+    piece: Piece
+    items: list[Suggestion]
+    slots: list[str]
+    ms: float  # the scoring and picking, once the arrays are loaded
+
+    @property
+    def looks(self) -> list[list[int]]:
+        """Look n takes the n-th pick of every slot: several whole outfits, not one slot's near-copies."""
+        by_slot: dict[str, list[int]] = defaultdict(list)
+        for s in self.items:
+            by_slot[s.slot].append(s.card.product_id)
+        depth = max((len(v) for v in by_slot.values()), default=0)
+        return [[by_slot[slot][n] for slot in self.slots if n < len(by_slot[slot])] for n in range(depth)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "piece": self.piece.as_dict(),
+            "slots": self.slots,
+            "items": [s.as_dict() for s in self.items],
+            "looks": self.looks,
+            "ms": round(self.ms, 2),
+        }
+
+
+class Completer:
+    """Holds the catalog arrays (loaded once); ``complete`` is then one vectorised pass over them."""
+
+    def __init__(self, catalog: CatalogStore, index: VectorIndex | None) -> None:
+        self.catalog = catalog
+        self.arrays = CatalogArrays(catalog, index)
+
+    def piece_of_product(self, ref: str | int) -> Piece:
+        product_id = resolve_product(self.catalog, ref)
+        a = self.arrays
+        row = a.row_of.get(product_id)
+        if row is None:  # resolve_product saw it, so it was added after the arrays were loaded
+            raise InputError(f"product {ref} is newer than the loaded catalog", "run the command again")
+        category = a.categories.values[a.category[row]] or None
+        slot = outfit_rules().slot(category)
+        if slot is None:
+            raise InputError(
+                f"product {ref} ({category or 'no category'}) is not part of an outfit",
+                "give a garment, shoes, a bag or an accessory",
+            )
+        return Piece(
+            label=f"product {ref}",
+            category=category,
+            slot=slot,
+            gender=a.genders.values[a.gender[row]] or None,
+            kid=bool(a.kid[row]),
+            occasion=a.occasions.values[a.occasion[row]] or None,
+            season=a.seasons.values[a.season[row]] or None,
+            colour=a.colour_names[row],
+            hue=float(a.hue[row]),
+            neutral=bool(a.neutral[row]),
+            colour_known=bool(a.colour_known[row]),
+            loud=bool(a.loud[row]),
+            price=None if np.isnan(a.price[row]) else float(a.price[row]),
+            vector=a.vectors[row] if a.has_vector[row] else None,
+            product_id=product_id,
+        )
+
+    def complete(self, piece: Piece, k: int = 3) -> CompleteResult:
+        start = time.perf_counter()
+        slots = [s for s in outfit_rules().completes.get(piece.slot, []) if s != piece.slot]
+        score, parts, kinds = self.score(piece)
+        picks: list[tuple[int, str]] = []
+        for slot in slots:
+            picks += [(row, slot) for row in self._pick(score, self.arrays.slot == self.arrays.slots.get(slot), k)]
+        ms = (time.perf_counter() - start) * 1000
+        rows = [r for r, _ in picks]
+        cards = product_cards(self.catalog, [int(self.arrays.product_ids[r]) for r in rows])
+        items = []
+        for row, slot in picks:
+            card = cards.get(int(self.arrays.product_ids[row]))
+            if card is not None:
+                row_parts = {name: float(values[row]) for name, values in parts.items()}
+                reason = _reason(piece, card, row_parts, self.arrays, row, int(kinds[row]))
+                items.append(Suggestion(card, slot, float(score[row]), reason, row_parts))
+        return CompleteResult(piece, items, slots, ms)
+
+    def score(self, piece: Piece) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """Every product's score as a complement of ``piece`` (-inf where it may not be suggested), its parts, and
+        its colour pairing kind."""
+        a = self.arrays
+        gender = _gender_scores(piece.gender, a)
+        allowed = a.available & (gender > 0) & (a.kid == piece.kid) & (a.slot != a.slots.get(piece.slot))
+        if piece.product_id is not None:
+            allowed &= a.product_ids != piece.product_id
+        kinds = ch.pairing(piece.hue, piece.neutral, piece.colour_known, a.hue, a.neutral, a.colour_known)
+        parts = {
+            "occasion": a.occasion_match[a.occasions.get(piece.occasion), a.occasion],
+            "colour": ch.KIND_SCORES[kinds],
+            "style": _style(piece.vector, a, allowed),
+            "season": a.season_match[a.seasons.get(piece.season), a.season],
+            "gender": gender,
+            "price": _price(piece.price, a.price),
+        }
+        total = sum(WEIGHTS[name] * values for name, values in parts.items())
+        total = total * ch.pattern_factor(piece.loud, a.loud)
+        return np.where(allowed, total, -np.inf), parts, kinds
+
+    def _pick(self, score: np.ndarray, in_slot: np.ndarray, k: int) -> list[int]:
+        """k diverse rows of one slot: greedy best score less penalties for near-copies and repeats of a pick."""
+        a = self.arrays
+        rows = np.flatnonzero(in_slot & np.isfinite(score))
+        if not len(rows):
+            return []
+        rows = rows[np.argsort(-score[rows], kind="stable")[:SHORTLIST]]
+        adjusted = score[rows].astype(np.float64)
+        vectors = a.vectors[rows]
+        chosen: list[int] = []
+        copies, repeats = np.zeros(len(rows)), np.zeros(len(rows))
+        taken = np.zeros(len(rows), bool)
+        for _ in range(min(k, len(rows))):
+            best = int(np.argmax(np.where(taken, -np.inf, adjusted - copies - repeats)))
+            chosen.append(int(rows[best]))
+            taken[best] = True
+            if a.has_vector[rows[best]]:  # a near-copy of a pick loses in proportion to how near it is
+                copies = np.maximum(copies, np.maximum(vectors @ vectors[best] - NEAR_COPY, 0) * COPY_PENALTY)
+            repeats += REPEAT_PENALTY[0] * (a.category[rows] == a.category[rows[best]])
+            repeats += REPEAT_PENALTY[1] * (a.colour[rows] == a.colour[rows[best]])
+        return chosen
+
+
+def _gender_scores(gender: str | None, a: CatalogArrays) -> np.ndarray:
+    """1 for the same gender, less for unisex or unknown, 0 (never suggested) for the other gender."""
+    scores = np.zeros(len(a.genders.values), np.float32)
+    scores[0] = GENDER_SCORES["unknown"]
+    if not gender:
+        scores[:] = GENDER_SCORES["unknown"]
+    elif gender == "Unisex":
+        scores[[a.genders.get(g) for g in ADULT_GENDERS]] = GENDER_SCORES["unisex"]
+        scores[[a.genders.get(g) for g in KID_GENDERS]] = GENDER_SCORES["unisex"]  # a kid's piece: kid filter
+    else:
+        scores[a.genders.get("Unisex")] = GENDER_SCORES["unisex"]
+    if gender:
+        scores[a.genders.code(gender)] = GENDER_SCORES["same"]
+    return scores[a.gender]
+
+
+def _style(vector: np.ndarray | None, a: CatalogArrays, allowed: np.ndarray) -> np.ndarray:
+    """Closeness in the index's embedding, rescaled per slot to [0, 1]: raw cosines across categories are small."""
+    out = np.full(len(a), 0.5, np.float32)
+    if vector is None or a.vectors.shape[1] != len(vector):
+        return out
+    cos = a.vectors @ vector.astype(np.float32)
+    usable = allowed & a.has_vector
+    for code in np.unique(a.slot[usable]):
+        rows = usable & (a.slot == code)
+        lo, hi = np.percentile(cos[rows], [5, 95]) if rows.sum() > 1 else (cos[rows][0] - 1, cos[rows][0])
+        out[rows] = np.clip((cos[rows] - lo) / max(hi - lo, 1e-6), 0, 1)
+    return out
+
+
+def _price(price: float | None, prices: np.ndarray) -> np.ndarray:
+    """1 for the same price band, halving about every 2.5x apart; 0.5 when either price is unknown."""
+    if price is None or price <= 0:
+        return np.full(len(prices), 0.5, np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.abs(np.log(prices / price)) / np.log(2.5)
+    return np.where(np.isfinite(ratio), np.exp2(-ratio), 0.5).astype(np.float32)
+
+
+def _reason(piece: Piece, card: ProductCard, parts: dict[str, float], a: CatalogArrays, row: int, kind: int) -> str:
+    """The parts that made the score, in words: occasion, gender, colour, style, season, patterns."""
+    what = (piece.category or "piece").lower()
+    occasion = a.occasions.values[a.occasion[row]]
+    bits = []
+    if piece.occasion and parts["occasion"] >= 1.0:
+        bits.append(f"{occasion.lower()} like the {what}")
+    elif piece.occasion and occasion and parts["occasion"] >= 0.5:
+        bits.append(f"{occasion.lower()} goes with {piece.occasion.lower()}")
+    if card.gender:
+        bits.append("unisex" if card.gender == "Unisex" else f"{card.gender.lower()}'s")
+    colour, theirs = (card.colour or a.colour_names[row] or "").lower(), (piece.colour or "").lower()
+    if kind == ch.NEUTRAL:
+        neutral = colour if a.neutral[row] else theirs
+        bits.append(f"{neutral} is a neutral that goes with anything")
+    elif kind != ch.UNKNOWN:
+        bits.append(f"{colour} with {theirs}: {ch.KIND_WORDS[kind]}")
+    if parts["style"] >= 0.8:
+        bits.append("close in style")
+    if piece.season and parts["season"] >= 1.0:
+        bits.append(f"for {piece.season.lower()} too")
+    if a.loud[row] and piece.loud:
+        bits.append("but both are patterned")
+    return "; ".join(bits) or "fills the slot"
+
+
+def piece_of_photo(completer: Completer, searcher: Any, path: Path) -> Piece:
+    """A photo as a piece: the index's embedder's vector, the trained model's (else the neighbours') category,
+    gender and occasion, the neighbours' season, and the colour descriptor's colour."""
+    from PIL import Image
+
+    from sveta.images.colour import describe
+    from sveta.learn.catalog import has_model
+
+    vector = searcher.embed_photo(path)
+    predicted: dict[str, str] = {}
+    values: dict[str, str | None] = {}
+    if has_model(searcher.settings):
+        from sveta.learn.heads import UNKNOWN
+        from sveta.learn.tagging import tag_photos
+
+        for name, p in tag_photos([path], searcher.settings)[0].items():
+            if p.value != UNKNOWN:
+                values[name], predicted[name] = p.value, "model"
+    if not values.get("category"):
+        values["category"], predicted["category"] = searcher.predict_category(vector), "neighbours"
+    neighbours = _neighbour_votes(completer.arrays, searcher, vector)
+    for name in ("gender", "occasion", "season"):
+        if not values.get(name) and neighbours.get(name):
+            values[name], predicted[name] = neighbours[name], "neighbours"
+    if values["category"]:  # the model's classes are the seller's words ("Shirts"): the vocabulary's name
+        from sveta.ingest.text_attributes import normalize_value
+
+        values["category"] = normalize_value("category", values["category"]) or values["category"]
+    slot = outfit_rules().slot(values["category"])
+    if slot is None:
+        raise InputError(
+            f"the photo looks like {values['category'] or 'nothing the catalog knows'}, not part of an outfit",
+            "give a photo of a garment, shoes, a bag or an accessory",
+        )
+    with Image.open(path) as image:
+        info = describe(image.convert("RGB"))
+    hue, chroma = ch.hue_chroma(np.array(info.lab, np.float32))
+    neutral = info.name in outfit_rules().neutral_colours or float(chroma[0]) < ch.NEUTRAL_CHROMA
+    quiet = outfit_rules().quiet_patterns
+    return Piece(
+        label=str(path),
+        category=values["category"],
+        slot=slot,
+        gender=values.get("gender"),
+        kid=values.get("gender") in KID_GENDERS,
+        occasion=values.get("occasion"),
+        season=values.get("season"),
+        colour=info.dominant[0][0] if info.name == "Multi" and info.dominant else info.name,
+        hue=float(hue[0]),
+        neutral=neutral,
+        colour_known=True,  # the garment's median Lab: a hue even where no single named colour dominates
+        loud=info.name == "Multi" or values.get("pattern", "Solid") not in quiet,
+        price=None,
+        vector=vector,
+        image_path=str(path),
+        predicted=predicted | {"colour": "colour descriptor"},
+    )
+
+
+def _neighbour_votes(a: CatalogArrays, searcher: Any, vector: np.ndarray, k: int = 20) -> dict[str, str]:
+    """The gender / occasion / season most of the photo's nearest catalog products share."""
+    hits = searcher.index.search(vector[None, :], k)[0]
+    rows = [a.row_of[h.product_id] for h in hits if h.product_id in a.row_of]
+    out: dict[str, str] = {}
+    for name, codes, column in (
+        ("gender", a.genders, a.gender),
+        ("occasion", a.occasions, a.occasion),
+        ("season", a.seasons, a.season),
+    ):
+        votes = np.bincount(column[rows], minlength=len(codes.values)) if rows else np.zeros(1, np.int64)
+        votes[0] = 0  # unknown does not vote
+        if votes.max() > 0:
+            out[name] = codes.values[int(np.argmax(votes))]
+    return out
