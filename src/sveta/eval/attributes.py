@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from sveta.errors import InputError
-from sveta.learn.features import Features, extract
+from sveta.learn.features import Features, features_of
 from sveta.learn.heads import AttributeModel
 from sveta.learn.labels import STYLES_COLUMNS, Example, examples_from_folder
 from sveta.settings import Settings
@@ -66,7 +66,7 @@ def evaluate_attributes(
     started = time.perf_counter()
     _, model = folder_model(train, settings, on_progress)
     examples = examples_from_folder(test)
-    keys, features = _keyed_features(examples, settings, False, on_progress)
+    keys, features = features_of(examples, settings, False, on_progress)
     probs = model.probabilities(features)
     by_key = {e.key: e for e in examples}
     result: dict[str, Any] = {}
@@ -81,26 +81,6 @@ def evaluate_attributes(
             plot_confusion(truth, guess, plot_dir / f"confusion-{column}.png", column)
     result.update(n_train=model.card["n_train"], n_items=len(keys), seconds=round(time.perf_counter() - started, 1))
     return result
-
-
-def features_of(
-    examples: list[Example], settings: Settings, degrade: bool, on_progress: Progress | None = None
-) -> tuple[list[int], Features]:
-    return _keyed_features(examples, settings, degrade, on_progress)
-
-
-def _keyed_features(
-    examples: list[Example], settings: Settings, degrade: bool, on_progress: Progress | None
-) -> tuple[list[int], Features]:
-    label = "thumbnail-like features" if degrade else "features"
-    done = [0]
-
-    def advance(n: int) -> None:
-        done[0] += n
-        if on_progress:
-            on_progress(label, done[0], len(examples))
-
-    return extract([(e.key, e.path, e.sha256) for e in examples], settings, degrade=degrade, on_progress=advance)
 
 
 def _common_keys(examples: list[Example], views: list[tuple[list[int], Features]]) -> tuple[set[int], list[np.ndarray]]:

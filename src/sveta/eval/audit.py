@@ -14,8 +14,8 @@ import numpy as np
 
 from sveta.audit import AUDITED, Candidate, Finding, Rule, audit_examples, candidates, canonical
 from sveta.errors import InputError
-from sveta.eval.attributes import Progress, features_of, folder_model
-from sveta.learn.features import Features
+from sveta.eval.attributes import Progress, folder_model
+from sveta.learn.features import Features, features_of
 from sveta.learn.labels import Example, examples_from_folder
 from sveta.settings import Settings
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert
 
 from sveta.catalog.models import Attribute
 from sveta.errors import InputError
-from sveta.learn.features import BASE, VERSION, Features, extract
+from sveta.learn.features import BASE, VERSION, Features, features_of
 from sveta.learn.heads import UNKNOWN, AttributeModel
 from sveta.learn.labels import Example, examples_from_catalog, split
 
@@ -117,12 +117,12 @@ def _views(
 
     The share (SVETA_TRAIN_THUMBNAIL_SHARE) trades build time for robustness on small catalog thumbnails.
     """
-    sharp_ids, sharp = _features(examples, settings, False, on_progress)
+    sharp_ids, sharp = features_of(examples, settings, False, on_progress)
     readable = set(sharp_ids)
     kept = [e for e in examples if e.key in readable]
     sharp = sharp.take(np.array([{k: i for i, k in enumerate(sharp_ids)}[e.key] for e in kept]))
     chosen = [e for e in kept if _share_of(e.key) < settings.train_thumbnail_share]
-    thumb_ids, thumb = _features(chosen, settings, True, on_progress)
+    thumb_ids, thumb = features_of(chosen, settings, True, on_progress)
     matrix = sharp.matrix().copy()
     position = {e.key: i for i, e in enumerate(kept)}
     matrix[[position[k] for k in thumb_ids]] = thumb.matrix()
@@ -132,20 +132,6 @@ def _views(
 def _share_of(key: int) -> float:
     """A stable number in [0, 1) per product: the same products get thumbnail-like copies on every run."""
     return int(hashlib.sha1(f"thumb:{key}".encode()).hexdigest()[:8], 16) / 2**32
-
-
-def _features(
-    examples: Sequence[Example], settings: Settings, degrade: bool, on_progress: Progress | None
-) -> tuple[list[int], Features]:
-    label = "features (thumbnail-like)" if degrade else "features"
-    done = [0]
-
-    def advance(n: int) -> None:
-        done[0] += n
-        if on_progress:
-            on_progress(label, done[0], len(examples))
-
-    return extract([(e.key, e.path, e.sha256) for e in examples], settings, degrade=degrade, on_progress=advance)
 
 
 def _attach_text_map(
@@ -174,7 +160,7 @@ def held_out_metrics(
     for degrade, view in ((False, "sharp"), (True, "thumbnail")):
         # thumbnail-like copies of a few hundred held-out products measure robustness well enough
         sample = [e for e in test if _share_of(e.key) < THUMBNAIL_METRIC_ITEMS / max(len(test), 1)] if degrade else test
-        ids, features = _features(sample, settings, degrade, on_progress)
+        ids, features = features_of(sample, settings, degrade, on_progress)
         by_key = {e.key: e for e in test}
         for attribute, p in model.probabilities(features).items():
             truth = [by_key[k].labels.get(attribute) for k in ids]
@@ -234,7 +220,7 @@ def tag_products(
     on_progress: Progress | None = None,
 ) -> int:
     """Store each product's photo-predicted attributes (origin ``image``, with the model version)."""
-    ids, features = _features(examples, settings, False, on_progress)
+    ids, features = features_of(examples, settings, False, on_progress)
     predictions = model.predict(features, settings.tag_min_confidence)
     version = f"tuned:{model.card.get('name', DEFAULT_NAME)}@{model.card.get('model_id', '')}"
     rows = [

@@ -19,6 +19,7 @@ from sveta.images.colour import HIST_DIM, PROFILE_DIM, colour_histogram, colour_
 if TYPE_CHECKING:
     from PIL import Image
 
+    from sveta.learn.labels import Example
     from sveta.settings import Settings
 
 BASE = "effnet-lite0"
@@ -86,6 +87,24 @@ def extract(
 
     ids, matrix, _failures = embed_cached(FeatureExtractor(settings, degrade=degrade), items, settings, on_progress)
     return ids, Features.from_matrix(matrix)
+
+
+def features_of(
+    examples: Sequence[Example],
+    settings: Settings,
+    degrade: bool = False,
+    on_progress: Callable[[str, int, int | None], None] | None = None,
+) -> tuple[list[int], Features]:
+    """``extract`` for training examples, reporting (stage, done, total) to a staged progress bar."""
+    label = "features (thumbnail-like)" if degrade else "features"
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        if on_progress:
+            on_progress(label, done[0], len(examples))
+
+    return extract([(e.key, e.path, e.sha256) for e in examples], settings, degrade=degrade, on_progress=advance)
 
 
 def thumbnail_like(image: Image.Image) -> Image.Image:
