@@ -150,12 +150,15 @@ class Looker:
         features = Features.from_matrix(
             extractor.embed_prepared([extractor.prepare(standardise(c, size, background=WHITE)) for c in crops])
         )
-        probabilities = self.model.probabilities(features)["category"]
+        heads = self.model.probabilities(features)
+        probabilities = heads["category"]
         vectors = self._search_vectors(features, crops)
         garments = []
         for n, region in enumerate(regions):
             category, confidence, plausible, searched = self._category(region.name, probabilities[n])
             colour, rgb = masked_colour(image, region)
+            if "colour" in heads:  # the trained head, on the same masked crop, knows shaded white and faded denim
+                colour = self._colour_head(heads["colour"][n]) or colour
             flt = Filter(category=searched or None)
             hits = self.searcher.search_vector(vectors[n], region.name, k, flt, None).matches
             garments.append(
@@ -165,6 +168,11 @@ class Looker:
             )
             garments[-1].crop = crops[n]
         return garments
+
+    def _colour_head(self, p: np.ndarray) -> str | None:
+        """The colour head's answer when it is sure: shaded white splits into many palette names, not for it."""
+        best = int(np.argmax(p))
+        return self.model.classes["colour"][best] if p[best] >= self.settings.tag_min_confidence else None
 
     def _features_extractor(self) -> FeatureExtractor:
         if self._extractor is None:
@@ -200,6 +208,9 @@ class Looker:
         return names[order[0]], confidence, float(p[allowed].sum()), searched
 
 
+LIGHT_GARMENT_L, HAIR_MAX_L = 55.0, 30.0  # Lab lightness: a light core; pixels darker than hair's shine
+
+
 def masked_colour(image: Image.Image, region: Region) -> tuple[str, tuple[int, int, int]]:
     """The garment's colour name: the region's core, person-mask pixels only, skin left out when it can be."""
     x0, y0, x1, y1 = region.core
@@ -223,10 +234,23 @@ def masked_colour(image: Image.Image, region: Region) -> tuple[str, tuple[int, i
 def _masked_crop(image: Image.Image, region: Region) -> Image.Image:
     """The region's crop with everything but the person (or item) painted white, like a catalog photo."""
     crop = crop_box(image, region.box)
-    if region.mask.all():
+    mask = _without_hair(crop, region) if region.name in ("upper", "full") else region.mask
+    if mask.all():
         return crop
     white = Image.new("RGB", crop.size, WHITE)
-    return Image.composite(crop, white, Image.fromarray(region.mask.astype(np.uint8) * 255))
+    return Image.composite(crop, white, Image.fromarray(mask.astype(np.uint8) * 255))
+
+
+def _without_hair(crop: Image.Image, region: Region) -> np.ndarray:
+    """The person mask less very dark pixels, when the garment's core is light: long dark hair over a light top
+    would otherwise make the search look for black tops. A dark garment keeps them all."""
+    lab = rgb_to_lab(np.asarray(crop.convert("RGB"))).reshape(crop.height, crop.width, 3)
+    x0, y0, x1, y1 = region.core
+    bx, by = region.box[:2]
+    core = lab[y0 - by : y1 - by, x0 - bx : x1 - bx][region.mask[y0 - by : y1 - by, x0 - bx : x1 - bx]]
+    if not len(core) or float(np.median(core[:, 0])) < LIGHT_GARMENT_L:
+        return region.mask
+    return region.mask & (lab[:, :, 0] >= HAIR_MAX_L)
 
 
 def _confident(garment: Garment) -> bool:
