@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from sveta.errors import InputError
-from sveta.images.colour import _nearest_names, _palette, rgb_to_lab
+from sveta.images.colour import describe_lab, rgb_to_lab
 from sveta.images.prepare import crop_box, load_image, standardise, to_rgb
 from sveta.index.base import Filter
 from sveta.learn.features import FeatureExtractor, Features
@@ -224,11 +224,8 @@ def masked_colour(image: Image.Image, region: Region) -> tuple[str, tuple[int, i
     skin = (lab[:, 1] > 6) & (lab[:, 1] < 30) & (lab[:, 2] > 10) & (lab[:, 2] < 38) & (lab[:, 0] > 30)
     if (~skin).mean() >= 0.3:  # a skin-toned garment keeps its pixels
         lab = lab[~skin]
-    names, _, rgbs = _palette()
-    counts = np.bincount(_nearest_names(lab), minlength=len(names))
-    best = int(np.argmax(counts))
-    name = names[best] if counts[best] / max(len(lab), 1) >= 0.3 else "Multi"
-    return name, tuple(int(v) for v in rgbs[best])  # type: ignore[return-value]
+    info = describe_lab(lab)
+    return info.name, info.rgb
 
 
 def _masked_crop(image: Image.Image, region: Region) -> Image.Image:

@@ -37,9 +37,9 @@ def look(
 
 def write_sheet(result: LookResult, photo: Path, out: Path) -> Path:
     """The photo with each garment's box on the left; per garment a row: its crop, then its matches."""
-    from sveta.sheet import _TILE, Tile, _draw_tile, _font
+    from sveta.sheet import TILE, Tile, draw_tile, font
 
-    row_h, pad = _TILE + 60, 8
+    row_h, pad = TILE + 60, 8
     with Image.open(photo) as opened:
         picture = opened.convert("RGB")
     draw = ImageDraw.Draw(picture)
@@ -47,21 +47,21 @@ def write_sheet(result: LookResult, photo: Path, out: Path) -> Path:
     for g in result.garments:
         colour = _COLOURS.get(g.region, (200, 120, 0))
         draw.rectangle(g.box, outline=colour, width=width)
-        draw.text((g.box[0] + 2 * width, g.box[1] + 2 * width), g.region, fill=colour, font=_font(max(14, width * 8)))
+        draw.text((g.box[0] + 2 * width, g.box[1] + 2 * width), g.region, fill=colour, font=font(max(14, width * 8)))
     rows = max(1, len(result.garments))
     height = 30 + rows * (row_h + pad)
     picture.thumbnail((height * picture.width // picture.height, height - 30))
     columns = 1 + max((len(g.matches) for g in result.garments), default=0)
-    sheet = Image.new("RGB", (picture.width + pad * 2 + columns * (_TILE + pad), height), (255, 255, 255))
-    ImageDraw.Draw(sheet).text((pad, 8), f"{photo.name}: {result.message}", fill=(30, 30, 30), font=_font(16))
+    sheet = Image.new("RGB", (picture.width + pad * 2 + columns * (TILE + pad), height), (255, 255, 255))
+    ImageDraw.Draw(sheet).text((pad, 8), f"{photo.name}: {result.message}", fill=(30, 30, 30), font=font(16))
     sheet.paste(picture, (pad, 30))
     left = picture.width + 2 * pad
     for n, g in enumerate(result.garments):
         y = 30 + n * (row_h + pad)
         label = f"{g.region}: {g.category or '?'}, {g.colour}"
-        _draw_tile(sheet, Tile(g.crop, label), (left, y), outline=_COLOURS.get(g.region, (200, 120, 0)))
+        draw_tile(sheet, Tile(g.crop, label), (left, y), outline=_COLOURS.get(g.region, (200, 120, 0)))
         for c, m in enumerate(g.matches, 1):
-            _draw_tile(sheet, Tile(m.card.image_path, m.card.title, m.score), (left + c * (_TILE + pad), y))
+            draw_tile(sheet, Tile(m.card.image_path, m.card.title, m.score), (left + c * (TILE + pad), y))
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out)
     return out

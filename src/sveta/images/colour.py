@@ -30,7 +30,11 @@ class ColourInfo:
 
 def describe(image: Image.Image) -> ColourInfo:
     """Name, dominant colours and histogram of the garment in a product photo (or of the whole image)."""
-    lab = _foreground_lab(image)
+    return describe_lab(_foreground_lab(image))
+
+
+def describe_lab(lab: np.ndarray) -> ColourInfo:
+    """Name, dominant colours and histogram of garment pixels already in Lab (e.g. a person mask's)."""
     names = _nearest_names(lab)
     counts = np.bincount(names, minlength=len(_palette()[0]))
     order = np.argsort(counts)[::-1]

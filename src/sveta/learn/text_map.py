@@ -9,7 +9,6 @@ into a shared 256-d space, trained with a symmetric InfoNCE loss (CLIP's) plus a
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -271,8 +270,7 @@ def train_text_map(
     )
     images = [image_input(v, recipe.colour_weight) for v in views]
     targets = _targets(labels or {}, len(titles))
-    threads = settings.onnx_threads or os.cpu_count() or 1
-    weights = _fit(text, images, targets, embedder.dim, recipe, seed, threads)
+    weights = _fit(text, images, targets, embedder.dim, recipe, seed, settings)
     return TextMap(text_model, words, weights, recipe.attr_weight, recipe.colour_weight, settings, embedder)
 
 
@@ -301,15 +299,13 @@ def _fit(
     words_from: int,
     recipe: Recipe,
     seed: int,
-    threads: int,
+    settings: Settings,
 ) -> dict[str, np.ndarray]:
+    from sveta.learn.train import torch_threads
+
     torch = require("torch", "train")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(torch, settings):
         return _fit_torch(torch, text, images, targets, words_from, recipe, seed)
-    finally:
-        torch.set_num_threads(previous)  # the process keeps its own setting
 
 
 def _fit_torch(

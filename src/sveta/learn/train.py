@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +102,29 @@ def _train(
 ) -> dict[str, np.ndarray]:
     torch = require("torch", "train")
     torch.manual_seed(recipe.seed)
-    if settings.onnx_threads:
-        torch.set_num_threads(settings.onnx_threads)
+    with torch_threads(torch, settings):
+        return _fit_net(torch, views, labels, rows, recipe, on_epoch)
+
+
+@contextmanager
+def torch_threads(torch: Any, settings: Settings) -> Iterator[None]:
+    """Train on the configured thread count (0: one per core), then give the process its own setting back."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(settings.onnx_threads or os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit_net(
+    torch: Any,
+    views: Sequence[Features],
+    labels: dict[str, tuple[list[str], np.ndarray]],
+    rows: np.ndarray,
+    recipe: Recipe,
+    on_epoch: Callable[[int, int], None] | None,
+) -> dict[str, np.ndarray]:
     x = np.vstack([v.matrix()[rows] for v in views])
     mu, sd = x.mean(0), x.std(0) + 1e-4
     xt = torch.from_numpy(((x - mu) / sd).astype(np.float32))
