@@ -5,18 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from sveta.catalog.store import open_catalog
 from sveta.cli import _common, app
+from sveta.images.colour import rgb_to_lab
 from sveta.index.catalog_index import sync_index
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
+from sveta.ingest.text_attributes import vocabulary
 from sveta.learn.catalog import train_catalog
-from sveta.look import Looker
+from sveta.look import Looker, legs_covered
+from sveta.people import Person, Region, person_regions
 from sveta.search import Searcher
 from sveta.settings import Settings
+from tests import test_learn
 from tests.test_learn import _subset
 
 pytest.importorskip("mediapipe", reason="sveta look needs the people extra: pip install 'sveta[people]'")
@@ -24,13 +30,19 @@ pytest.importorskip("mediapipe", reason="sveta look needs the people extra: pip 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "photos"
 PERSON = PHOTOS / "person-tank-top-jeans.jpg"
 pytestmark = pytest.mark.slow
+# tops and bottoms, so that both of the person's garments have categories to be found in
+LOOK_TYPES = {"Tshirts": 50, "Tops": 50, "Shirts": 30, "Jeans": 50, "Trousers": 30, "Shorts": 30, "Skirts": 20}
+LOOK_TYPES |= {"Leggings": 16, "Capris": 15, "Track Pants": 20}
+BLUES = ("Blue", "Navy Blue", "Turquoise Blue")
 
 
 @pytest.fixture(scope="module")
 def looker(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Looker:
     if not PERSON.is_file():
         pytest.skip(f"the shared person photo is missing: {PERSON}")
-    folder = _subset(myntra, tmp_path_factory.mktemp("look") / "subset")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(test_learn, "TYPES", LOOK_TYPES)
+        folder = _subset(myntra, tmp_path_factory.mktemp("look") / "subset")
     settings = Settings(data_dir=tmp_path_factory.mktemp("look-home") / "data")
     catalog = open_catalog(settings.catalog_url)
     reader = FeedReader(folder / "styles.csv", images_dir=folder / "images")
@@ -53,6 +65,45 @@ def test_person_gives_an_upper_and_a_lower_garment_searched_in_their_groups(look
     assert upper.matches and all(m.card.category in upper.searched for m in upper.matches)
     assert upper.category in ("T-Shirt", "Shirt", "Top", "Kurta", "Sweater", "Sweatshirt", "Kurti", "Tunic", "Jacket")
     assert json.dumps(result.as_dict())  # boxes are coordinates, nothing in the answer is an image
+
+
+def test_seated_person_in_jeans_gives_blue_bottoms_from_the_legs(looker: Looker) -> None:
+    """Seated, arms on the lap, only a strip of jeans: still a bottom, blue, searched among bottoms."""
+    result = looker.look(PERSON, k=3)
+    regions = {g.region: g for g in result.garments}
+    lower, upper = regions["lower"], regions["upper"]
+    groups = vocabulary().attributes["category"].groups
+    assert groups.get(lower.category or "") == "bottomwear"
+    assert lower.colour in BLUES  # faded denim, not the hands on it
+    assert lower.matches and all(groups.get(m.card.category or "") == "bottomwear" for m in lower.matches)
+    x0, y0, x1, y1 = lower.box
+    assert y0 > upper.box[1] and y1 <= result.size[1]
+    assert x1 - x0 < result.size[0]  # the legs' reach, not the whole row the person mask spans
+
+
+def test_lower_box_keeps_to_the_legs_and_knees_tell_covered_from_bare() -> None:
+    """A standing figure with hands out at hip height: the lower box leaves them out; jeans cover the knees."""
+    width, height = 400, 800
+    mask = np.zeros((height, width), bool)
+    mask[100:780, 150:250] = True  # body and legs
+    mask[380:420, 20:380] = True  # arms held out at hip height
+    points = np.zeros((33, 3), np.float32)
+    for i, (x, y) in {11: (170, 150), 12: (230, 150), 23: (180, 400), 24: (220, 400)}.items():
+        points[i] = (x, y, 1.0)
+    for i, (x, y) in {25: (180, 580), 26: (220, 580), 27: (180, 760), 28: (220, 760)}.items():
+        points[i] = (x, y, 1.0)
+    lower = next(r for r in person_regions(Person(points, mask), (width, height)) if r.name == "lower")
+    assert lower.box[0] > 60 and lower.box[2] < 340 and len(lower.knees) == 2  # the arms reach 20 and 380
+    denim = np.full((height, width, 3), (70, 100, 150), np.uint8)
+    assert _covered(denim, lower) is True
+    bare = denim.copy()
+    bare[500:800] = (225, 180, 150)  # shorts: skin below the thighs
+    assert _covered(bare, lower) is False
+
+
+def _covered(pixels: np.ndarray, region: Region) -> bool | None:
+    garment = rgb_to_lab(pixels[420:480, 160:240])
+    return legs_covered(Image.fromarray(pixels), region, garment)
 
 
 def test_product_shot_is_one_product_region(looker: Looker, myntra: Path) -> None:

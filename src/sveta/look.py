@@ -14,7 +14,7 @@ from sveta.images.colour import describe_lab, rgb_to_lab
 from sveta.images.prepare import crop_box, load_image, standardise, to_rgb
 from sveta.index.base import Filter
 from sveta.learn.features import FeatureExtractor, Features
-from sveta.people import PoseFinder, Region, person_regions, product_region
+from sveta.people import Box, PoseFinder, Region, person_regions, product_region
 from sveta.search import Match, Searcher
 
 if TYPE_CHECKING:
@@ -30,6 +30,19 @@ REGION_GROUPS = {
 DRESS_SHARE = 0.5  # a person's full-length crop is one garment when the model puts this much on dress categories
 SEARCH_MASS = 0.8  # search in the region's likeliest categories covering this much of its probability (3 at most)
 MIN_PRODUCT_CONFIDENCE = 0.35  # below this on a photo with no person, there is no garment to speak of
+# A bottom's category: the model's probabilities within the slot, blended with a vote of its nearest catalog
+# neighbours in the slot. Bottoms differ in fabric that the neighbours see (faded denim sits next to jeans and denim
+# skirts) on the odd crops a lower body gives (a seated person's lap, legs cut by the photo's edge), where the head
+# spreads thin over look-alikes (leggings, skirts, jeans). Tops differ in sleeves and neckline, which the head reads
+# off the upper crop; there the vote only echoes the catalog's many T-shirts (a tank top came back a T-shirt).
+VOTED_REGIONS = ("lower",)
+VOTE_WEIGHT = 0.5
+VOTERS = 20  # neighbours that vote
+VOTE_TEMPERATURE = 0.05  # softmax over scores: a near-duplicate outvotes many so-so neighbours
+# Bottoms that leave the knees bare (a catalog's skirts mostly end above them); legs seen covered by the garment
+# (knees, or the photo's edge) make them unlikely, legs seen bare make the others unlikely. A prior, not a veto.
+KNEE_BARING = ("Shorts", "Skirt")
+KNEE_PENALTY = 0.3
 WHITE = (255, 255, 255)
 
 
@@ -151,23 +164,28 @@ class Looker:
             extractor.embed_prepared([extractor.prepare(standardise(c, size, background=WHITE)) for c in crops])
         )
         heads = self.model.probabilities(features)
-        probabilities = heads["category"]
         vectors = self._search_vectors(features, crops)
         garments = []
         for n, region in enumerate(regions):
-            category, confidence, plausible, searched = self._category(region.name, probabilities[n])
-            colour, rgb = masked_colour(image, region)
-            if "colour" in heads:  # the trained head, on the same masked crop, knows shaded white and faded denim
-                colour = self._colour_head(heads["colour"][n]) or colour
-            flt = Filter(category=searched or None)
-            hits = self.searcher.search_vector(vectors[n], region.name, k, flt, None).matches
-            garments.append(
-                Garment(
-                    region.name, region.box, category, confidence, colour, rgb, searched, plausible, hits, region.person
-                )
-            )
+            garments.append(self._garment(image, region, {h: p[n] for h, p in heads.items()}, vectors[n], k))
             garments[-1].crop = crops[n]
         return garments
+
+    def _garment(
+        self, image: Image.Image, region: Region, heads: dict[str, np.ndarray], vector: np.ndarray, k: int
+    ) -> Garment:
+        """One region tagged (category, colour) from its heads' probabilities and searched in its categories."""
+        pixels = garment_lab(image, region)
+        info = describe_lab(pixels)
+        colour, rgb = info.name, info.rgb
+        if "colour" in heads:  # the trained head, on the same masked crop, knows shaded white and faded denim
+            colour = self._colour_head(heads["colour"]) or colour
+        covered = legs_covered(image, region, pixels) if region.name == "lower" else None
+        category, confidence, plausible, searched = self._category(region.name, heads["category"], vector, covered)
+        hits = self.searcher.search_vector(vector, region.name, k, Filter(category=searched or None), None).matches
+        return Garment(
+            region.name, region.box, category, confidence, colour, rgb, searched, plausible, hits, region.person
+        )
 
     def _colour_head(self, p: np.ndarray) -> str | None:
         """The colour head's answer when it is sure: shaded white splits into many palette names, not for it."""
@@ -186,15 +204,22 @@ class Looker:
         size = self.settings.image_size
         return embedder.embed_prepared([embedder.prepare(standardise(c, size, background=WHITE)) for c in crops])
 
-    def _category(self, region: str, p: np.ndarray) -> tuple[str | None, float, float, list[str]]:
+    def _category(
+        self, region: str, p: np.ndarray, vector: np.ndarray, covered: bool | None = None
+    ) -> tuple[str | None, float, float, list[str]]:
         """The best plausible category, its share of the plausible ones, their raw total, and the ones to search."""
         names = [_canonical(c) for c in self.model.classes["category"]]
         groups = REGION_GROUPS.get(region)
         allowed = np.array([groups is None or _group(n) in groups for n in names])
         if not allowed.any():
             return None, 0.0, 0.0, []
-        share = np.where(allowed, p, 0.0)
-        share = share / max(float(share.sum()), 1e-9)
+        share = _normalised(np.where(allowed, p, 0.0))
+        if region in VOTED_REGIONS:
+            share = self._with_votes(share, names, allowed, vector)
+        if covered is not None:
+            # legs seen covered make knee-baring bottoms unlikely; legs seen bare, the others
+            baring = np.array([n in KNEE_BARING for n in names])
+            share = _normalised(share * np.where(baring == covered, KNEE_PENALTY, 1.0))
         order = [i for i in np.argsort(-share) if allowed[i]]
         searched, mass = [], 0.0
         for i in order[:3]:
@@ -207,12 +232,32 @@ class Looker:
         confidence = float(share[order[0]]) if groups is not None else float(p[order[0]])
         return names[order[0]], confidence, float(p[allowed].sum()), searched
 
+    def _with_votes(self, share: np.ndarray, names: list[str], allowed: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """The model's share blended with the score-weighted categories of the nearest products in the slot."""
+        slot = sorted({n for n, ok in zip(names, allowed, strict=True) if ok})
+        hits = self.searcher.search_vector(vector, "vote", VOTERS, Filter(category=slot), None).matches
+        if not hits:
+            return share
+        votes: dict[str, float] = {}
+        for hit in hits:
+            if hit.card.category:
+                weight = float(np.exp((hit.score - hits[0].score) / VOTE_TEMPERATURE))
+                votes[hit.card.category] = votes.get(hit.card.category, 0.0) + weight
+        # a category two model classes map to splits its vote between them
+        vote = np.array([votes.get(n, 0.0) / names.count(n) for n in names]) * allowed
+        if vote.sum() <= 0:
+            return share
+        return (1 - VOTE_WEIGHT) * share + VOTE_WEIGHT * _normalised(vote)
+
 
 LIGHT_GARMENT_L, HAIR_MAX_L = 55.0, 30.0  # Lab lightness: a light core; pixels darker than hair's shine
+MIN_GARMENT = 0.3  # share of a region's person pixels that must stay once skin is left out, else skin stays
+GARMENT_DELTA = 25.0  # Lab distance within which a pixel is the garment's colour (shading, fades, texture)
+EDGE_ROWS = 8  # a lower region cut by the photo's edge: its last 1/8 of rows show how the legs end there
 
 
-def masked_colour(image: Image.Image, region: Region) -> tuple[str, tuple[int, int, int]]:
-    """The garment's colour name: the region's core, person-mask pixels only, skin left out when it can be."""
+def garment_lab(image: Image.Image, region: Region) -> np.ndarray:
+    """Lab pixels of the region's core that are the garment: the person mask's, less skin when that leaves enough."""
     x0, y0, x1, y1 = region.core
     bx, by = region.box[:2]
     pixels = np.asarray(image.crop(region.core).convert("RGB"))
@@ -221,21 +266,70 @@ def masked_colour(image: Image.Image, region: Region) -> tuple[str, tuple[int, i
     lab = rgb_to_lab(pixels[::step, ::step][mask[::step, ::step]])
     if len(lab) < 20:
         lab = rgb_to_lab(pixels[::step, ::step])
-    skin = (lab[:, 1] > 6) & (lab[:, 1] < 30) & (lab[:, 2] > 10) & (lab[:, 2] < 38) & (lab[:, 0] > 30)
-    if (~skin).mean() >= 0.3:  # a skin-toned garment keeps its pixels
-        lab = lab[~skin]
-    info = describe_lab(lab)
-    return info.name, info.rgb
+    skin = _skin(lab)
+    return lab[~skin] if (~skin).mean() >= MIN_GARMENT else lab  # a skin-toned garment keeps its pixels
+
+
+def legs_covered(image: Image.Image, region: Region, garment: np.ndarray) -> bool | None:
+    """Does the bottom cover the lowest leg parts the photo shows (True), do they show skin (False), or no telling?
+
+    Those parts are the seen knees; with none, and the legs cut by the photo's lower edge, that edge's rows: a bottom
+    running off the photo shows no hem, so nothing says it is short (a strip of thigh looks like shorts to the model).
+    """
+    if len(garment) < 20:
+        return None
+    reference = np.median(garment, axis=0)
+    if _skin(reference[None])[0]:  # a skin-toned bottom looks like a bare leg
+        return None
+    x0, y0, x1, y1 = region.box
+    patches = [(max(x - r, x0), max(y - r, y0), min(x + r, x1), min(y + r, y1)) for x, y, r in region.knees]
+    if not patches and y1 >= image.height:
+        patches = [(x0, max(y0, y1 - max(2, (y1 - y0) // EDGE_ROWS)), x1, y1)]
+    answers = {_covered(image, region, patch, reference) for patch in patches} - {None}
+    return answers.pop() if len(answers) == 1 else None
+
+
+def _covered(image: Image.Image, region: Region, patch: Box, reference: np.ndarray) -> bool | None:
+    """Are the person's pixels in the patch mostly the garment's colour (True) or skin (False)?"""
+    x0, y0, x1, y1 = patch
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    bx, by = region.box[:2]
+    mask = region.mask[y0 - by : y1 - by, x0 - bx : x1 - bx]
+    lab = rgb_to_lab(np.asarray(image.crop(patch).convert("RGB"))[mask])
+    if len(lab) < 20:
+        return None
+    cloth = float((np.linalg.norm(lab - reference, axis=1) < GARMENT_DELTA).mean())
+    skin = float(_skin(lab).mean())
+    return None if max(cloth, skin) < 0.5 else cloth > skin
+
+
+def _skin(lab: np.ndarray) -> np.ndarray:
+    """Skin-toned Lab pixels (light to medium skin; very dark skin is missed and stays in, which is safe)."""
+    a, b = lab[..., 1], lab[..., 2]
+    return (a > 6) & (a < 30) & (b > 10) & (b < 38) & (lab[..., 0] > 30)
 
 
 def _masked_crop(image: Image.Image, region: Region) -> Image.Image:
     """The region's crop with everything but the person (or item) painted white, like a catalog photo."""
     crop = crop_box(image, region.box)
-    mask = _without_hair(crop, region) if region.name in ("upper", "full") else region.mask
+    if region.name in ("upper", "full"):
+        mask = _without_hair(crop, region)
+    elif region.name == "lower":  # hands and arms resting on a lap or by the hips are no part of the bottom
+        mask = _without_skin(crop, region)
+    else:
+        mask = region.mask
     if mask.all():
         return crop
     white = Image.new("RGB", crop.size, WHITE)
     return Image.composite(crop, white, Image.fromarray(mask.astype(np.uint8) * 255))
+
+
+def _without_skin(crop: Image.Image, region: Region) -> np.ndarray:
+    """The person mask less skin, unless that would leave little: then the garment itself is skin-toned."""
+    skin = _skin(rgb_to_lab(np.asarray(crop.convert("RGB"))).reshape(crop.height, crop.width, 3))
+    kept = region.mask & ~skin
+    return kept if kept.sum() >= MIN_GARMENT * region.mask.sum() else region.mask
 
 
 def _without_hair(crop: Image.Image, region: Region) -> np.ndarray:
@@ -248,6 +342,10 @@ def _without_hair(crop: Image.Image, region: Region) -> np.ndarray:
     if not len(core) or float(np.median(core[:, 0])) < LIGHT_GARMENT_L:
         return region.mask
     return region.mask & (lab[:, :, 0] >= HAIR_MAX_L)
+
+
+def _normalised(p: np.ndarray) -> np.ndarray:
+    return p / max(float(p.sum()), 1e-9)
 
 
 def _confident(garment: Garment) -> bool:

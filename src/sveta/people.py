@@ -13,6 +13,7 @@ from sveta.errors import ConfigError
 from sveta.images.colour import rgb_to_lab
 
 Box = tuple[int, int, int, int]
+Span = tuple[float, float]  # x0, x1: the columns a region may take
 
 MAX_PEOPLE = 3
 VISIBLE = 0.5  # landmark visibility above which a body point counts as seen
@@ -20,6 +21,9 @@ MASK_THRESHOLD = 0.5  # person-mask probability above which a pixel is the perso
 PLAIN_DELTA = 10.0  # Lab distance: a product shot's border pixels stay this close to their median
 PLAIN_SHARE = 0.85  # ... for at least this share of the border
 MIN_PRODUCT = 0.02  # the item must cover this share of the photo
+# how far (x hip width, at least x torso) a bottom reaches beyond its leg points: a thigh's outer side, a wide leg
+LEG_REACH, LEG_REACH_TORSO = 0.6, 0.3
+KNEE_RADIUS = 0.08  # x torso: the patch around a knee that shows whether the garment covers it
 # MediaPipe's 33 pose points (BlazePose): the ones the regions are cut by
 SHOULDERS, HIPS, KNEES, ANKLES, FEET = (11, 12), (23, 24), (25, 26), (27, 28), (29, 30, 31, 32)
 TORSO_POINTS = (*SHOULDERS, *HIPS)
@@ -34,6 +38,8 @@ class Region:
     mask: np.ndarray  # bool, the box's shape: the person (or product) pixels
     core: Box  # the inner part where the garment, not arms or hair, is most likely
     person: int | None = None  # which person (0 = the most prominent); None for a product
+    # the seen knees (x, y, radius in pixels) of a lower region: covered or bare, they tell trousers from shorts
+    knees: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass
@@ -101,7 +107,7 @@ class PoseFinder:
 
 def person_regions(person: Person, size: tuple[int, int], index: int = 0) -> list[Region]:
     """Upper (shoulders to hips), lower (waist to ankles or the photo's edge), full, feet: those the photo shows."""
-    width, height = size
+    height = size[1]
     lm = person.landmarks
     top, hips = person.y(SHOULDERS), person.y(HIPS)
     torso = max(hips - top, 0.15 * height) if person.seen(HIPS) else 0.5 * height
@@ -109,26 +115,31 @@ def person_regions(person: Person, size: tuple[int, int], index: int = 0) -> lis
     shoulder_x = person.xs(SHOULDERS)
     regions: list[Region] = []
 
-    def add(name: str, y0: float, y1: float, core_x: np.ndarray, core_y: tuple[float, float]) -> None:
+    def add(
+        name: str, y0: float, y1: float, core_x: np.ndarray, core_y: tuple[float, float], span: Span | None = None
+    ) -> Region | None:
         y0, y1 = max(0.0, y0), min(float(height), y1)
         if y1 - y0 < 0.25 * torso:  # a sliver at the photo's edge is not a garment one can search for
-            return
-        box = _mask_box(person.mask, y0, y1, core_x, width)
+            return None
+        box = _mask_box(person.mask, y0, y1, span)
         if box is None:
-            return
+            return None
         pad = 0.15 * (core_x.max() - core_x.min())
         core = _clip((core_x.min() - pad, core_y[0], core_x.max() + pad, core_y[1]), box)
         x0, b0, x1, b1 = box
         regions.append(Region(name, box, person.mask[b0:b1, x0:x1], core, index))
+        return regions[-1]
 
     narrow = shoulder_x.min() + 0.15 * np.ptp(shoulder_x), shoulder_x.max() - 0.15 * np.ptp(shoulder_x)
     add("upper", top - 0.15 * torso, hips + 0.05 * torso, np.array(narrow), (top + 0.2 * torso, hips))
     waist = hips - 0.25 * torso  # the waistband sits above the hip joints
     legs = [lm[i, 1] for i in (*KNEES, *ANKLES) if lm[i, 2] >= VISIBLE]
-    bottom = max(legs) + 0.1 * torso if legs else height
-    hip_x = person.xs(HIPS)
+    bottom = max(max(legs), hips) + 0.1 * torso if legs else height  # a seated person's knees may be above hips
     if person.seen(HIPS) and hips < height:
-        add("lower", waist, bottom, hip_x, (hips - 0.1 * torso, bottom))
+        lower = add("lower", waist, bottom, person.xs(HIPS), (hips - 0.1 * torso, bottom), _leg_span(person, torso))
+        if lower is not None:
+            radius = int(KNEE_RADIUS * torso)
+            lower.knees = tuple((int(lm[i, 0]), int(lm[i, 1]), radius) for i in KNEES if lm[i, 2] >= VISIBLE)
         if legs:
             add("full", top - 0.15 * torso, bottom, np.array(narrow), (top + 0.2 * torso, bottom))
     feet = [i for i in FEET if lm[i, 2] >= VISIBLE]
@@ -136,6 +147,18 @@ def person_regions(person: Person, size: tuple[int, int], index: int = 0) -> lis
         fy = lm[feet, 1]
         add("feet", fy.min() - 0.25 * torso, fy.max() + 0.12 * torso, lm[feet, 0], (fy.min() - 0.2 * torso, height))
     return regions
+
+
+def _leg_span(person: Person, torso: float) -> Span:
+    """The columns a bottom can reach: the hull of the seen hips, knees and ankles, widened by a thigh's reach.
+
+    The person mask alone spans whatever touches the legs' rows: hands by the hips, arms folded on a seated
+    person's lap, the chair. A seated or cross-legged person's knees and ankles stray sideways; the hull follows.
+    """
+    seen = [i for i in (*HIPS, *KNEES, *ANKLES) if person.landmarks[i, 2] >= VISIBLE]
+    xs = person.landmarks[seen, 0]
+    reach = max(LEG_REACH * float(np.ptp(person.xs(HIPS))), LEG_REACH_TORSO * torso)
+    return float(xs.min()) - reach, float(xs.max()) + reach
 
 
 def product_region(image: Image.Image) -> Region:
@@ -159,10 +182,11 @@ def product_region(image: Image.Image) -> Region:
     return Region("product", box, big[box[1] : box[3], box[0] : box[2]], box)
 
 
-def _mask_box(mask: np.ndarray, y0: float, y1: float, core_x: np.ndarray, width: int) -> Box | None:
-    """The person mask's extent inside the band y0..y1 (the whole band's width if the mask is empty there)."""
+def _mask_box(mask: np.ndarray, y0: float, y1: float, span: Span | None = None) -> Box | None:
+    """The person mask's extent inside the band y0..y1, within the columns of ``span`` when given."""
     band = mask[int(y0) : int(np.ceil(y1))]
-    cols = np.nonzero(band.any(axis=0))[0]
+    lo, hi = (0, mask.shape[1]) if span is None else (max(0, int(span[0])), min(mask.shape[1], int(np.ceil(span[1]))))
+    cols = lo + np.nonzero(band[:, lo:hi].any(axis=0))[0]
     if len(cols) == 0:
         return None
     x0, x1 = int(cols.min()), int(cols.max()) + 1

@@ -6,7 +6,7 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -56,9 +56,15 @@ def wardrobe(
     paths: list[Path] = typer.Argument(..., help="Photos, or folders of .jpg / .jpeg / .png / .webp photos."),
     k: int = typer.Option(3, "--k", min=1, help="How many top categories / colours / occasions to report."),
     name: str = typer.Option("catalog", "--name", help="The trained model (see sveta train)."),
-    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: top, lacks, photos, unreadable."),
+    ideas: int = typer.Option(
+        0, "--ideas", min=0, help="Also the N catalog items that complete the most outfits with the photos (0: off)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="End with one JSON line: top, lacks, photos, unreadable (and ideas, ideas_skipped)."
+    ),
 ) -> None:
-    """Tag a set of photos: the top-k categories, colours and occasions, and the common categories it lacks."""
+    """Tag a set of photos: the top-k categories, colours and occasions, the common categories it lacks, and with
+    --ideas the catalog items that would complete the most outfits with them."""
     from sveta.wardrobe import analyse_wardrobe
 
     result = analyse_wardrobe(paths, settings(), k=k, name=name)
@@ -72,8 +78,27 @@ def wardrobe(
     console.print(f"lacks common categories: {escape(', '.join(lacks['categories']) or 'none')}")
     for bad in result["unreadable"]:
         console.print(f"[yellow]unreadable:[/] {escape(bad['path'])}: {escape(bad['error'])}")
+    if ideas:
+        result |= _wardrobe_ideas(paths, ideas, {bad["path"] for bad in result["unreadable"]})
     if as_json:
         print_json(result)
+
+
+def _wardrobe_ideas(paths: list[Path], n: int, reported: set[str]) -> dict[str, Any]:
+    """Print the ideas table (and photos no idea could use, unless already reported); their JSON keys."""
+    from sveta.wardrobe_ideas import wardrobe_ideas
+
+    found = wardrobe_ideas(paths, settings(), catalog(), n=n)
+    table = Table("outfits", "score", "slot", "id", "title", "reason", title=f"ideas for {len(found.pieces)} pieces")
+    for i in found.ideas:
+        table.add_row(
+            str(i.n_completes), f"{i.score:.3f}", i.slot, i.card.source_id, escape(i.card.title), escape(i.reason)
+        )
+    console.print(table)
+    for bad in found.skipped:
+        if bad["path"] not in reported:
+            console.print(f"[yellow]no outfit piece:[/] {escape(bad['path'])}: {escape(bad['error'])}")
+    return {"ideas": [i.as_dict() for i in found.ideas], "ideas_skipped": found.skipped}
 
 
 def audit_html(report: AuditReport, findings: list[Finding]) -> str:
