@@ -177,3 +177,36 @@ def test_cli_complete_json_and_sheet(
     missing = runner.invoke(app, ["complete", "nope-999"])
     assert missing.exit_code != 0 and "no product" in missing.output and "Traceback" not in missing.output
     _common._state.clear()
+
+
+def test_a_trained_outfit_model_joins_the_score(
+    built: tuple[Settings, CatalogStore], myntra: Path, tmp_path: Path
+) -> None:
+    from sveta.eval.outfits import train_outfit_model
+    from sveta.outfits.synthetic import build_outfit_set
+
+    settings, catalog = built
+    index = open_catalog_index(settings, create=False)
+    assert Completer(catalog, index, settings).learned is None  # no model trained: the rules alone
+    build_outfit_set(myntra, tmp_path / "outfits", n_outfits=250, seed=2)
+    train_outfit_model(tmp_path / "outfits", settings)
+    try:
+        _learned_part_checks(Completer(catalog, index, settings), myntra)
+    finally:  # the other tests see the rules alone
+        (settings.data_dir / "models/outfits/compat/card.json").unlink()
+
+
+def _learned_part_checks(completer: Completer, myntra: Path) -> None:
+    assert completer.learned is not None
+    shirt = completer.piece_of_product(_first(myntra, "Men", "Formal", "Shirts", completer.catalog))
+    assert shirt.outfit_vector is not None
+    _, parts, _ = completer.score(shirt)
+    learned = parts["learned"]
+    assert learned.min() >= 0 and learned.max() <= 1
+    a = completer.arrays
+    category = np.array([a.categories.values[c] for c in a.category])
+    # photos of formal trousers sit nearer a formal shirt, in the top-bottom subspace, than women's track pants
+    assert learned[category == "Trousers"].mean() > learned[category == "Track Pants"].mean() + 0.2
+    result = completer.complete(shirt, k=3)
+    first = {s.slot: s for s in reversed(result.items)}
+    assert first["bottom"].card.category == "Trousers" and "learned" in result.items[0].parts

@@ -16,6 +16,7 @@ from sveta.catalog.store import CatalogStore
 from sveta.errors import InputError
 from sveta.index.base import VectorIndex
 from sveta.outfit_arrays import ADULT_GENDERS, KID_GENDERS, CatalogArrays, outfit_rules
+from sveta.settings import Settings
 
 # Weights of the score's parts (they sum to 1); two loud patterns then scale the sum down (colour_harmony).
 WEIGHTS = {"occasion": 0.3, "colour": 0.2, "style": 0.2, "season": 0.1, "gender": 0.1, "price": 0.1}
@@ -24,6 +25,7 @@ SHORTLIST = 80  # per slot, the best-scored items the diverse picks are chosen f
 COPY_PENALTY = 1.0  # times how far a candidate's style similarity to a pick exceeds NEAR_COPY
 NEAR_COPY = 0.9  # tuned-space cosine above which two items of a slot look like copies (same-type pairs ~0.8)
 REPEAT_PENALTY = (0.04, 0.02)  # per earlier pick of the same category, of the same colour: spreads a slot
+LEARNED_WEIGHT = 0.3  # the trained outfit model's share of the score, when one was trained (sveta outfits train)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Piece:
     product_id: int | None = None
     image_path: str | None = None
     predicted: dict[str, str] = field(default_factory=dict)  # attribute -> how a photo's value was found
+    outfit_vector: np.ndarray | None = None  # its place in the trained outfit model, when there is one
 
     def as_dict(self) -> dict[str, Any]:
         names = ("label", "product_id", "category", "slot", "gender", "occasion", "season", "colour", "price")
@@ -113,9 +116,14 @@ class CompleteResult:
 class Completer:
     """Holds the catalog arrays (loaded once); ``complete`` is then one vectorised pass over them."""
 
-    def __init__(self, catalog: CatalogStore, index: VectorIndex | None) -> None:
+    def __init__(self, catalog: CatalogStore, index: VectorIndex | None, settings: Settings | None = None) -> None:
         self.catalog = catalog
         self.arrays = CatalogArrays(catalog, index)
+        self.learned = None
+        if settings is not None:  # the trained outfit model joins the score where the data home has one
+            from sveta.outfits.scorer import LearnedCompatibility
+
+            self.learned = LearnedCompatibility.load(self.arrays, catalog, settings)
 
     def piece_of_product(self, ref: str | int) -> Piece:
         product_id = resolve_product(self.catalog, ref)
@@ -146,6 +154,7 @@ class Completer:
             price=None if np.isnan(a.price[row]) else float(a.price[row]),
             vector=a.vectors[row] if a.has_vector[row] else None,
             product_id=product_id,
+            outfit_vector=self.learned.vectors[row] if self.learned and self.learned.has_vector[row] else None,
         )
 
     def complete(self, piece: Piece, k: int = 3) -> CompleteResult:
@@ -185,6 +194,9 @@ class Completer:
             "price": _price(piece.price, a.price),
         }
         total = sum(WEIGHTS[name] * values for name, values in parts.items())
+        if self.learned is not None:
+            parts["learned"] = self.learned.part(piece.outfit_vector, piece.slot, a.slot)
+            total = (1 - LEARNED_WEIGHT) * total + LEARNED_WEIGHT * parts["learned"]
         total = total * ch.pattern_factor(piece.loud, a.loud)
         return np.where(allowed, total, -np.inf), parts, kinds
 
@@ -269,6 +281,8 @@ def _reason(piece: Piece, card: ProductCard, parts: dict[str, float], a: Catalog
         bits.append(f"{colour} with {theirs}: {ch.KIND_WORDS[kind]}")
     if parts["style"] >= 0.8:
         bits.append("close in style")
+    if parts.get("learned", 0.0) >= 0.8:
+        bits.append("the outfit model pairs them")
     if piece.season and parts["season"] >= 1.0:
         bits.append(f"for {piece.season.lower()} too")
     if a.loud[row] and piece.loud:
@@ -278,10 +292,8 @@ def _reason(piece: Piece, card: ProductCard, parts: dict[str, float], a: Catalog
 
 def piece_of_photo(completer: Completer, searcher: Any, path: Path) -> Piece:
     """A photo as a piece: the index's embedder's vector, the trained model's (else the neighbours') category,
-    gender and occasion, the neighbours' season, and the colour descriptor's colour."""
-    from PIL import Image
+    gender, occasion and colour, the neighbours' season."""
 
-    from sveta.images.colour import describe
     from sveta.learn.catalog import has_model
 
     vector = searcher.embed_photo(path)
@@ -310,11 +322,9 @@ def piece_of_photo(completer: Completer, searcher: Any, path: Path) -> Piece:
             f"the photo looks like {values['category'] or 'nothing the catalog knows'}, not part of an outfit",
             "give a photo of a garment, shoes, a bag or an accessory",
         )
-    with Image.open(path) as image:
-        info = describe(image.convert("RGB"))
-    hue, chroma = ch.hue_chroma(np.array(info.lab, np.float32))
-    neutral = info.name in outfit_rules().neutral_colours or float(chroma[0]) < ch.NEUTRAL_CHROMA
+    colour, hue, neutral, multi, origin = _photo_colour(path, values.get("colour"))
     quiet = outfit_rules().quiet_patterns
+    learned = completer.learned
     return Piece(
         label=str(path),
         category=values["category"],
@@ -323,16 +333,42 @@ def piece_of_photo(completer: Completer, searcher: Any, path: Path) -> Piece:
         kid=values.get("gender") in KID_GENDERS,
         occasion=values.get("occasion"),
         season=values.get("season"),
-        colour=info.dominant[0][0] if info.name == "Multi" and info.dominant else info.name,
-        hue=float(hue[0]),
+        colour=colour,
+        hue=hue,
         neutral=neutral,
-        colour_known=True,  # the garment's median Lab: a hue even where no single named colour dominates
-        loud=info.name == "Multi" or values.get("pattern", "Solid") not in quiet,
+        colour_known=True,  # a named colour, or the garment's median Lab: a hue either way
+        loud=multi or values.get("pattern", "Solid") not in quiet,
         price=None,
         vector=vector,
         image_path=str(path),
-        predicted=predicted | {"colour": "colour descriptor"},
+        predicted=predicted | {"colour": origin},
+        outfit_vector=learned.embed_photo(path) if learned is not None else None,
     )
+
+
+def _photo_colour(path: Path, model_colour: str | None) -> tuple[str | None, float, bool, bool, str]:
+    """(name, hue, neutral, multi, origin): the trained model's colour when it is sure (the descriptor reads a
+    model's skin and hair into a garment's colour), else the colour descriptor's."""
+    from PIL import Image
+
+    from sveta.images.colour import describe
+
+    neutrals = outfit_rules().neutral_colours
+    if model_colour:
+        from sveta.audit import canonical
+
+        name = canonical("colour", model_colour)
+        hue, neutral, known = ch.colour_columns([name], neutrals)
+        if known[0]:
+            return name, float(hue[0]), bool(neutral[0]), False, "model"
+        if name == "Multi":
+            return name, 0.0, False, True, "model"
+    with Image.open(path) as image:
+        info = describe(image.convert("RGB"))
+    hues, chroma = ch.hue_chroma(np.array(info.lab, np.float32))
+    grey = info.name in neutrals or float(chroma[0]) < ch.NEUTRAL_CHROMA
+    name = info.dominant[0][0] if info.name == "Multi" and info.dominant else info.name
+    return name, float(hues[0]), grey, info.name == "Multi", "colour descriptor"
 
 
 def _neighbour_votes(a: CatalogArrays, searcher: Any, vector: np.ndarray, k: int = 20) -> dict[str, str]:

@@ -66,13 +66,14 @@ def _root(
 
 
 def _register() -> None:
-    from sveta.cli import audit, catalog, complete, demo, eval, images, index, ingest, learn, look, search
+    from sveta.cli import audit, catalog, complete, demo, eval, images, index, ingest, learn, look, outfits, search
 
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(images.app, name="images")
     app.add_typer(catalog.app, name="catalog")
     app.add_typer(eval.app, name="eval")
     app.add_typer(index.app, name="index")
+    app.add_typer(outfits.app, name="outfits")
     app.command("search")(search.search)
     app.command("similar")(search.similar)
     app.command("demo")(demo.demo)

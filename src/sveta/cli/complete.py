@@ -21,7 +21,7 @@ def complete(
 ) -> None:
     """Complete the look: for a product or a photo, the best bottoms, shoes, outerwear, bags and accessories."""
     searcher = Searcher(settings(), catalog())
-    completer = Completer(searcher.catalog, searcher.index)
+    completer = Completer(searcher.catalog, searcher.index, searcher.settings)
     what = piece_of_photo(completer, searcher, Path(piece)) if Path(piece).is_file() else None
     result = completer.complete(what or completer.piece_of_product(piece), k)
     _show(result)

@@ -128,3 +128,26 @@ def audit(
     )
     if as_json:
         print_json(result)
+
+
+@app.command("outfits")
+def outfits(
+    path: Path = typer.Argument(..., help="A Polyvore Outfits folder, or a CSV of (outfit id, product id)."),
+    items: Path | None = typer.Option(None, "--items", help="For a CSV: the labelled folder of its products."),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: fitb, auc, their baselines, ..."),
+) -> None:
+    """Outfit compatibility: fill-in-the-blank accuracy and AUC on the test split after training on the train split,
+    for the type-aware model, one shared space (untyped) and untrained photo features (baseline)."""
+    from sveta.cli._common import settings
+    from sveta.cli.learn import staged_progress
+    from sveta.eval.outfits import evaluate_outfits
+
+    with staged_progress("photo features") as report:
+        result = evaluate_outfits(path, settings(), items, on_progress=report)
+    table = Table("model", "FITB", "AUC", title=f"{result['n_fitb']} questions, {result['n_compat']} outfits")
+    for label, suffix in (("type-aware", ""), ("untyped", "_untyped"), ("photo features (cosine)", "_baseline")):
+        table.add_row(label, f"{result['fitb' + suffix]:.3f}", f"{result['auc' + suffix]:.3f}")
+    table.add_row("chance", f"{result['chance_fitb']:.3f}", "0.500")
+    console.print(table)
+    if as_json:
+        print_json(result)
