@@ -24,6 +24,9 @@ def replicate(completer: Completer, items: int) -> None:
     for name in (*COLUMNS, *MORE):
         setattr(a, name, np.concatenate([getattr(a, name)] * reps)[:items])
     a.colour_names = (a.colour_names * reps)[:items]
+    if completer.learned is not None:  # the trained outfit model's rows too
+        for name in ("vectors", "has_vector"):
+            setattr(completer.learned, name, np.concatenate([getattr(completer.learned, name)] * reps)[:items])
 
 
 def main() -> None:
@@ -34,7 +37,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     start = time.perf_counter()
-    completer = Completer(open_catalog(settings.catalog_url), open_catalog_index(settings, create=False))
+    catalog = open_catalog(settings.catalog_url)
+    completer = Completer(catalog, open_catalog_index(settings, create=False), settings)
     loaded = len(completer.arrays)
     load_s = time.perf_counter() - start
     replicate(completer, args.items)
@@ -47,7 +51,8 @@ def main() -> None:
         total.append((time.perf_counter() - t) * 1000)
         scoring.append(result.ms)
     print(
-        f"catalog {loaded} items (loaded in {load_s:.2f} s), replicated to {len(completer.arrays)}; "
+        f"catalog {loaded} items (loaded in {load_s:.2f} s, outfit model: {completer.learned is not None}), "
+        f"replicated to {len(completer.arrays)}; "
         f"{args.repeat} queries: scoring + picks median {statistics.median(scoring):.1f} ms "
         f"(p95 {np.percentile(scoring, 95):.1f}); with the result cards median {statistics.median(total):.1f} ms "
         f"(p95 {np.percentile(total, 95):.1f})"
