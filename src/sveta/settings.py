@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sveta import __version__
@@ -94,6 +94,30 @@ class Settings(BaseSettings):
     audit_min_confidence: float = Field(
         0.9, ge=0, le=1, description="sveta audit reports a mismatch only when the photo model is at least this sure."
     )
+    max_upload_bytes: int = Field(
+        20_000_000, gt=0, description="Largest photo the API accepts in one upload, in bytes (larger: HTTP 413)."
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="Key the API's write endpoints (sources, crawls) require in the X-API-Key header; "
+        "without one, writes are refused unless SVETA_API_OPEN_WRITES is set.",
+    )
+    api_open_writes: bool = Field(
+        False, description="Let the API accept writes without a key when no SVETA_API_KEY is set (trusted networks)."
+    )
+    api_read_key_required: bool = Field(
+        False, description="Require the X-API-Key header on the API's read endpoints too (they are open by default)."
+    )
+    sync_every: str = Field(
+        "6h",
+        description="How often `sveta serve` re-crawls the registered sources, tags and re-indexes (30m, 6h, 1d; "
+        "empty or 0: never). The first pass starts one period after the server does.",
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("allowed_private_hosts", mode="before")
     @classmethod

@@ -66,7 +66,22 @@ def _root(
 
 
 def _register() -> None:
-    from sveta.cli import audit, catalog, complete, demo, eval, images, index, ingest, learn, look, outfits, search
+    from sveta.cli import (
+        audit,
+        catalog,
+        complete,
+        demo,
+        eval,
+        images,
+        index,
+        ingest,
+        learn,
+        look,
+        outfits,
+        search,
+        serve,
+        sync,
+    )
 
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(images.app, name="images")
@@ -83,6 +98,8 @@ def _register() -> None:
     app.command("wardrobe")(audit.wardrobe)
     app.command("look")(look.look)
     app.command("complete")(complete.complete)
+    app.command("sync")(sync.sync)
+    app.command("serve")(serve.serve)
 
 
 _register()

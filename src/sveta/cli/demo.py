@@ -43,11 +43,14 @@ def demo(
     console.print(f"demo built in {seconds:.1f} s; try: .venv/bin/sveta similar 15970 --sheet similar.png")
     if training:
         console.print('  or: .venv/bin/sveta search --text "navy blue formal shirt for men" --sheet text.png')
-    if not no_serve:
-        console.print("nothing to serve yet: the web page arrives with `sveta serve`; stopping after the build")
     if as_json:
         summary = {"build_seconds": round(seconds, 2), "ingest_seconds": round(ingest_seconds, 2)}
         print_json({**summary, "ingest": report.as_dict(), "train": training, "index": index, "stats": stats})
+    if not no_serve:
+        from sveta.cli.serve import run_server
+
+        console.print("the web page: [bold]http://127.0.0.1:8000/[/] (--no-serve stops after the build)")
+        run_server("127.0.0.1", 8000)
 
 
 def _train() -> dict[str, object]:

@@ -1,0 +1,187 @@
+"""What endpoints share: settings, the catalog (opened once), models cached per index version, API keys, filters."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import APIKeyHeader
+
+from sveta.api.errors import ApiError
+from sveta.catalog.store import CatalogStore, open_catalog
+from sveta.errors import InputError
+from sveta.index.base import Filter
+from sveta.settings import Settings
+
+if TYPE_CHECKING:
+    from sveta.api.crawls import CrawlJobs
+    from sveta.api.metrics import Metrics
+    from sveta.complete import Completer
+    from sveta.look import Looker
+    from sveta.search import Searcher
+
+KEY_HEADER = "X-API-Key"
+api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, description="The key set in SVETA_API_KEY.")
+
+
+class Engines:
+    """The Searcher, Completer and Looker of the live index version; all are rebuilt when CURRENT changes."""
+
+    def __init__(self, settings: Settings, catalog: CatalogStore) -> None:
+        self.settings, self.catalog = settings, catalog
+        self._lock = threading.RLock()
+        self.look_lock = threading.Lock()  # the pose model is not known to be thread-safe
+        self._version: str | None = None
+        self._searcher: Searcher | None = None
+        self._completer: Completer | None = None
+        self._looker: Looker | None = None
+
+    def current_version(self) -> str | None:
+        from sveta.index.versions import read_current
+
+        return read_current(self.settings.index_dir)
+
+    def searcher(self) -> Searcher:
+        from sveta.search import Searcher
+
+        with self._lock:
+            version = self.current_version()
+            if self._searcher is None or version != self._version:
+                searcher = Searcher(self.settings, self.catalog)
+                _ = searcher.index  # load now: a missing index is the caller's error, not a later one
+                self._searcher, self._version = searcher, version
+                self._completer = self._looker = None
+            return self._searcher
+
+    def completer(self) -> Completer:
+        from sveta.complete import Completer
+
+        with self._lock:
+            searcher = self.searcher()
+            if self._completer is None:
+                self._completer = Completer(self.catalog, searcher.index, self.settings)
+            return self._completer
+
+    def looker(self) -> Looker:
+        from sveta.look import Looker
+
+        with self._lock:
+            searcher = self.searcher()
+            if self._looker is None:
+                self._looker = Looker(searcher)
+            return self._looker
+
+
+@dataclass
+class AppState:
+    """One per app: its settings, its catalog (opened on first use), models, crawl jobs, metrics, caches."""
+
+    settings: Settings
+    metrics: Metrics
+    crawls: CrawlJobs | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+    audit_lock: threading.Lock = field(default_factory=threading.Lock)  # one audit at a time
+    _catalog: CatalogStore | None = None
+    _engines: Engines | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def catalog(self) -> CatalogStore:
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = open_catalog(self.settings.catalog_url)
+            return self._catalog
+
+    def engines(self) -> Engines:
+        catalog = self.catalog()
+        with self._lock:
+            if self._engines is None:
+                self._engines = Engines(self.settings, catalog)
+            return self._engines
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.engine.dispose()
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.sveta
+    return state
+
+
+def get_settings(request: Request) -> Settings:
+    return app_state(request).settings
+
+
+def get_catalog(request: Request) -> CatalogStore:
+    return app_state(request).catalog()
+
+
+def get_engines(request: Request) -> Engines:
+    return app_state(request).engines()
+
+
+# -- API keys -------------------------------------------------------------------------------------
+
+
+def require_read(settings: Settings = Depends(get_settings), key: str | None = Security(api_key_header)) -> None:
+    """Reads are open unless SVETA_API_READ_KEY_REQUIRED is set; then they need the key like writes."""
+    if settings.api_read_key_required:
+        _check_key(settings, key, "reads")
+
+
+def require_write(settings: Settings = Depends(get_settings), key: str | None = Security(api_key_header)) -> None:
+    """Writes need the key; with no key configured they are refused, unless SVETA_API_OPEN_WRITES allows them."""
+    if settings.api_key is None and settings.api_open_writes:
+        return
+    _check_key(settings, key, "writes")
+
+
+def _check_key(settings: Settings, key: str | None, what: str) -> None:
+    if settings.api_key is None:
+        raise ApiError(
+            403,
+            f"API {what} are disabled: no API key is configured on the server",
+            f"set SVETA_API_KEY on the server and send it in the {KEY_HEADER} header"
+            + (" (or SVETA_API_OPEN_WRITES=true on a trusted network)" if what == "writes" else ""),
+        )
+    if not key:
+        raise ApiError(401, f"this endpoint needs an API key ({what} are protected)", f"send the {KEY_HEADER} header")
+    if not hmac.compare_digest(key.encode(), settings.api_key.get_secret_value().encode()):
+        raise ApiError(401, "wrong API key", f"send the key set in SVETA_API_KEY in the {KEY_HEADER} header")
+
+
+# -- shared parameters ----------------------------------------------------------------------------
+
+
+def search_filter(
+    colour: list[str] | None = Query(None, description="Only this colour (e.g. 'Navy Blue'); repeatable."),
+    gender: list[str] | None = Query(None, description="Only this gender (Men, Women, Boys, Girls, Unisex)."),
+    brand: list[str] | None = Query(None, description="Only this brand; repeatable."),
+    source: list[str] | None = Query(None, description="Only products of this source; repeatable."),
+    min_price: float | None = Query(None, ge=0, description="Lowest price."),
+    max_price: float | None = Query(None, ge=0, description="Highest price."),
+    in_stock: bool = Query(False, description="Only available products."),
+) -> Filter:
+    """The search filters as query parameters (the category is each endpoint's own: its default differs)."""
+    return Filter(
+        gender=gender or None,
+        colour=colour or None,
+        brand=brand or None,
+        source=source or None,
+        price_min=min_price,
+        price_max=max_price,
+        available=True if in_stock else None,
+    )
+
+
+def product_or_404(catalog: CatalogStore, ref: str) -> int:
+    """The catalog id of a product given by catalog id or the source's own id; 404 when there is none."""
+    from sveta.catalog.queries import resolve_product
+
+    try:
+        return resolve_product(catalog, ref)
+    except InputError as exc:
+        raise ApiError(404, exc.message, exc.hint) from None

@@ -1,0 +1,1 @@
+"""One router per area: health, products, search, look, complete, tag, audit, sources."""

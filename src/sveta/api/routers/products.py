@@ -1,0 +1,57 @@
+"""`/api/products`: the catalog, filtered and paged; one product in full; a product photo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse
+
+from sveta.api.deps import get_catalog, product_or_404, require_read
+from sveta.api.errors import ApiError
+from sveta.catalog.browse import ProductQuery, image_path, list_products, product_detail
+from sveta.catalog.store import CatalogStore
+
+router = APIRouter(prefix="/api", tags=["products"], dependencies=[Depends(require_read)])
+
+
+def product_query(
+    category: list[str] | None = Query(None, description="Category (e.g. Shirt, or the seller's 'Shirts')."),
+    colour: list[str] | None = Query(None, description="Colour, e.g. 'Navy Blue'; repeatable."),
+    gender: list[str] | None = Query(None, description="Men, Women, Boys, Girls, Unisex; repeatable."),
+    brand: list[str] | None = Query(None, description="Brand; repeatable."),
+    source: list[str] | None = Query(None, description="Source name (see /api/sources); repeatable."),
+    min_price: float | None = Query(None, ge=0, description="Lowest price."),
+    max_price: float | None = Query(None, ge=0, description="Highest price."),
+    in_stock: bool = Query(False, description="Only available products."),
+) -> ProductQuery:
+    return ProductQuery(category, colour, gender, brand, source, min_price, max_price, in_stock)
+
+
+@router.get("/products", summary="List products, filtered and paged")
+def products(
+    query: ProductQuery = Depends(product_query),
+    limit: int = Query(50, ge=1, le=500, description="Products per page."),
+    offset: int = Query(0, ge=0, description="Products to skip."),
+    catalog: CatalogStore = Depends(get_catalog),
+) -> dict[str, Any]:
+    return list_products(catalog, query, limit, offset).as_dict()
+
+
+@router.get("/products/{ref}", summary="One product: variants, images, attributes with their origins")
+def product(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> dict[str, Any]:
+    detail = product_detail(catalog, product_or_404(catalog, ref))
+    if detail is None:  # removed between the two queries
+        raise ApiError(404, f"no product {ref!r} in the catalog")
+    for image in detail["images"]:
+        image["href"] = f"/api/images/{image['id']}" if image["status"] == "cached" else None
+    return detail
+
+
+@router.get("/images/{image_id}", summary="A product photo from the image cache", response_class=FileResponse)
+def image(image_id: int, catalog: CatalogStore = Depends(get_catalog)) -> FileResponse:
+    path = image_path(catalog, image_id)
+    if path is None or not Path(path).is_file():
+        raise ApiError(404, f"image {image_id} is not in the image cache", "run `sveta images fetch`")
+    return FileResponse(path)

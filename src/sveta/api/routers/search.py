@@ -1,0 +1,77 @@
+"""`/api/search/*` and `/api/products/{ref}/similar`: visual and text search with filters, as `sveta search --json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from sveta.api.deps import Engines, get_engines, product_or_404, require_read, search_filter
+from sveta.api.uploads import UploadedPhoto, label, uploaded_photo
+from sveta.index.base import Filter
+from sveta.net import check_url
+
+router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_read)])
+
+K = Query(10, ge=1, le=500, description="How many products.")
+CATEGORY_AUTO = Query("auto", description="'auto' (predicted from the neighbours), a category name, or 'any'.")
+
+
+class UrlQuery(BaseModel):
+    url: str = Field(..., description="An http(s) image URL; fetched through the SSRF guard and the image cache.")
+
+
+@router.post("/search/photo", summary="Products that look like an uploaded photo")
+def search_photo(
+    photo: UploadedPhoto = Depends(uploaded_photo),
+    k: int = K,
+    category: str = CATEGORY_AUTO,
+    flt: Filter = Depends(search_filter),
+    engines: Engines = Depends(get_engines),
+) -> dict[str, Any]:
+    result = engines.searcher().search_photo(photo.path, k, flt, _category(category))
+    result.query = photo.name
+    return result.as_dict() | {"photo": label(photo)}
+
+
+@router.post("/search/url", summary="Products that look like the photo at a URL")
+def search_url(
+    body: UrlQuery,
+    k: int = K,
+    category: str = CATEGORY_AUTO,
+    flt: Filter = Depends(search_filter),
+    engines: Engines = Depends(get_engines),
+) -> dict[str, Any]:
+    url = body.url.strip()
+    check_url(url, engines.settings.allowed_private_hosts)  # only http(s), never a server path or a file:// URL
+    return engines.searcher().search_photo(url, k, flt, _category(category)).as_dict()
+
+
+@router.get("/search/text", summary="Products that match a description")
+def search_text(
+    q: str = Query(..., min_length=1, max_length=500, description="The description, e.g. 'navy blue formal shirt'."),
+    k: int = K,
+    category: str = Query("any", description="'any' (default) or a category name."),
+    flt: Filter = Depends(search_filter),
+    engines: Engines = Depends(get_engines),
+) -> dict[str, Any]:
+    wanted = None if category in ("any", "auto") else category  # a description names its category itself
+    return engines.searcher().search_text(q, k, flt, wanted).as_dict()
+
+
+@router.get("/products/{ref}/similar", summary="Products that look like a catalog product")
+def similar(
+    ref: str,
+    k: int = K,
+    category: str = Query("any", description="'any' (default), 'auto', or a category name."),
+    flt: Filter = Depends(search_filter),
+    engines: Engines = Depends(get_engines),
+) -> dict[str, Any]:
+    searcher = engines.searcher()
+    product_or_404(searcher.catalog, ref)
+    return searcher.similar(ref, k, flt, _category(category)).as_dict()
+
+
+def _category(value: str) -> str | None:
+    return None if value == "any" else value

@@ -1,0 +1,107 @@
+"""`/api/sources` and `/api/crawl-runs`: register Shopify stores and feeds, crawl them in the background."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+
+from sveta.api.crawls import CrawlOptions
+from sveta.api.deps import AppState, app_state, get_catalog, require_read, require_write
+from sveta.api.errors import ApiError
+from sveta.catalog import browse
+from sveta.catalog.store import CatalogStore
+from sveta.errors import ConfigError, InputError
+from sveta.settings import Settings
+
+router = APIRouter(prefix="/api", tags=["sources"])
+READ, WRITE = [Depends(require_read)], [Depends(require_write)]
+
+
+class SourceIn(BaseModel):
+    kind: Literal["shopify", "csv", "jsonl", "folder"] = Field("shopify", description="What the source is.")
+    location: str = Field(..., min_length=1, description="A store URL (https://shop.example) or a server path.")
+    name: str | None = Field(None, max_length=255, description="Feeds and folders only (a store is named by host).")
+
+
+class CrawlIn(BaseModel):
+    images: str | None = Field(None, description="Feeds: folder of photos (default: images/ beside the file).")
+    mapping: dict[str, str] = Field(default_factory=dict, description="Feeds: FIELD -> COLUMN, as --map does.")
+
+
+@router.get("/sources", summary="Sources with their product counts and latest crawl", dependencies=READ)
+def sources(catalog: CatalogStore = Depends(get_catalog)) -> list[dict[str, Any]]:
+    return browse.list_sources(catalog)
+
+
+@router.post("/sources", status_code=201, summary="Register a Shopify store or a feed", dependencies=WRITE)
+def add_source(body: SourceIn, response: Response, state: AppState = Depends(app_state)) -> dict[str, Any]:
+    name, location = _where(body, state.settings)
+    catalog = state.catalog()
+    existing = browse.find_source(catalog, name)
+    if existing is not None and existing.kind != body.kind:
+        raise ApiError(409, f"a {existing.kind} source is already named {name}", "give another name")
+    source_id = catalog.ensure_source(name, body.kind, location)
+    if existing is not None:
+        response.status_code = 200
+    source = browse.get_source(catalog, source_id)
+    assert source is not None
+    return browse.source_dict(source)
+
+
+def _where(body: SourceIn, settings: Settings) -> tuple[str, str]:
+    """(name, location) as `sveta ingest` names and locates the source."""
+    if body.kind == "shopify":
+        from sveta.ingest.shopify import normalize_base_url, source_name
+        from sveta.net import check_url
+
+        try:
+            base = normalize_base_url(body.location)
+        except ConfigError as exc:
+            raise ApiError(422, exc.message, exc.hint, "input_error") from None
+        check_url(base, settings.allowed_private_hosts)
+        return source_name(base), base
+    path = Path(body.location).expanduser().resolve()
+    if body.kind == "folder":
+        if not path.is_dir():
+            raise InputError(f"folder not found on the server: {path}", "give a folder of category sub-folders")
+        return body.name or f"folder:{path.name}", str(path)
+    if not path.is_file():
+        raise InputError(f"feed file not found on the server: {path}", "give the path of a CSV or JSONL file")
+    return body.name or f"{body.kind}:{path.parent.name}/{path.name}", str(path)
+
+
+@router.post(
+    "/sources/{source_id}/crawl",
+    status_code=202,
+    summary="Start a crawl of the source in the background; returns its crawl run",
+    dependencies=WRITE,
+)
+def crawl(source_id: int, body: CrawlIn | None = None, state: AppState = Depends(app_state)) -> dict[str, Any]:
+    source = browse.get_source(state.catalog(), source_id)
+    if source is None:
+        raise ApiError(404, f"no source {source_id}", "list them: GET /api/sources")
+    assert state.crawls is not None
+    options = CrawlOptions(body.images, dict(body.mapping)) if body else None
+    run_id = state.crawls.start(source, options)
+    href = f"/api/crawl-runs/{run_id}"
+    return {"run_id": run_id, "source_id": source.id, "source": source.name, "status": "running", "href": href}
+
+
+@router.get("/crawl-runs", summary="Crawl runs, newest first", dependencies=READ)
+def crawl_runs(
+    source: str | None = Query(None, description="Only this source's runs (its name)."),
+    limit: int = Query(20, ge=1, le=500),
+    catalog: CatalogStore = Depends(get_catalog),
+) -> list[dict[str, Any]]:
+    return browse.list_runs(catalog, source, limit)
+
+
+@router.get("/crawl-runs/{run_id}", summary="One crawl run: status, counts, errors", dependencies=READ)
+def crawl_run(run_id: int, catalog: CatalogStore = Depends(get_catalog)) -> dict[str, Any]:
+    run = browse.get_run(catalog, run_id)
+    if run is None:
+        raise ApiError(404, f"no crawl run {run_id}", "list them: GET /api/crawl-runs")
+    return run

@@ -1,0 +1,20 @@
+"""`POST /api/tag`: the attributes a photo shows, with calibrated confidences, as `sveta tag --json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from sveta.api.deps import AppState, app_state, require_read
+from sveta.api.uploads import UploadedPhoto, label, uploaded_photo
+
+router = APIRouter(prefix="/api", tags=["tag"], dependencies=[Depends(require_read)])
+
+
+@router.post("/tag", summary="Category, colour, gender, occasion... of a photo, each with its confidence")
+def tag(photo: UploadedPhoto = Depends(uploaded_photo), state: AppState = Depends(app_state)) -> dict[str, Any]:
+    from sveta.learn.tagging import tag_query
+
+    result = tag_query(str(photo.path), state.settings, state.catalog)
+    return result | {"query": photo.name, "photo": label(photo)}

@@ -1,0 +1,140 @@
+"""Photo uploads: a body-size guard, the declared type, the image checks (bytes, pixels, decoding), a temp file."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, File, UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sveta.api.deps import get_settings
+from sveta.api.errors import ApiError, error_body
+from sveta.errors import InputError
+from sveta.images.checks import FORMATS, inspect_image, sniff
+from sveta.settings import Settings
+
+MULTIPART_SLACK = 64 * 1024  # room for the multipart envelope around a photo of the largest size
+_ACCEPTED_TYPES = ("image/", "application/octet-stream")
+_UPLOAD_HINT = "send a JPEG, PNG or WEBP photo as the multipart field 'file'"
+
+
+@dataclass
+class UploadedPhoto:
+    """A checked photo, written to a temp file for the library (removed after the response)."""
+
+    name: str
+    path: Path
+    format: str
+    width: int
+    height: int
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, f"the upload is larger than {limit:,} bytes", "send a smaller photo, or raise SVETA_MAX_UPLOAD_BYTES"
+    )
+
+
+class BodyLimit:
+    """Refuses request bodies over the upload limit: by Content-Length up front, else while they stream in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes + MULTIPART_SLACK
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await _refuse(send, self.max_bytes - MULTIPART_SLACK)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise too_large(self.max_bytes - MULTIPART_SLACK)
+            return message
+
+        return counted
+
+
+async def _refuse(send: Send, limit: int) -> None:
+    import json
+
+    error = too_large(limit)
+    body = json.dumps(error_body(error.code, error.message, error.hint)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def uploaded_photo(
+    file: UploadFile = File(..., description="The photo: JPEG, PNG, WEBP, GIF, BMP or TIFF."),
+    settings: Settings = Depends(get_settings),
+) -> Iterator[UploadedPhoto]:
+    """The dependency photo endpoints take: checks the upload, yields it as a temp file, then removes it."""
+    name = _safe_name(file.filename)
+    _check_declared_type(file.content_type, name)
+    data = _read_bounded(file, settings.max_upload_bytes)
+    fmt, width, height = check_image(data, name, settings.image_max_pixels)
+    path = _write_temp(data, FORMATS[fmt][1])
+    try:
+        yield UploadedPhoto(name, path, fmt, width, height)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def check_image(data: bytes, name: str, max_pixels: int) -> tuple[str, int, int]:
+    """The library's image checks; bytes that are no image at all are 415, a bad or huge image 422."""
+    try:
+        return inspect_image(data, name, max_pixels)
+    except InputError as exc:
+        if sniff(data) is None:
+            raise ApiError(415, exc.message, exc.hint or _UPLOAD_HINT, "not_an_image") from exc
+        raise
+
+
+def _check_declared_type(content_type: str | None, name: str) -> None:
+    if content_type and not content_type.lower().startswith(_ACCEPTED_TYPES):
+        raise ApiError(415, f"{name} was sent as {content_type}, not as an image", _UPLOAD_HINT, "not_an_image")
+
+
+def _read_bounded(file: UploadFile, limit: int) -> bytes:
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise too_large(limit)
+    if not data:
+        raise ApiError(422, "the uploaded file is empty", _UPLOAD_HINT, "input_error")
+    return data
+
+
+def _write_temp(data: bytes, ext: str) -> Path:
+    handle, name = tempfile.mkstemp(prefix="sveta-upload-", suffix=f".{ext}")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    return Path(name)
+
+
+def _safe_name(filename: str | None) -> str:
+    """The client's file name for messages and labels: no folders, printable, short."""
+    base = Path(filename or "").name
+    cleaned = re.sub(r"[^\w .()+-]", "_", base)[:120].strip()
+    return cleaned or "uploaded photo"
+
+
+def label(photo: UploadedPhoto) -> dict[str, Any]:
+    """What a response says about the photo it answered."""
+    return {"name": photo.name, "format": photo.format, "size": [photo.width, photo.height]}

@@ -1,0 +1,178 @@
+"""Browsing the catalog: filtered, paged product lists, one product in full, sources and crawl runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from sveta.catalog.models import CrawlRun, Product, Source
+from sveta.catalog.queries import ProductCard, product_cards
+from sveta.catalog.store import CatalogStore
+
+
+@dataclass
+class ProductQuery:
+    """Conditions on the product list; a list means "any of" (case-insensitive), None means "no condition"."""
+
+    category: list[str] | None = None
+    colour: list[str] | None = None
+    gender: list[str] | None = None
+    brand: list[str] | None = None
+    source: list[str] | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    in_stock: bool = False
+
+
+@dataclass
+class ProductPage:
+    total: int
+    limit: int
+    offset: int
+    items: list[ProductCard]
+
+    def as_dict(self) -> dict[str, Any]:
+        items = [c.as_dict() for c in self.items]
+        return {"total": self.total, "limit": self.limit, "offset": self.offset, "items": items}
+
+
+def list_products(catalog: CatalogStore, query: ProductQuery, limit: int = 50, offset: int = 0) -> ProductPage:
+    """Products matching ``query`` in catalog order, one page of cards, and how many match in all."""
+    ids_query = _where(select(Product.id), query)
+    with catalog.session() as s:
+        total = int(s.scalar(_where(select(func.count(Product.id)), query)) or 0)
+        ids = list(s.scalars(ids_query.order_by(Product.id).limit(limit).offset(offset)))
+    cards = product_cards(catalog, ids)
+    return ProductPage(total, limit, offset, [cards[i] for i in ids if i in cards])
+
+
+def _where(statement: Select[Any], query: ProductQuery) -> Select[Any]:
+    conditions = [
+        _any_of(Product.category, _canonical("category", query.category)),
+        _any_of(Product.colour, _canonical("colour", query.colour)),
+        _any_of(Product.gender, _canonical("gender", query.gender)),
+        _any_of(Product.brand, query.brand),
+    ]
+    statement = statement.where(*(c for c in conditions if c is not None))
+    if query.source:
+        names = [s.lower() for s in query.source]
+        statement = statement.join(Source, Product.source_id == Source.id).where(func.lower(Source.name).in_(names))
+    if query.min_price is not None:
+        statement = statement.where(Product.price_min >= query.min_price)
+    if query.max_price is not None:
+        statement = statement.where(Product.price_min <= query.max_price)
+    if query.in_stock:
+        statement = statement.where(Product.available.is_(True))
+    return statement
+
+
+def _any_of(column: Any, values: list[str] | None) -> Any:
+    if not values:
+        return None
+    return func.lower(column).in_([v.lower() for v in values])
+
+
+def _canonical(attribute: str, values: list[str] | None) -> list[str] | None:
+    """The given words plus their vocabulary names ("tshirts" finds the catalog's "T-Shirt")."""
+    if not values:
+        return None
+    from sveta.ingest.text_attributes import normalize_value
+
+    return sorted({*values, *(n for v in values if (n := normalize_value(attribute, v)))})
+
+
+def product_detail(catalog: CatalogStore, product_id: int) -> dict[str, Any] | None:
+    """One product with its variants, images and attributes (each attribute with its origin)."""
+    product = catalog.get_product(product_id)
+    if product is None:
+        return None
+    card = product_cards(catalog, [product_id])[product_id]
+    return card.as_dict() | {
+        "handle": product.handle,
+        "description": product.description,
+        "product_type": product.product_type,
+        "tags": product.tags,
+        "price_max": product.price_max,
+        "gone_at": product.gone_at,
+        "first_seen_at": product.first_seen_at,
+        "updated_at": product.updated_at,
+        "variants": [_variant(v) for v in product.variants],
+        "images": [_image(i) for i in product.images],
+        "attributes": [_attribute(a) for a in product.attributes],
+    }
+
+
+def _variant(v: Any) -> dict[str, Any]:
+    names = ("external_id", "title", "options", "size", "colour", "sku", "price", "compare_at_price", "available")
+    return {n: getattr(v, n) for n in names} | {"position": v.position}
+
+
+def _image(i: Any) -> dict[str, Any]:
+    names = ("id", "url", "position", "width", "height", "alt", "status", "local_path", "error")
+    return {n: getattr(i, n) for n in names}
+
+
+def _attribute(a: Any) -> dict[str, Any]:
+    names = ("name", "value", "origin", "confidence", "evidence", "model_version")
+    return {n: getattr(a, n) for n in names}
+
+
+def image_path(catalog: CatalogStore, image_id: int) -> str | None:
+    """The cached file of an image, None when unknown or not downloaded."""
+    from sveta.catalog.models import Image
+
+    with catalog.session() as s:
+        image = s.get(Image, image_id)
+        return image.local_path if image is not None and image.status == "cached" else None
+
+
+def list_sources(catalog: CatalogStore) -> list[dict[str, Any]]:
+    """Every source with its product count and its latest crawl run."""
+    with catalog.session() as s:
+        sources = list(s.scalars(select(Source).order_by(Source.id)))
+        counts = dict(s.execute(select(Product.source_id, func.count(Product.id)).group_by(Product.source_id)).all())
+        newest = select(func.max(CrawlRun.id)).group_by(CrawlRun.source_id)
+        latest = {r.source_id: r for r in s.scalars(select(CrawlRun).where(CrawlRun.id.in_(newest)))}
+    return [source_dict(src, int(counts.get(src.id, 0)), latest.get(src.id)) for src in sources]
+
+
+def get_source(catalog: CatalogStore, source_id: int) -> Source | None:
+    with catalog.session() as s:
+        return s.get(Source, source_id)
+
+
+def find_source(catalog: CatalogStore, name: str) -> Source | None:
+    with catalog.session() as s:
+        return s.scalar(select(Source).where(Source.name == name))
+
+
+def source_dict(source: Source, products: int | None = None, last_run: CrawlRun | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": source.id,
+        "name": source.name,
+        "kind": source.kind,
+        "location": source.location,
+        "created_at": source.created_at,
+    }
+    if products is not None:
+        out["products"] = products
+    out["last_run"] = run_dict(last_run) if last_run is not None else None
+    return out
+
+
+def get_run(catalog: CatalogStore, run_id: int) -> dict[str, Any] | None:
+    with catalog.session() as s:
+        run = s.get(CrawlRun, run_id)
+        return run_dict(run, run.source.name) if run is not None else None
+
+
+def list_runs(catalog: CatalogStore, source_name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    return [run_dict(r, r.source.name) for r in catalog.runs(source_name, limit)]
+
+
+def run_dict(run: CrawlRun, source_name: str | None = None) -> dict[str, Any]:
+    names = ("id", "source_id", "status", "started_at", "finished_at", "pages", "new", "changed", "unchanged", "gone")
+    out = {n: getattr(run, n) for n in names} | {"errors": run.errors, "notes": run.notes}
+    return out | ({"source": source_name} if source_name is not None else {})
