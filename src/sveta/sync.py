@@ -60,10 +60,13 @@ def crawl_source(
     location: str,
     settings: Settings,
     *,
+    images: Path | None = None,
+    mapping: dict[str, str] | None = None,
     client: httpx.Client | None = None,
     log: Callable[[str], None] = print,
 ) -> IngestReport:
-    """Read one source again, as it was registered (a store URL, a feed file, a folder of photos)."""
+    """Read one source again, as registered: a store URL, a feed file (photos in ``images``, default images/ beside
+    it; columns renamed by ``mapping``), or a folder of photos."""
     from sveta.ingest.pipeline import CrawlState, run_ingest
 
     if kind == "shopify":
@@ -74,8 +77,10 @@ def crawl_source(
     if kind in ("csv", "jsonl"):
         from sveta.ingest.feeds import FeedReader
 
-        images = path.parent / "images" if (path.parent / "images").is_dir() else None
-        reader = FeedReader(path, images_dir=images)
+        if not path.is_file():
+            raise InputError(f"feed file not found: {path}", "register the source again with the feed's path")
+        images = images or (path.parent / "images" if (path.parent / "images").is_dir() else None)
+        reader = FeedReader(path, images_dir=images.resolve() if images else None, overrides=dict(mapping or {}))
         return run_ingest(
             catalog, name=name, kind=kind, location=location, records=reader.records(), state=reader.state
         )
@@ -85,7 +90,7 @@ def crawl_source(
         state = CrawlState()
         records = read_folder(path, state)
         return run_ingest(catalog, name=name, kind=kind, location=location, records=records, state=state)
-    raise ConfigError(f"source {name}: unknown kind {kind!r}", "register it again with sveta ingest")
+    raise ConfigError(f"source {name}: unknown kind {kind!r}", "sources are shopify, csv, jsonl or folder")
 
 
 def sync_once(

@@ -11,7 +11,7 @@ from pathlib import Path
 from sveta.api.errors import ApiError
 from sveta.catalog.models import Source
 from sveta.catalog.store import CatalogStore
-from sveta.ingest.pipeline import CrawlState, IngestReport, run_ingest
+from sveta.ingest.pipeline import IngestReport
 from sveta.settings import Settings
 
 log = logging.getLogger("sveta.api.crawls")
@@ -104,34 +104,17 @@ def _announce(start: _Start, run_id: int) -> None:
 
 
 def ingest_source(catalog: CatalogStore, source: Source, settings: Settings, options: CrawlOptions) -> IngestReport:
-    """One source into the catalog, as `sveta ingest shopify|csv|jsonl|folder` would."""
-    if source.kind == "shopify":
-        from sveta.ingest.shopify import ingest_shopify
+    """One source into the catalog, as `sveta ingest shopify|csv|jsonl|folder` and `sveta sync` would."""
+    from sveta.sync import crawl_source
 
-        return ingest_shopify(catalog, source.location, settings=settings, log=log.info)
-    if source.kind in ("csv", "jsonl"):
-        return _ingest_feed(catalog, source, options)
-    if source.kind == "folder":
-        from sveta.ingest.feeds import read_folder
-
-        state = CrawlState()
-        root = Path(source.location)
-        records = read_folder(root, state)
-        return run_ingest(catalog, name=source.name, kind="folder", location=str(root), records=records, state=state)
-    raise ApiError(422, f"cannot crawl a source of kind {source.kind!r}", "sources are shopify, csv, jsonl or folder")
-
-
-def _ingest_feed(catalog: CatalogStore, source: Source, options: CrawlOptions) -> IngestReport:
-    from sveta.errors import InputError
-    from sveta.ingest.feeds import FeedReader
-
-    file = Path(source.location)
-    if not file.is_file():
-        raise InputError(f"feed file not found: {file}", "register the source again with the feed's path")
     images = Path(options.images) if options.images else None
-    if images is None and (file.parent / "images").is_dir():
-        images = file.parent / "images"
-    reader = FeedReader(file, images_dir=images.resolve() if images else None, overrides=dict(options.mapping))
-    return run_ingest(
-        catalog, name=source.name, kind=source.kind, location=str(file), records=reader.records(), state=reader.state
+    return crawl_source(
+        catalog,
+        source.name,
+        source.kind,
+        source.location,
+        settings,
+        images=images,
+        mapping=options.mapping,
+        log=log.info,
     )
