@@ -95,3 +95,33 @@ def test_cli_sync_once_json(myntra: Path, tmp_path: Path) -> None:
     assert result.exit_code == InputError.exit_code and "not a duration" in result.output
     with open_catalog(settings.catalog_url).session() as s:
         assert s.scalars(select(Source.kind)).all() == ["csv"]
+
+
+def test_the_server_syncs_in_the_background_and_serves_the_new_index(myntra: Path, tmp_path: Path) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from sveta.api.app import create_app
+
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", sync_every="1s")
+    catalog = open_catalog(settings.catalog_url)
+    feed = _feed(myntra, tmp_path / "feed", 200, 10)
+    reader = FeedReader(feed, images_dir=feed.parent / "images")
+    run_ingest(catalog, name="myntra", kind="csv", location=str(feed), records=reader.records(), state=reader.state)
+    sync_index(catalog, settings)
+    app = create_app(settings)
+    with TestClient(app) as client:  # the lifespan starts the sync thread
+        assert client.get("/readyz").json()["checks"]["index"]["vectors"] == 10
+        _feed(myntra, tmp_path / "feed", 200, 14)
+        deadline = time.monotonic() + 120
+        while "last_sync" not in app.state.sveta.cache and time.monotonic() < deadline:
+            time.sleep(0.2)
+        last = app.state.sveta.cache["last_sync"]
+        assert last["sources"][0]["new"] == 4 and last["index"]["count"] == 14
+        assert client.get("/readyz").json()["checks"]["index"]["vectors"] == 14
+        newest = client.get("/api/products", params={"limit": 100}).json()
+        assert newest["total"] == 14
+        hits = client.get(f"/api/products/{newest['items'][-1]['product_id']}/similar", params={"k": 3}).json()
+        assert len(hits["matches"]) == 3
+    catalog.engine.dispose()
