@@ -25,6 +25,8 @@ from sveta.settings import Settings
 from sveta.wardrobe_ideas import PER_CATEGORY, completion, extension_ideas, ranked_rows, read_pieces
 from tests.test_complete import _subset  # the same small catalog: formal, casual and sports pieces and complements
 
+pytestmark = pytest.mark.slow  # trains the photo model on its catalog (about a minute on 2 cores)
+
 IDEAS_FIELDS = {"product_id", "source_id", "slot", "title", "category", "colour", "n_completes", "completes", "score"}
 
 
