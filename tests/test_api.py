@@ -50,9 +50,8 @@ class Built:
         return (self.folder / "images" / f"{source_id}.jpg").read_bytes()
 
 
-@pytest.fixture(scope="module")
-def built(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    home = tmp_path_factory.mktemp("api")
+def build_catalog(myntra: Path, home: Path) -> tuple[Settings, CatalogStore, Path]:
+    """The small real catalog of TYPES under ``home``: ingested, trained and indexed (the web tests share it)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(test_learn, "TYPES", TYPES)
         folder = _subset(myntra, home / "subset")
@@ -63,6 +62,12 @@ def built(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bu
     run_ingest(catalog, name="subset", kind="csv", location=str(folder), records=reader.records(), state=reader.state)
     train_catalog(catalog, settings)
     sync_index(catalog, settings, embedder="tuned:catalog", rebuild=True)
+    return settings, catalog, folder
+
+
+@pytest.fixture(scope="module")
+def built(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    settings, catalog, folder = build_catalog(myntra, tmp_path_factory.mktemp("api"))
     with TestClient(create_app(settings)) as client:
         yield Built(settings, catalog, folder, client)
     catalog.engine.dispose()

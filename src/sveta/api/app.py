@@ -16,14 +16,15 @@ from sveta.api import errors
 from sveta.api.crawls import CrawlJobs
 from sveta.api.deps import AppState
 from sveta.api.metrics import Metrics, MetricsMiddleware
-from sveta.api.routers import audit, complete, health, look, products, search, sources, tag
+from sveta.api.routers import audit, complete, health, look, products, search, sources, stats, tag, web
 from sveta.api.uploads import BodyLimit
 from sveta.errors import ConfigError
 from sveta.settings import Settings
 
 log = logging.getLogger("sveta.api")
 DESCRIPTION = """The sveta catalog engine over HTTP: browse the catalog, search by photo, URL or text, find the
-garments in a photo, complete the look, tag photos, audit listings, register and crawl sources.
+garments in a photo, complete the look, tag photos, audit listings, register and crawl sources, catalog stats
+and a 2-D map of its photos. The web page is at `/`.
 
 Errors are JSON: `{"error": {"code", "message", "hint"}}`. Writes need the `X-API-Key` header (SVETA_API_KEY);
 reads are open unless SVETA_API_READ_KEY_REQUIRED is set."""
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="sveta", version=__version__, description=DESCRIPTION, lifespan=_lifespan)
     app.state.sveta = state
     errors.install(app)
-    for module in (health, products, search, look, complete, tag, audit, sources):
+    for module in (health, products, search, look, complete, tag, audit, sources, stats, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # outermost: counts the 413s too

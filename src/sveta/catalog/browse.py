@@ -101,7 +101,25 @@ def product_detail(catalog: CatalogStore, product_id: int) -> dict[str, Any] | N
         "variants": [_variant(v) for v in product.variants],
         "images": [_image(i) for i in product.images],
         "attributes": [_attribute(a) for a in product.attributes],
+        "mismatches": attribute_mismatches([(a.name, a.value, a.origin) for a in product.attributes]),
     }
+
+
+def attribute_mismatches(attributes: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """Attributes whose origins (seller / text / image) state different values once normalised ("Tshirts" is
+    "T-Shirt"): each with its values per origin. Two origins disagree when they share no value."""
+    from sveta.audit import canonical
+
+    by_name: dict[str, dict[str, set[str]]] = {}
+    for name, value, origin in attributes:
+        if value:
+            by_name.setdefault(name, {}).setdefault(origin, set()).add(canonical(name, value))
+    found = []
+    for name, origins in by_name.items():
+        sets = list(origins.values())
+        if any(a.isdisjoint(b) for i, a in enumerate(sets) for b in sets[i + 1 :]):
+            found.append({"name": name, "values": {o: sorted(v) for o, v in sorted(origins.items())}})
+    return found
 
 
 def _variant(v: Any) -> dict[str, Any]:

@@ -11,9 +11,11 @@ from fastapi.responses import FileResponse
 from sveta.api.deps import get_catalog, product_or_404, require_read
 from sveta.api.errors import ApiError
 from sveta.catalog.browse import ProductQuery, image_path, list_products, product_detail
+from sveta.catalog.queries import product_image_ids
 from sveta.catalog.store import CatalogStore
 
 router = APIRouter(prefix="/api", tags=["products"], dependencies=[Depends(require_read)])
+CACHED = {"Cache-Control": "max-age=3600"}  # a product's photos seldom change; an hour of reuse for the web page
 
 
 def product_query(
@@ -49,9 +51,18 @@ def product(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> dict[str,
     return detail
 
 
+@router.get("/products/{ref}/image", summary="A product's first cached photo (for cards)", response_class=FileResponse)
+def product_image(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> FileResponse:
+    for image_id in product_image_ids(catalog, product_or_404(catalog, ref)):
+        path = image_path(catalog, image_id)
+        if path is not None and Path(path).is_file():
+            return FileResponse(path, headers=CACHED)
+    raise ApiError(404, f"product {ref!r} has no photo in the image cache", "run `sveta images fetch`")
+
+
 @router.get("/images/{image_id}", summary="A product photo from the image cache", response_class=FileResponse)
 def image(image_id: int, catalog: CatalogStore = Depends(get_catalog)) -> FileResponse:
     path = image_path(catalog, image_id)
     if path is None or not Path(path).is_file():
         raise ApiError(404, f"image {image_id} is not in the image cache", "run `sveta images fetch`")
-    return FileResponse(path)
+    return FileResponse(path, headers=CACHED)

@@ -1,0 +1,199 @@
+// Shared helpers of the web page: the API client, DOM building, product cards, the filter form.
+
+/** An API error: the server's JSON envelope {"error": {code, message, hint}}. */
+export class ApiError extends Error {
+  constructor(status, message, hint) {
+    super(message);
+    this.status = status;
+    this.hint = hint || "";
+  }
+}
+
+/** GET (or POST with `body`) an /api path; JSON back, or an ApiError. */
+export async function api(path, { body, params } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [key, value] of Object.entries(params || {})) {
+    for (const v of [].concat(value)) {
+      if (v !== undefined && v !== null && v !== "" && v !== false) url.searchParams.append(key, v);
+    }
+  }
+  let response;
+  try {
+    response = await fetch(url, body ? { method: "POST", body } : {});
+  } catch (error) {
+    throw new ApiError(0, `the server did not answer (${error.message})`, "is `sveta serve` running?");
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    throw new ApiError(response.status, error.message || `HTTP ${response.status}`, error.hint);
+  }
+  return data;
+}
+
+/** h("div", {class: "x", onclick: f}, child, "text", [more]): an element; null/false children are skipped. */
+export function h(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "style" && typeof value === "object") {
+      for (const [name, v] of Object.entries(value)) {
+        if (v !== null && v !== undefined) node.style.setProperty(name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), v);
+      }
+    }
+    else if (key === "dataset") {
+      for (const [name, v] of Object.entries(value)) if (v !== null && v !== undefined) node.dataset[name] = v;
+    }
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(node, child);
+    else node.append(child instanceof Node ? child : String(child));
+  }
+}
+
+/** An error box with the API's message and hint. */
+export function errorBox(error) {
+  return h("div", { class: "error", role: "alert" },
+    h("strong", null, error.message || String(error)),
+    error.hint ? h("div", { class: "hint" }, error.hint) : null);
+}
+
+export function spinner(text = "Loading…") {
+  return h("div", { class: "loading", role: "status" }, h("span", { class: "spin" }), text);
+}
+
+export function percent(score) {
+  return `${Math.round(score * 100)}%`;
+}
+
+export function price(value, currency) {
+  if (value === null || value === undefined) return null;
+  try {
+    return new Intl.NumberFormat(undefined, currency ? { style: "currency", currency } : {}).format(value);
+  } catch {
+    return `${value} ${currency || ""}`.trim();
+  }
+}
+
+/** The photo of a result: the very photo that matched when the result names it, else the product's first. */
+export function photoOf(item) {
+  return item.image_id ? `/api/images/${item.image_id}` : `/api/products/${item.product_id}/image`;
+}
+
+/** A product card: photo, title, score (or slot and reason), colour / gender / price; opens the product page. */
+export function card(item, { reason = false, slot = false, score = true } = {}) {
+  const facts = [item.category, item.colour, item.gender, price(item.price, item.currency)].filter(Boolean);
+  const dataset = { product: item.product_id, category: item.category, colour: item.colour, gender: item.gender };
+  return h("a", { class: "card", href: `#/product/${item.product_id}`, dataset },
+    h("div", { class: "thumb" },
+      h("img", { src: photoOf(item), alt: item.title, loading: "lazy", onerror: brokenImage })),
+    slot && item.slot ? h("div", { class: "slot" }, item.slot) : null,
+    h("div", { class: "title" }, item.title),
+    h("div", { class: "facts" }, facts.join(" · ")),
+    score && item.score !== undefined ? h("div", { class: "score", title: "similarity" }, percent(item.score)) : null,
+    reason && item.reason ? h("div", { class: "reason" }, item.reason) : null);
+}
+
+function brokenImage(event) {
+  event.target.replaceWith(h("span", { class: "no-photo" }, "no photo"));
+}
+
+export function cards(items, options) {
+  if (!items.length) return h("p", { class: "empty" }, "Nothing matches these filters.");
+  return h("div", { class: "cards" }, items.map((item) => card(item, options)));
+}
+
+let facetsPromise = null;
+
+/** The catalog's categories, colours and genders (from /api/stats), fetched once per page load. */
+export function facets() {
+  facetsPromise ||= api("/api/stats", { params: { top_words: 0 } }).then((s) => ({
+    categories: Object.keys(s.by_category).filter((c) => c !== "unknown").sort(),
+    colours: Object.keys(s.by_colour).filter((c) => c !== "unknown").sort(),
+    genders: Object.keys(s.by_gender).filter((c) => c !== "unknown").sort(),
+  })).catch(() => ({ categories: [], colours: [], genders: ["Men", "Women", "Boys", "Girls", "Unisex"] }));
+  return facetsPromise;
+}
+
+function select(name, label, first, values, current) {
+  return h("label", null, h("span", null, label),
+    h("select", { name },
+      h("option", { value: "" }, first),
+      values.map((v) => h("option", { value: v, selected: v === current }, v))));
+}
+
+/** The filter form (category, colour, gender, price, in stock); `onchange(params)` runs on every change. */
+export function filterForm(facetLists, values, onchange, { categoryLabel = "Any category" } = {}) {
+  const form = h("form", { class: "filters" },
+    select("category", "Category", categoryLabel, facetLists.categories, values.category),
+    select("colour", "Colour", "Any colour", facetLists.colours, values.colour),
+    select("gender", "Gender", "Any gender", facetLists.genders, values.gender),
+    h("label", null, h("span", null, "Price from"),
+      h("input", { name: "min_price", type: "number", min: 0, step: "any", inputmode: "decimal",
+        value: values.min_price ?? "" })),
+    h("label", null, h("span", null, "to"),
+      h("input", { name: "max_price", type: "number", min: 0, step: "any", inputmode: "decimal",
+        value: values.max_price ?? "" })),
+    h("label", { class: "check" },
+      h("input", { name: "in_stock", type: "checkbox", checked: Boolean(values.in_stock) }),
+      h("span", null, "In stock")));
+  const read = () => {
+    const data = new FormData(form);
+    const params = {};
+    for (const key of ["category", "colour", "gender", "min_price", "max_price"]) {
+      const value = String(data.get(key) || "").trim();
+      if (value) params[key] = value;
+    }
+    if (data.get("in_stock")) params.in_stock = "true";
+    return params;
+  };
+  form.addEventListener("change", () => onchange(read()));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    onchange(read());
+  });
+  return form;
+}
+
+/** Distinct, stable colours for categories: golden-angle hues, the commonest first. */
+export function palette(names) {
+  const colours = new Map();
+  names.forEach((name, i) => {
+    const hue = (i * 137.508) % 360;
+    const light = [45, 60, 35][Math.floor(i / 12) % 3];
+    colours.set(name, `hsl(${hue.toFixed(1)} 70% ${light}%)`);
+  });
+  return colours;
+}
+
+const COLOURS = {
+  "navy blue": "#1f2f5c", "off white": "#f3f0e6", "grey melange": "#a7a7a7", "turquoise blue": "#30c5d2",
+  "sea green": "#2e8b57", "lime green": "#7ccd32", "fluorescent green": "#4dff4d", "mushroom brown": "#9b8069",
+  "coffee brown": "#6f4e37", "burgundy": "#800020", "mustard": "#d6a510", "charcoal": "#36454f",
+  "rust": "#b7410e", "mauve": "#c397b3", "nude": "#e3bc9a", "skin": "#e8b894", "cream": "#fffdd0",
+  "copper": "#b87333", "bronze": "#cd7f32", "multi": "linear-gradient(90deg,#e4572e,#f0a202,#17a05d,#2e86de)",
+  "metallic": "#aaa9ad", "blue": "#3f6fb5", "red": "#d23b3b", "green": "#3f9b55", "yellow": "#f2cf3a",
+  "pink": "#f19ab8", "purple": "#7d4fb0", "brown": "#8a5a36", "orange": "#f08a24", "white": "#fff", "taupe": "#8b8589", "rose": "#e8a0b0", "steel": "#7b8a99", "unknown": "#ccc",
+};
+
+/** A CSS colour for a catalog colour name ("Navy Blue"), null when there is none. */
+export function cssColour(name) {
+  const key = name.toLowerCase();
+  if (COLOURS[key]) return COLOURS[key];
+  const plain = key.replace(/\s+/g, "");
+  return CSS.supports("color", plain) ? plain : null;
+}
