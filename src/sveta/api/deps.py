@@ -166,14 +166,14 @@ def search_filter(
     in_stock: bool = Query(False, description="Only available products."),
 ) -> Filter:
     """The search filters as query parameters (the category is each endpoint's own: its default differs)."""
-    return Filter(
-        gender=gender or None,
-        colour=colour or None,
-        brand=brand or None,
-        source=source or None,
+    return Filter.of(
+        gender=gender,
+        colour=colour,
+        brand=brand,
+        source=source,
         price_min=min_price,
         price_max=max_price,
-        available=True if in_stock else None,
+        in_stock=in_stock,
     )
 
 

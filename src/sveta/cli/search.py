@@ -89,14 +89,14 @@ def _filter(
     price_max: float | None,
     in_stock: bool,
 ) -> Filter:
-    return Filter(
-        gender=gender or None,
-        colour=colour or None,
-        brand=brand or None,
-        source=source or None,
+    return Filter.of(
+        gender=gender,
+        colour=colour,
+        brand=brand,
+        source=source,
         price_min=price_min,
         price_max=price_max,
-        available=True if in_stock else None,
+        in_stock=in_stock,
     )
 
 

@@ -47,6 +47,29 @@ class Filter:
     def is_empty(self) -> bool:
         return all(getattr(self, f) in (None, []) for f in self.__slots__)
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        gender: list[str] | None = None,
+        colour: list[str] | None = None,
+        brand: list[str] | None = None,
+        source: list[str] | None = None,
+        price_min: float | None = None,
+        price_max: float | None = None,
+        in_stock: bool = False,
+    ) -> Filter:
+        """From user options (the CLI's flags, the API's query parameters): empty lists and False mean no condition."""
+        return cls(
+            gender=gender or None,
+            colour=colour or None,
+            brand=brand or None,
+            source=source or None,
+            price_min=price_min,
+            price_max=price_max,
+            available=True if in_stock else None,
+        )
+
 
 @dataclass(slots=True)
 class Hit:
