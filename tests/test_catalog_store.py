@@ -9,7 +9,7 @@ from sqlalchemy import func, inspect, select
 
 from sveta.catalog import migrate
 from sveta.catalog.models import Attribute, CrawlRun, Image, Product, Variant
-from sveta.catalog.store import CatalogStore
+from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.ingest.pipeline import run_ingest
 from sveta.ingest.records import AttributeRecord, ImageRecord, ProductRecord, VariantRecord
 
@@ -170,3 +170,11 @@ def test_migrations_downgrade_and_upgrade(catalog: CatalogStore) -> None:
         inspect(catalog.engine).get_table_names()
     )
     assert catalog.count_products() == 0
+
+
+def test_a_bad_database_url_is_reported_without_its_password() -> None:
+    from sveta.errors import CatalogError
+
+    with pytest.raises(CatalogError) as caught:
+        open_catalog("mysql+nodriver://user:s3cret@db.example/catalog")
+    assert "s3cret" not in str(caught.value) and "user:***@db.example" in str(caught.value)

