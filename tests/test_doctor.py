@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from sveta.catalog.store import open_catalog
 from sveta.cli import _common, app
-from sveta.doctor import Check, all_ok, redact_url, run_checks
+from sveta.doctor import Check, all_ok, run_checks
+from sveta.doctor.catalog import redact_url
 from sveta.index.catalog_index import sync_index
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest

@@ -54,7 +54,13 @@ def test_parse_every() -> None:
 
 
 def test_sync_reads_sources_again_and_swaps_the_index(myntra: Path, tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path / "data", allowed_private_hosts=["127.0.0.1"])
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        allowed_private_hosts=["127.0.0.1"],
+        crawl_max_retries=1,  # the store that is down fails fast
+        crawl_backoff_s=0.01,
+    )
     catalog = open_catalog(settings.catalog_url)
     feed = _feed(myntra, tmp_path / "feed", 0, 20)
     reader = FeedReader(feed, images_dir=feed.parent / "images")

@@ -1,30 +1,21 @@
-"""`sveta doctor`: what the settings point at (catalog, index, embedder, Ray), whether it answers, and how to fix it."""
+"""The doctor's checks of the embedder, the index, the trained models, Ray and the optional extras."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
-import re
 import socket
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from sveta.catalog.store import CatalogStore
+from sveta.doctor.catalog import _photo_counts, _reason, _skip, redact_url
+from sveta.doctor.check import Check
 from sveta.errors import SvetaError
 from sveta.index.base import IndexConfig
 from sveta.settings import Settings
 
-PG_FIX = (
-    "check that the server is up and that SVETA_DATABASE_URL reads "
-    "postgresql+psycopg://USER:PASSWORD@HOST:5432/DBNAME; the driver: pip install 'sveta[postgres]'"
-)
-SQLITE_FIX = "check SVETA_DATA_DIR (the SQLite catalog is catalog.db in it) or SVETA_DATABASE_URL"
-URL_FIX = "check SVETA_DATABASE_URL, that its driver is installed and that the server is up"
-CONNECT_TIMEOUT_S = 5
 # optional packages: (module, the extra that brings it or None for a core one, what it enables)
 EXTRAS = (
     ("torch", "train", "sveta train, sveta outfits train"),
@@ -33,219 +24,6 @@ EXTRAS = (
     ("fastapi", None, "sveta serve, the REST API"),
 )
 REINSTALL = "pip install --force-reinstall sveta"
-
-
-@dataclass
-class Check:
-    """One line of the report: ``ok`` is True, False, or None for skipped / not configured."""
-
-    name: str
-    ok: bool | None
-    detail: str
-    fix: str = ""
-    required: bool = True  # a failed optional check warns; it does not fail the doctor
-
-    @property
-    def status(self) -> str:
-        if self.ok is None:
-            return "skip"
-        if self.ok:
-            return "OK"
-        return "FAIL" if self.required else "warn"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "status": self.status}
-
-
-def all_ok(checks: list[Check]) -> bool:
-    """True when no required check failed."""
-    return not any(c.ok is False and c.required for c in checks)
-
-
-def run_checks(settings: Settings) -> list[Check]:
-    """Every check, in the order a user would fix them; a check that breaks is a failed line, never a traceback."""
-    checks = _safely("data home", lambda: [check_data_home(settings)])
-    store, catalog_checks = check_catalog(settings)
-    try:
-        checks += catalog_checks
-        checks += _safely("image cache", lambda: [check_image_cache(settings)])
-        checks += _safely("embedder", lambda: [check_embedder(settings)])
-        checks += _safely("index", lambda: check_index(settings, store))
-        checks += _safely("trained model", lambda: [check_trained_model(settings)])
-        checks += _safely("outfit model", lambda: [check_outfit_model(settings)])
-        checks += _safely("ray", lambda: [check_ray(settings)])
-        checks += check_extras()
-    finally:
-        if store is not None:
-            store.engine.dispose()
-    return checks
-
-
-def _safely(name: str, run: Callable[[], list[Check]]) -> list[Check]:
-    try:
-        return run()
-    except Exception as exc:  # a doctor reports; it does not crash
-        return [Check(name, False, f"the check itself failed: {type(exc).__name__}: {_reason(exc)}", "")]
-
-
-# -- data home, catalog, image cache ------------------------------------------------------------
-
-
-def check_data_home(settings: Settings) -> Check:
-    home = settings.data_dir.resolve()
-    if not home.exists():
-        fix = "any sveta command creates it (sveta demo, sveta ingest ...); or point SVETA_DATA_DIR at yours"
-        return Check("data home", False, f"{home} does not exist", fix)
-    if not home.is_dir() or not os.access(home, os.W_OK | os.X_OK):
-        return Check("data home", False, f"{home} is not a writable folder", f"check its permissions: ls -ld {home}")
-    return Check("data home", True, f"{home} (writable)")
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
-def scrub(text: str, url: str) -> str:
-    """An error text with the URL's password (as given and URL-quoted) taken out."""
-    from urllib.parse import quote
-
-    password = _password(url)
-    text = text.replace(url, redact_url(url))
-    for secret in {password, quote(password, safe="")} - {""}:
-        text = text.replace(secret, "***")
-    return text
-
-
-def _password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).password or ""
-    except (ArgumentError, ValueError):
-        match = re.search(r"://[^:/@]*:([^@]*)@", url)
-        return match.group(1) if match else ""
-
-
-def check_catalog(settings: Settings) -> tuple[CatalogStore | None, list[Check]]:
-    """(the store when its schema is at head, else None; [reachable, schema]): connects, never migrates."""
-    url = settings.catalog_url
-    shown, fix = redact_url(url), _catalog_fix(url)
-    if _missing_sqlite_file(url):
-        ingest = "ingest a source (sveta ingest csv FILE, sveta demo), or " + SQLITE_FIX
-        return None, [Check("catalog", False, f"{shown}: no catalog database yet", ingest), _skip("catalog schema")]
-    try:
-        store = _connect(url)
-    except Exception as exc:  # any driver / network error is reported, never raised
-        return None, [Check("catalog", False, f"{shown}: {scrub(_reason(exc), url)}", fix), _skip("catalog schema")]
-    schema = _schema_check(store)
-    if not schema.ok:
-        store.engine.dispose()
-        return None, [Check("catalog", True, f"{shown} (answers)"), schema]
-    return store, [Check("catalog", True, f"{shown}: {_catalog_counts(store)}"), schema]
-
-
-def _catalog_fix(url: str) -> str:
-    if url.startswith("sqlite"):
-        return SQLITE_FIX
-    return PG_FIX if url.startswith("postgres") else URL_FIX
-
-
-def _missing_sqlite_file(url: str) -> bool:
-    if not url.startswith("sqlite"):
-        return False
-    path = url.split(":///", 1)[-1].split("?", 1)[0]
-    return bool(path) and path != ":memory:" and not Path(path).is_file()
-
-
-def _connect(url: str) -> CatalogStore:
-    """The store at ``url`` after one round trip (Postgres: a connect timeout unless the URL sets one)."""
-    from sqlalchemy import text
-
-    from sveta.catalog.store import open_catalog
-
-    if url.startswith("postgresql") and "connect_timeout" not in url:
-        from sqlalchemy.engine import make_url
-
-        with_timeout = make_url(url).update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
-        url = with_timeout.render_as_string(hide_password=False)
-    store = open_catalog(url, migrate=False)
-    try:
-        with store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except BaseException:
-        store.engine.dispose()
-        raise
-    return store
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, SvetaError):
-        return exc.message
-    orig = getattr(exc, "orig", None)
-    return " ".join(str(orig or exc).split())[:300]
-
-
-def _catalog_counts(store: CatalogStore) -> str:
-    photos = ", ".join(f"{n} {status}" for status, n in sorted(_photo_counts(store).items())) or "none"
-    return f"{store.count_products()} products; photos: {photos}"
-
-
-def _photo_counts(store: CatalogStore) -> dict[str, int]:
-    """Images by status: pending, cached, broken."""
-    from sqlalchemy import func, select
-
-    from sveta.catalog.models import Image
-
-    with store.session() as s:
-        return {
-            status: int(n) for status, n in s.execute(select(Image.status, func.count(Image.id)).group_by(Image.status))
-        }
-
-
-def _schema_check(store: CatalogStore) -> Check:
-    """The Alembic revision of the database against this sveta's head."""
-    from alembic.script import ScriptDirectory
-
-    from sveta.catalog.migrate import alembic_config, current
-
-    script = ScriptDirectory.from_config(alembic_config(store.engine))
-    head = script.get_current_head()
-    try:
-        now = current(store.engine)
-    except Exception as exc:
-        return Check("catalog schema", False, f"cannot read the schema version: {_reason(exc)}", SQLITE_FIX)
-    if now == head:
-        return Check("catalog schema", True, f"at head ({head})")
-    if now is None:
-        return Check("catalog schema", False, "empty database (no sveta tables)", "sveta catalog stats creates them")
-    if now not in {rev.revision for rev in script.walk_revisions()}:
-        return Check("catalog schema", False, f"version {now} is newer than this sveta", "upgrade sveta")
-    migrate = "any command migrates it on open, e.g. sveta catalog stats"
-    return Check("catalog schema", False, f"version {now}, head is {head}", migrate)
-
-
-def check_image_cache(settings: Settings) -> Check:
-    folder = settings.image_cache_dir.resolve()
-    if not folder.exists():
-        return Check("image cache", True, f"{folder} (made on the first download; local photos are not copied)")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return Check("image cache", False, f"{folder} is not writable", f"check its permissions: ls -ld {folder}")
-    return Check("image cache", True, f"{folder} (writable)")
-
-
-def _skip(name: str, detail: str = "skipped: the catalog did not answer") -> Check:
-    return Check(name, None, detail)
-
-
-# -- embedder -------------------------------------------------------------------------------------
 
 
 def check_embedder(settings: Settings) -> Check:
