@@ -52,13 +52,13 @@ def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CatalogS
         store.engine.dispose()
         return
     url = request.getfixturevalue("postgres_url")
-    _reset_postgres(url)
+    reset_postgres(url)
     store = open_catalog(url)
     yield store
     store.engine.dispose()
 
 
-def _reset_postgres(url: str) -> None:
+def reset_postgres(url: str) -> None:
     from sqlalchemy import create_engine
 
     engine = create_engine(url)

@@ -24,6 +24,7 @@ from sveta.ingest.pipeline import run_ingest
 from sveta.learn.catalog import train_catalog
 from sveta.settings import Settings
 from tests import test_learn
+from tests.conftest import reset_postgres
 from tests.image_server import Reply, image_server
 from tests.shopify_server import ShopifyStore, fixture_file, make_products, serve
 from tests.test_learn import _subset
@@ -50,13 +51,16 @@ class Built:
         return (self.folder / "images" / f"{source_id}.jpg").read_bytes()
 
 
-def build_catalog(myntra: Path, home: Path) -> tuple[Settings, CatalogStore, Path]:
-    """The small real catalog of TYPES under ``home``: ingested, trained and indexed (the web tests share it)."""
+def build_catalog(myntra: Path, home: Path, database_url: str | None = None) -> tuple[Settings, CatalogStore, Path]:
+    """The small real catalog of TYPES under ``home`` (or in ``database_url``): ingested, trained and indexed (the
+    web tests share it)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(test_learn, "TYPES", TYPES)
         folder = _subset(myntra, home / "subset")
     # one torch / onnxruntime thread: on a busy machine more threads than cores make training many times slower
-    settings = Settings(data_dir=home / "data", api_key=KEY, onnx_threads=1, train_thumbnail_share=0.0)
+    settings = Settings(
+        data_dir=home / "data", database_url=database_url, api_key=KEY, onnx_threads=1, train_thumbnail_share=0.0
+    )
     catalog = open_catalog(settings.catalog_url)
     reader = FeedReader(folder / "styles.csv", images_dir=folder / "images")
     run_ingest(catalog, name="subset", kind="csv", location=str(folder), records=reader.records(), state=reader.state)
@@ -65,9 +69,14 @@ def build_catalog(myntra: Path, home: Path) -> tuple[Settings, CatalogStore, Pat
     return settings, catalog, folder
 
 
-@pytest.fixture(scope="module")
-def built(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    settings, catalog, folder = build_catalog(myntra, tmp_path_factory.mktemp("api"))
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def built(request: pytest.FixtureRequest, myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """The API over the same catalog on SQLite and on a real PostgreSQL server."""
+    database_url = None
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("postgres_url")
+        reset_postgres(database_url)
+    settings, catalog, folder = build_catalog(myntra, tmp_path_factory.mktemp("api"), database_url)
     with TestClient(create_app(settings)) as client:
         yield Built(settings, catalog, folder, client)
     catalog.engine.dispose()

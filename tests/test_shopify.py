@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from sveta.catalog.models import Product, Variant
-from sveta.catalog.store import CatalogStore, open_catalog
+from sveta.catalog.store import CatalogStore
 from sveta.errors import BlockedURLError, ConfigError, SourceError
 from sveta.ingest.pipeline import IngestReport
 from sveta.ingest.shopify import _retry_after, ingest_shopify, normalize_base_url
@@ -63,11 +63,7 @@ def base(store: ShopifyStore) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[CatalogStore]:
-    store = open_catalog(f"sqlite:///{tmp_path}/c.db")
-    yield store
-    store.engine.dispose()
+# `catalog` is conftest's: every crawl test runs on SQLite and on a real PostgreSQL server.
 
 
 def crawl(
