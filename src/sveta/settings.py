@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     embed_workers: int = Field(2, ge=1, description="Threads decoding and preparing images during embedding.")
     onnx_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads (0: one per core).")
     image_size: int = Field(224, ge=32, description="Side of the square photos are padded and resized to.")
+    ray_address: str = Field(
+        "",
+        description="The Ray cluster `sveta index build --ray` embeds on (e.g. ray://host:10001, or auto); "
+        "empty: a local Ray started for the build. Needs pip install 'sveta[ray]'.",
+    )
+    index_url: str = Field(
+        "",
+        description="Where the vector index lives. Empty: the embedded FAISS index in the data home. "
+        "milvus-lite:PATH: embedded Milvus Lite in the folder PATH ('.db' is appended when missing; relative to "
+        "the data home unless absolute; one process at a time). milvus://[USER:PASSWORD@]HOST:PORT/COLLECTION: "
+        "a Milvus standalone or distributed server (2.5 or later). Milvus needs pip install 'sveta[milvus]'; "
+        "either way config.json stays in the data home's index folder.",
+    )
     index_kind: str = Field(
         "auto", pattern="^(auto|flat|hnsw)$", description="flat (exact), hnsw, or auto (hnsw when large)."
     )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from sveta.cli._common import catalog, console, print_json, progress, settings
+
+if TYPE_CHECKING:
+    from sveta.embed.pipeline import PhotoEmbed
 
 app = typer.Typer(help="The catalog's vector index: embed photos, find similar ones fast.", no_args_is_help=True)
 
@@ -16,9 +21,25 @@ def build(
     ),
     rebuild: bool = typer.Option(False, "--rebuild", help="Start from an empty index (e.g. to change embedder)."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line of counts and seconds."),
+    use_ray: bool = typer.Option(
+        False, "--ray", help="Embed with Ray Data (an actor pool; GPUs where the cluster has them); needs sveta[ray]."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="The Ray cluster to use with --ray, e.g. ray://host:10001 (default: a local Ray)."
+    ),
+    ray_workers: int = typer.Option(2, "--ray-workers", min=1, help="Embedding actors with --ray (local Ray: CPUs)."),
 ) -> None:
-    """Fetch missing photos, embed every photo not yet indexed, and save the index atomically."""
-    _sync(embedder, rebuild, as_json)
+    """Fetch missing photos, embed every photo not yet indexed, and save the index atomically.
+
+    With --ray the photos are embedded on Ray (--ray-address ADDRESS, or a local Ray with --ray-workers CPUs),
+    written to Parquet shards in the data home, then loaded into the configured index.
+    """
+    embed = None
+    if use_ray or ray_address:
+        from sveta.embed.ray_batch import ray_photo_embed
+
+        embed = ray_photo_embed(ray_address or settings().ray_address or None, ray_workers)
+    _sync(embedder, rebuild, as_json, embed)
 
 
 @app.command("update")
@@ -45,11 +66,13 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print the index con
         print_json(asdict(config))
 
 
-def _sync(embedder: str | None, rebuild: bool, as_json: bool) -> None:
+def _sync(embedder: str | None, rebuild: bool, as_json: bool, embed: PhotoEmbed | None = None) -> None:
     from sveta.index.catalog_index import sync_index
 
     with progress("embedding photos") as bar:
-        report = sync_index(catalog(), settings(), embedder=embedder, rebuild=rebuild, on_progress=bar.update)
+        report = sync_index(
+            catalog(), settings(), embedder=embedder, rebuild=rebuild, on_progress=bar.update, embed=embed
+        )
     console.print(
         f"index: {report.count} vectors ({report.kind}, {report.embedder}); embedded {report.embedded}, "
         f"metadata updated {report.meta_updated}, removed {report.removed}, unchanged {report.unchanged}, "

@@ -121,10 +121,10 @@ def _installed(module: str) -> bool:
 
 def check_index(settings: Settings, store: CatalogStore | None) -> list[Check]:
     """The index backend, then (FAISS) config.json, its embedder against the settings, and freshness."""
-    index_url = str(getattr(settings, "index_url", "") or "")
+    index_url = str(getattr(settings, "index_url", "") or "").strip()
     if index_url:
         other = "skipped: checked for the FAISS index only"
-        return [_milvus_check(index_url), _skip("index embedder", other), _skip("index freshness", other)]
+        return [_milvus_check(settings), _skip("index embedder", other), _skip("index freshness", other)]
     from sveta.index.catalog_index import index_config
 
     try:
@@ -221,17 +221,23 @@ def _freshness(settings: Settings, store: CatalogStore | None) -> Check:
     return Check("index freshness", False, detail, "sveta index update (fetches, embeds, drops)", required=False)
 
 
-def _milvus_check(index_url: str) -> Check:
-    shown = redact_url(index_url)
+def _milvus_check(settings: Settings) -> Check:
+    from sveta.index.backends import milvus_target
+
+    shown = redact_url(settings.index_url)
+    try:
+        target = milvus_target(settings)
+    except SvetaError as exc:
+        return Check("index", False, exc.message, exc.hint or "")
     try:
         importlib.import_module("pymilvus")
     except ImportError as exc:
         return Check("index", False, f"{shown}: pymilvus is missing ({exc})", "pip install 'sveta[milvus]'")
-    if index_url.startswith("milvus-lite:"):
-        folder = Path(index_url.partition(":")[2]).expanduser().resolve().parent
-        ok = folder.is_dir()
-        return Check("index", ok, f"Milvus Lite at {shown}", "" if ok else f"create the folder {folder}")
-    return _tcp_check("index", f"Milvus at {shown}", index_url, 19530, "check the Milvus server and SVETA_INDEX_URL")
+    if target is None or target.lite:
+        where = target.uri if target else shown
+        made = "" if Path(where).is_dir() else " (made on the first build)"
+        return Check("index", True, f"Milvus Lite at {where}{made}")
+    return _tcp_check("index", f"Milvus at {shown}", target.uri, 19530, "check the Milvus server and SVETA_INDEX_URL")
 
 
 # -- models, Ray, extras ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,12 @@ class EmbeddedBatch:
     ids: list[int]
     vectors: np.ndarray
     failures: list[tuple[int, str]] = field(default_factory=list)  # (id, reason): unreadable photos
+
+
+# How (id, path) items become batches of vectors: embed_photos here, or e.g. ray_batch.ray_photo_embed
+PhotoEmbed = Callable[
+    [ImageEmbedder, Sequence[tuple[int, Path | str]], Settings, Callable[[int], None] | None], Iterable[EmbeddedBatch]
+]
 
 
 def prepare_photo(embedder: ImageEmbedder, source: Path | str | bytes, settings: Settings) -> Any:
@@ -91,13 +97,14 @@ def embed_cached(
     items: Sequence[tuple[int, Path, str | None]],
     settings: Settings,
     on_progress: Callable[[int], None] | None = None,
+    embed: PhotoEmbed | None = None,
 ) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
     """Embed (id, path, sha256 or None) items, reusing vectors cached for the same photo and embedder."""
     from sveta.embed.cache import EmbeddingCache
 
     base = getattr(embedder, "base", None)
     if base is not None and hasattr(embedder, "project"):  # a projection of another embedder's cached vectors
-        base_ids, base_vectors, base_failures = embed_cached(base, items, settings, on_progress)
+        base_ids, base_vectors, base_failures = embed_cached(base, items, settings, on_progress, embed)
         return base_ids, embedder.project(base_vectors), base_failures
 
     cache = EmbeddingCache(settings.data_dir / "embeddings", cache_identity(embedder), embedder.dim)
@@ -109,7 +116,7 @@ def embed_cached(
     sha_of = {i: sha for i, _, sha in keyed}
     failures: list[tuple[int, str]] = []
     unsaved = 0
-    for batch in embed_photos(embedder, todo, settings, on_progress):
+    for batch in (embed or embed_photos)(embedder, todo, settings, on_progress):
         cache.put([sha_of[i] for i in batch.ids], batch.vectors)
         known.update(zip(batch.ids, batch.vectors, strict=True))
         failures.extend(batch.failures)

@@ -121,6 +121,26 @@ class IndexConfig:
             )
 
 
+def unit_vectors(vectors: np.ndarray, dim: int, what: str = "vectors") -> np.ndarray:
+    """Contiguous float32 rows of norm 1 (ValueError on a wrong shape or a zero, NaN or infinite row)."""
+    v = np.asarray(vectors, np.float32)
+    v = v[None, :] if v.ndim == 1 else v
+    if v.ndim != 2 or v.shape[1] != dim:
+        raise ValueError(f"{what} of shape {np.shape(vectors)}, the index holds {dim}-d vectors")
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    if not (np.isfinite(norms).all() and (norms > 0).all()):
+        raise ValueError(f"{what} with a zero, NaN or infinite row")
+    # the Protocol promises unit vectors: enforce it so cosine scores are cosines
+    return np.ascontiguousarray(v / norms, np.float32)
+
+
+def as_ids(ids: np.ndarray | Sequence[int]) -> np.ndarray:
+    out = np.asarray(ids, np.int64)
+    if out.ndim != 1:
+        raise ValueError(f"ids must be one-dimensional, not of shape {out.shape}")
+    return out
+
+
 @runtime_checkable
 class VectorIndex(Protocol):
     """Upsert / remove / filtered search of L2-normalised vectors keyed by int64 ids; saved atomically."""

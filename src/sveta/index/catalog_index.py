@@ -13,7 +13,7 @@ import numpy as np
 from sveta.catalog.store import CatalogStore, IndexableImage
 from sveta.embed.base import get_embedder
 from sveta.embed.compose import spec_identity
-from sveta.embed.pipeline import embed_cached
+from sveta.embed.pipeline import PhotoEmbed, embed_cached
 from sveta.errors import ConfigError
 from sveta.index.base import IndexConfig, ItemMeta, VectorIndex
 from sveta.settings import Settings
@@ -70,7 +70,8 @@ def embedder_identity(spec: str, settings: Settings) -> str:
 
 
 def open_catalog_index(settings: Settings, *, embedder: str | None = None, create: bool = True) -> VectorIndex:
-    from sveta.index.faiss_index import open_faiss_index
+    """The catalog's index on the backend SVETA_INDEX_URL selects (FAISS in the data home by default)."""
+    from sveta.index.backends import open_index
 
     spec = embedder or catalog_embedder_spec(settings)
     config = index_config(settings)
@@ -78,9 +79,7 @@ def open_catalog_index(settings: Settings, *, embedder: str | None = None, creat
         raise ConfigError("the catalog has no index yet", "build it: sveta index build")
     dim = config.dim if config and config.embedder == spec else get_embedder(spec, settings).dim
     identity = embedder_identity(spec, settings)
-    return open_faiss_index(
-        settings.index_dir, embedder=spec, dim=dim, settings=settings, create=create, identity=identity
-    )
+    return open_index(settings, embedder=spec, dim=dim, create=create, identity=identity)
 
 
 def sync_index(
@@ -91,8 +90,12 @@ def sync_index(
     rebuild: bool = False,
     fetch: bool = True,
     on_progress: Progress | None = None,
+    embed: PhotoEmbed | None = None,
 ) -> SyncReport:
-    """Fetch missing photos, embed new or changed ones, update metadata, drop what left the catalog, save."""
+    """Fetch missing photos, embed new or changed ones, update metadata, drop what left the catalog, save.
+
+    ``embed`` replaces only the embedding of photos not cached yet (e.g. ``ray_batch.ray_photo_embed``).
+    """
     started = time.perf_counter()
     spec = embedder or catalog_embedder_spec(settings)
     report = SyncReport(embedder=spec)
@@ -102,7 +105,7 @@ def sync_index(
         _discard(settings.index_dir)
     index = open_catalog_index(settings, embedder=spec, create=True)
     rows = catalog.indexable_images()
-    _apply(index, rows, settings, report, on_progress)
+    _apply(index, rows, settings, report, on_progress, embed)
     index.save()
     report.kind, report.count = index.config.kind, len(index)
     report.seconds = round(time.perf_counter() - started, 2)
@@ -110,7 +113,12 @@ def sync_index(
 
 
 def _apply(
-    index: VectorIndex, rows: list[IndexableImage], settings: Settings, report: SyncReport, on_progress: Progress | None
+    index: VectorIndex,
+    rows: list[IndexableImage],
+    settings: Settings,
+    report: SyncReport,
+    on_progress: Progress | None,
+    embed: PhotoEmbed | None = None,
 ) -> None:
     current = _current_meta(index)
     wanted = {r.image_id: r for r in rows}
@@ -125,11 +133,16 @@ def _apply(
         ids = np.array([r.image_id for r in moved], dtype=np.int64)
         index.upsert(ids, index.vectors(ids), [_meta(r) for r in moved])
     report.meta_updated = len(moved)
-    _embed_into(index, stale, settings, report, on_progress)
+    _embed_into(index, stale, settings, report, on_progress, embed)
 
 
 def _embed_into(
-    index: VectorIndex, rows: list[IndexableImage], settings: Settings, report: SyncReport, on_progress: Progress | None
+    index: VectorIndex,
+    rows: list[IndexableImage],
+    settings: Settings,
+    report: SyncReport,
+    on_progress: Progress | None,
+    embed: PhotoEmbed | None = None,
 ) -> None:
     if not rows:
         return
@@ -143,7 +156,7 @@ def _embed_into(
             on_progress(done, len(rows))
 
     items = [(r.image_id, Path(r.local_path), r.sha256) for r in rows]
-    ids, vectors, failures = embed_cached(embedder, items, settings, advance)
+    ids, vectors, failures = embed_cached(embedder, items, settings, advance, embed)
     by_id = {r.image_id: r for r in rows}
     index.upsert(np.array(ids, dtype=np.int64), vectors, [_meta(by_id[i]) for i in ids])
     report.embedded, report.failed = len(ids), failures

@@ -15,7 +15,8 @@ import numpy as np
 
 from sveta._optional import require
 from sveta.errors import ConfigError
-from sveta.index.base import Filter, Hit, IndexConfig, ItemMeta
+from sveta.index.base import Filter, Hit, IndexConfig, ItemMeta, unit_vectors
+from sveta.index.base import as_ids as _as_ids
 from sveta.index.meta import Columns
 from sveta.index.versions import CONFIG, CURRENT, DISCARDED, HINT, has_versions, read_current, save_version
 
@@ -323,15 +324,7 @@ class FaissIndex:
         return True
 
     def _as_vectors(self, vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
-        v = np.asarray(vectors, np.float32)
-        v = v[None, :] if v.ndim == 1 else v
-        if v.ndim != 2 or v.shape[1] != self.config.dim:
-            raise ValueError(f"{what} of shape {np.shape(vectors)}, the index holds {self.config.dim}-d vectors")
-        norms = np.linalg.norm(v, axis=1, keepdims=True)
-        if not (np.isfinite(norms).all() and (norms > 0).all()):
-            raise ValueError(f"{what} with a zero, NaN or infinite row")
-        # the Protocol promises unit vectors: enforce it so cosine scores are cosines
-        return np.ascontiguousarray(v / norms, np.float32)
+        return unit_vectors(vectors, self.config.dim, what)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]] | None:
@@ -341,13 +334,6 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]] | None:
         return None
     bounds = np.concatenate([[0] if mask[0] else [], edges, [len(mask)] if mask[-1] else []]).astype(np.int64)
     return list(zip(bounds[::2].tolist(), bounds[1::2].tolist(), strict=True))
-
-
-def _as_ids(ids: np.ndarray | Sequence[int]) -> np.ndarray:
-    out = np.asarray(ids, np.int64)
-    if out.ndim != 1:
-        raise ValueError(f"ids must be one-dimensional, not of shape {out.shape}")
-    return out
 
 
 def create_faiss_index(path: Path, *, embedder: str, dim: int, settings: Settings, identity: str = "") -> FaissIndex:
