@@ -44,6 +44,11 @@ COUNT_TTL_S = 60.0  # how long a filter's row count (HNSW's ef follows it) is re
 # article type: the query's neighbourhood is all excluded) needs more than 1 / selectivity: at 15% of 3,000 real
 # effnet+colour vectors, recall@10 was 0.85 with the power 1, 1.0 with 1.5 (tests/test_index_congruence.py).
 EF_POWER = 1.5
+# Milvus servers answer a filter that keeps under ~7-10% of the rows by brute force inside the HNSW index
+# (knowhere); Milvus Lite walks its FAISS graph with an ID selector whatever the share. At 100k real-like vectors
+# a 5% filter that follows the photos got recall@10 0.52 there even at ef 4096 (benchmarks/results/backends-100k.json),
+# while its FLAT index answered it exactly and as fast: so on Lite `index_kind=auto` stays FLAT (hnsw when asked).
+LITE_AUTO_FLAT = True
 
 
 class MilvusIndex:
@@ -119,27 +124,32 @@ class MilvusIndex:
         """Top ``k`` per query among the rows ``flt`` allows; k hits whenever k allowed items exist."""
         q = unit_vectors(queries, self.config.dim, "queries")
         results: list[list[Hit]] = [[] for _ in range(len(q))]
-        expr = filter_expr(flt)
-        scale = self._ef_scale(flt) if self.config.kind == "hnsw" else 1.0
-        if k <= 0 or scale is None:
+        expr, share = filter_expr(flt), self._share(flt)
+        if k <= 0 or (share is not None and share[0] == 0):
             return results
-        fetch = min(MAX_TOPK, k * 4 if distinct_products else k)  # several images per product
+        fetch, widen = min(MAX_TOPK, k * 4 if distinct_products else k), 1  # several images per product
         todo = np.arange(len(q))
         while len(todo):
-            found = self._search(q[todo], fetch, expr, scale)
+            ef = self._ef(fetch, share, widen)
             pending = []
-            for i, rows in zip(todo.tolist(), found, strict=True):
+            for i, rows in zip(todo.tolist(), self._search(q[todo], fetch, expr, ef), strict=True):
                 results[i] = to_hits(rows, k, distinct_products)
-                if len(results[i]) < k and len(rows) == fetch < MAX_TOPK:  # more may exist
+                more = len(results[i]) < k and len(rows) == fetch < MAX_TOPK  # duplicates of products
+                short = share is not None and ef is not None and ef < MAX_EF and len(rows) < min(fetch, share[0])
+                if more or short:  # short: the filtered walk found fewer rows than exist; widen it
                     pending.append(i)
-            todo, fetch = np.asarray(pending, np.int64), min(MAX_TOPK, fetch * 4)
+            todo, fetch, widen = np.asarray(pending, np.int64), min(MAX_TOPK, fetch * 4), widen * 4
         return results
 
-    def _search(self, q: np.ndarray, fetch: int, expr: str, scale: float) -> list[list[tuple[int, int, float]]]:
-        params: dict[str, Any] = {"metric_type": "IP", "params": {}}
-        if self.config.kind == "hnsw":  # a filter that leaves a fraction of the rows needs a wider walk
-            ef = max(fetch, min(MAX_EF, int(max(self.settings.hnsw_ef_search, fetch) * scale**EF_POWER)))
-            params["params"] = {"ef": ef}
+    def _ef(self, fetch: int, share: tuple[int, int] | None, widen: int) -> int | None:
+        """HNSW's ef: a filter that leaves a fraction of the rows needs a wider walk (None: FLAT)."""
+        if self.config.kind != "hnsw":
+            return None
+        scale = 1.0 if share is None else max(1.0, share[1] / share[0])
+        return max(fetch, min(MAX_EF, int(max(self.settings.hnsw_ef_search, fetch) * scale**EF_POWER) * widen))
+
+    def _search(self, q: np.ndarray, fetch: int, expr: str, ef: int | None) -> list[list[tuple[int, int, float]]]:
+        params = {"metric_type": "IP", "params": {} if ef is None else {"ef": ef}}
         out = []
         for start in range(0, len(q), QUERIES):
             found = self.client.search(
@@ -154,12 +164,12 @@ class MilvusIndex:
             out += [[(int(r["id"]), int(r["entity"]["product_id"]), float(r["distance"])) for r in h] for h in found]
         return out
 
-    def _ef_scale(self, flt: Filter | None) -> float | None:
-        """All rows / rows the filter allows (None when it allows none); the product exclusions do not count."""
-        if flt is None or flt.is_empty():
-            return 1.0
+    def _share(self, flt: Filter | None) -> tuple[int, int] | None:
+        """(rows the filter allows, all rows) for a filtered HNSW search, else None; product exclusions not counted."""
+        if self.config.kind != "hnsw" or flt is None or flt.is_empty():
+            return None
         allowed = self._cached_count(filter_expr(dataclasses.replace(flt, exclude_products=[])))
-        return None if allowed == 0 else max(1.0, self._cached_count("") / allowed)
+        return allowed, self._cached_count("")
 
     def _cached_count(self, expr: str) -> int:
         now, hit = time.monotonic(), self._counts.get(expr)
@@ -200,6 +210,8 @@ class MilvusIndex:
     def _target_kind(self) -> str:
         if self.settings.index_kind != "auto":
             return self.settings.index_kind
+        if self.target.lite and LITE_AUTO_FLAT:
+            return "flat"
         n, threshold = len(self), self.settings.index_hnsw_threshold
         if self.config.kind == "hnsw":
             return "hnsw" if n >= AUTO_DOWN * threshold else "flat"
