@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -19,6 +18,7 @@ from sveta.index.catalog_index import sync_index
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
 from sveta.settings import Settings
+from tests.test_sync import _feed  # a styles.csv of real rows with images/ linked beside it
 
 PG_URL = "postgresql+psycopg://u:secret@127.0.0.1:1/db"
 
@@ -26,21 +26,6 @@ PG_URL = "postgresql+psycopg://u:secret@127.0.0.1:1/db"
 def _settings(home: Path, **extra: Any) -> Settings:
     # the colour embedder needs no model file: a real index in well under a second
     return Settings(_env_file=None, data_dir=home, embedder="colour", **extra)
-
-
-def _feed(myntra: Path, folder: Path, n: int) -> Path:
-    """A styles.csv of the first n Myntra rows whose photos exist, with images/ linked beside it."""
-    with (myntra / "styles.csv").open(encoding="utf-8") as handle:
-        rows = [r for r in csv.DictReader(handle) if (myntra / "images" / f"{r['id']}.jpg").is_file()]
-    folder.mkdir(exist_ok=True)
-    if not (folder / "images").exists():
-        (folder / "images").symlink_to(myntra / "images")
-    path = folder / "styles.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows[:n])
-    return path
 
 
 def _ingest(home: Path, feed: Path) -> None:
@@ -55,7 +40,7 @@ def indexed_home(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     """A data home with 20 real products and an index of their photos (copy it before changing it)."""
     root = tmp_path_factory.mktemp("doctor")
     home = root / "data"
-    _ingest(home, _feed(myntra, root / "feed", 20))
+    _ingest(home, _feed(myntra, root / "feed", 0, 20))
     catalog = open_catalog(_settings(home).catalog_url)
     assert sync_index(catalog, _settings(home)).count == 20
     catalog.engine.dispose()
@@ -113,7 +98,7 @@ def test_an_index_of_another_embedder_fails_with_a_fix(indexed_home: Path, tmp_p
 
 def test_another_configured_embedder_and_new_products_warn(indexed_home: Path, myntra: Path, tmp_path: Path) -> None:
     home = _copy(indexed_home, tmp_path)
-    _ingest(home, _feed(myntra, tmp_path / "feed", 25))  # 5 new products, photos not fetched yet
+    _ingest(home, _feed(myntra, tmp_path / "feed", 0, 25))  # 5 new products, photos not fetched yet
     checks = run_checks(_settings(home).model_copy(update={"embedder": "effnet-lite0"}))
     by_name = _by_name(checks)
     assert by_name["index embedder"].status == "warn" and "unset SVETA_EMBEDDER" in by_name["index embedder"].fix
