@@ -266,7 +266,7 @@ def _engine(url: str) -> Engine:
     try:
         return create_engine(url, pool_pre_ping=True)
     except Exception as exc:  # bad URL or missing driver
-        shown = _redacted(url)
+        shown = redacted_url(url)
         raise CatalogError(
             f"cannot use database URL {shown!r}: {str(exc).replace(url, shown)}",
             "check SVETA_DATABASE_URL; for Postgres run: pip install 'sveta[postgres]'",
@@ -332,10 +332,10 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
-__all__ = ["BatchResult", "CatalogStore", "IndexableImage", "PreparedProduct", "open_catalog"]
+__all__ = ["BatchResult", "CatalogStore", "IndexableImage", "PreparedProduct", "open_catalog", "redacted_url"]
 
 
-def _redacted(url: str) -> str:
+def redacted_url(url: str) -> str:
     """The URL with its password masked: error messages end up in logs and terminals."""
     from sqlalchemy.engine import make_url
 

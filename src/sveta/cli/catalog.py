@@ -8,8 +8,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from sveta.catalog.copy import copy_catalog, table_counts
 from sveta.catalog.stats import catalog_stats, plot_stats
-from sveta.cli._common import catalog, console, print_json
+from sveta.catalog.store import redacted_url
+from sveta.cli._common import catalog, console, print_json, progress
 
 app = typer.Typer(help="Inspect the catalog.", no_args_is_help=True)
 
@@ -29,6 +31,27 @@ def stats(
         print_json(data)
     else:
         show_stats(data, top)
+
+
+@app.command("copy")
+def copy(
+    target_url: str = typer.Argument(..., help="Database URL to copy into, e.g. postgresql+psycopg://user@host/db."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: {target, tables: {name: rows}}."),
+) -> None:
+    """Copy the whole catalog (SVETA_DATABASE_URL) into an empty database, ids kept.
+
+    Then point SVETA_DATABASE_URL at it: the index, the image cache and the trained models stay valid.
+    """
+    source = catalog()
+    with progress("copying the catalog", total=sum(table_counts(source).values())) as advance:
+        counts = copy_catalog(source, target_url, progress=lambda _table, n: advance(n))
+    shown = redacted_url(target_url)
+    console.print(
+        f"copied {sum(counts.values())} rows into {shown}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
+    console.print(f"next: export SVETA_DATABASE_URL='{shown}' (with its password)")
+    if as_json:
+        print_json({"target": shown, "tables": counts})
 
 
 def show_stats(data: dict[str, Any], top: int = 15) -> None:
