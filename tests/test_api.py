@@ -63,7 +63,14 @@ def build_catalog(myntra: Path, home: Path, database_url: str | None = None) -> 
     )
     catalog = open_catalog(settings.catalog_url)
     reader = FeedReader(folder / "styles.csv", images_dir=folder / "images")
-    run_ingest(catalog, name="subset", kind="csv", location=str(folder), records=reader.records(), state=reader.state)
+    run_ingest(
+        catalog,
+        name="subset",
+        kind="csv",
+        location=str(folder / "styles.csv"),
+        records=reader.records(),
+        state=reader.state,
+    )
     train_catalog(catalog, settings)
     sync_index(catalog, settings, embedder="tuned:catalog", rebuild=True)
     return settings, catalog, folder

@@ -198,6 +198,7 @@ def test_exact_backends_return_the_same_top_10(backends: dict[str, VectorIndex],
     faiss = backends["faiss-flat"].search(data.queries, K, flt, distinct_products=False)
     milvus = backends["milvus-flat"].search(data.queries, K, flt, distinct_products=False)
     verdicts = [same(f, m) for f, m in zip(faiss, milvus, strict=True)]
+    print(f"congruence exact {name!r}: same ids {verdicts.count('ids')}/{QUERIES}, tied {verdicts.count('tie')}")
     assert verdicts.count("differ") == 0
     assert verdicts.count("ids") >= 0.99 * QUERIES  # ties at the 10th rank are rare on real embeddings
     assert all(same(f, t) != "differ" for f, t in zip(faiss, expected, strict=True))
@@ -224,6 +225,7 @@ def test_hnsw_recall_at_10(backends: dict[str, VectorIndex], data: Data, backend
     found = backends[backend].search(data.queries, K, flt, distinct_products=False)
     mask = allowed(data.meta, flt)
     assert all(len(hits) == K and all(mask[h.id] for h in hits) for hits in found)
+    print(f"congruence {backend} {name!r}: recall@10 {recall(found, truth(data, flt)):.4f} over {QUERIES} queries")
     assert recall(found, truth(data, flt)) >= 0.95
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from sveta.cli._common import catalog, console, print_json, progress, settings
+from sveta.index.backends import milvus_target, moved_from
 
 if TYPE_CHECKING:
     from sveta.embed.pipeline import PhotoEmbed
@@ -31,15 +32,23 @@ def build(
 ) -> None:
     """Fetch missing photos, embed every photo not yet indexed, and save the index atomically.
 
-    With --ray the photos are embedded on Ray (--ray-address ADDRESS, or a local Ray with --ray-workers CPUs),
-    written to Parquet shards in the data home, then loaded into the configured index.
+    When SVETA_INDEX_URL now names another backend than the index was built on, the build starts empty there
+    (the vectors come from the embedding cache). With --ray the photos are embedded on Ray (--ray-address
+    ADDRESS, or a local Ray with --ray-workers CPUs), written to Parquet shards in the data home, then loaded
+    into the configured index.
     """
     embed = None
     if use_ray or ray_address:
         from sveta.embed.ray_batch import ray_photo_embed
 
         embed = ray_photo_embed(ray_address or settings().ray_address or None, ray_workers)
-    _sync(embedder, rebuild, as_json, embed)
+    old = None if rebuild else moved_from(settings())
+    if old is not None:
+        new = milvus_target(settings())
+        console.print(
+            f"the index moves from {old} to {new.shown if new else 'FAISS'}: building it there from the start"
+        )
+    _sync(embedder, rebuild or old is not None, as_json, embed)
 
 
 @app.command("update")

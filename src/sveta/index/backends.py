@@ -93,6 +93,19 @@ def open_index(settings: Settings, *, embedder: str, dim: int, create: bool = Tr
     )
 
 
+def moved_from(settings: Settings) -> str | None:
+    """Where the live index lives when settings now select another backend or Milvus URL; None when they agree."""
+    from sveta.index.versions import DISCARDED, read_config
+
+    config = read_config(settings.index_dir)
+    if config is None or (settings.index_dir / DISCARDED).exists():
+        return None
+    target = milvus_target(settings)
+    built = str(config.params.get("url", "")) if config.params.get("backend") == "milvus" else ""
+    wanted = "" if target is None else target.shown
+    return None if built == wanted else (built or "the embedded FAISS index")
+
+
 def _check_backend(path: Path, wanted: str, create: bool) -> None:
     """An index built on one backend is not opened by another (a rebuild may switch: it starts empty)."""
     from sveta.index.versions import DISCARDED, read_config
@@ -106,5 +119,5 @@ def _check_backend(path: Path, wanted: str, create: bool) -> None:
         back = f"SVETA_INDEX_URL={config.params.get('url', '')}" if built == "milvus" else "unset SVETA_INDEX_URL"
         raise ConfigError(
             f"the index in {path} lives in {where}, but SVETA_INDEX_URL selects {wanted}",
-            f"{back}, or rebuild on the new backend: sveta index build --rebuild",
+            f"{back}, or build the index on the new backend: sveta index build",
         )
