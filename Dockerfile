@@ -11,13 +11,15 @@ ENV PIP_NO_CACHE_DIR=1 \
 # torch is only for exporting the photo model to ONNX and for `sveta train`; the CPU wheel keeps the image
 # gigabytes smaller than PyPI's default CUDA build.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# deploy/compose.yaml adds postgres and milvus for the catalog and index servers
+ARG EXTRAS=export,train,text,people
 
 RUN useradd --create-home --uid 10001 sveta && mkdir /data && chown sveta /data
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install torch==2.13.0 --index-url "$TORCH_INDEX" \
- && pip install ".[export,train,text,people]" \
+ && pip install ".[$EXTRAS]" \
  && pip install --no-deps mediapipe==0.10.21
 
 USER sveta

@@ -4,8 +4,8 @@
     python benchmarks/bench_backends.py --size 20000 --queries 50
 
 The vectors are bench_index.py's: real effnet-lite0 + colour embeddings of the shared catalog replicated with noise
-(clustered synthetic ones without /tmp/sveta-emb). Besides its category / gender / brand, each vector gets a
-"look-alike group": the nearest of 20 real photos, so that filter follows the photos as a real article type does
+(embedded once from ../shared into /tmp/sveta-emb on first use). Besides its category / gender / brand, each vector
+gets a "look-alike group": the nearest of 20 real photos, so that filter follows the photos as a real article type does
 (the query's own neighbourhood may be all excluded: the hard case for a filtered graph walk). Each backend and kind
 is built in one child process and served (opened cold, queried one query at a time) in another; recall@10 is
 against a numpy brute force over the same rows, and the exact backends' top 10 are also compared with each other.
@@ -102,7 +102,9 @@ def build(backend: str, kind: str, data: Path, workdir: Path) -> dict[str, Any]:
         index.upsert(np.arange(start, start + CHUNK)[: n - start], vectors[start : start + CHUNK], meta[start:][:CHUNK])
     add_s, t = time.perf_counter() - started, time.perf_counter()
     index.save()  # FAISS writes its files; Milvus flushes (Milvus Lite builds its HNSW graphs here)
-    return {"add_s": round(add_s, 1), "save_s": round(time.perf_counter() - t, 1), "kind": index.config.kind}
+    save_s = round(time.perf_counter() - t, 1)
+    disk = sum(f.stat().st_size for f in workdir.rglob("*") if f.is_file())
+    return {"add_s": round(add_s, 1), "save_s": save_s, "kind": index.config.kind, "disk_mb": round(disk / 2**20)}
 
 
 def serve(backend: str, kind: str, data: Path, workdir: Path, queries_n: int) -> dict[str, Any]:
@@ -200,7 +202,7 @@ def table(report: dict[str, Any]) -> None:
     for label, b in report["backends"].items():
         print(
             f"{label:<17} add {b['add_s']} s, save {b['save_s']} s, cold open {b['open_s']} s, "
-            f"RSS while serving +{b['rss_serving_mb']} MB"
+            f"RSS while serving +{b['rss_serving_mb']} MB, on disk {b.get('disk_mb')} MB"
         )
 
 

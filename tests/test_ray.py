@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from sveta.cli import _common, app
+from sveta.cli import _common, app, ray_address_form
 from sveta.embed.base import get_embedder
 from sveta.embed.pipeline import embed_photos
 from sveta.settings import Settings
@@ -68,7 +68,7 @@ def test_index_build_with_ray_equals_in_process(
     feed = tmp_path / "styles.csv"
     feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
     vectors = {}
-    for name, extra in (("plain", ()), ("ray", ("--ray", "--ray-workers", "2"))):
+    for name, extra in (("plain", ()), ("ray", ("--ray", "local", "--ray-workers", "2"))):
         home = tmp_path / name
         _build(cli, monkeypatch, home, feed, myntra / "images", *extra)
         index = open_catalog_index(Settings(data_dir=home), create=False)
@@ -78,3 +78,13 @@ def test_index_build_with_ray_equals_in_process(
     assert np.array_equal(vectors["plain"][0], vectors["ray"][0])
     assert np.abs(vectors["plain"][1] - vectors["ray"][1]).max() <= 1e-5
     assert vectors["plain"][2] == vectors["ray"][2]
+
+
+def test_ray_takes_an_optional_address() -> None:
+    build = ["index", "build"]
+    assert ray_address_form([*build, "--ray"]) == [*build, "--ray"]
+    assert ray_address_form([*build, "--ray", "--json"]) == [*build, "--ray", "--json"]
+    joined = [*build, "--ray", "--ray-address", "ray://head:10001", "--json"]
+    assert ray_address_form([*build, "--ray", "ray://head:10001", "--json"]) == joined
+    assert ray_address_form([*build, "--ray=auto"]) == [*build, "--ray", "--ray-address", "auto"]
+    assert ray_address_form(["search", "--ray", "x"]) == ["search", "--ray", "x"]

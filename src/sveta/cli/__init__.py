@@ -15,8 +15,27 @@ from sveta.errors import SvetaError
 from sveta.settings import Settings
 
 
+def ray_address_form(args: list[str]) -> list[str]:
+    """`index build --ray ADDRESS` or `--ray=ADDRESS` read as `--ray --ray-address ADDRESS` (typer has no optional
+    option values); a bare `--ray` stays the flag."""
+    if args[:2] != ["index", "build"]:
+        return args
+    out: list[str] = []
+    for arg in args:
+        if arg.startswith("--ray="):
+            out += ["--ray", "--ray-address", arg.removeprefix("--ray=")]
+        elif out and out[-1] == "--ray" and not arg.startswith("-"):
+            out += ["--ray-address", arg]
+        else:
+            out.append(arg)
+    return out
+
+
 class _SvetaGroup(TyperGroup):
     """Maps every SvetaError once, for all commands, to a clean message and its exit code."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return list(super().parse_args(ctx, ray_address_form(args)))
 
     def invoke(self, ctx: Any) -> Any:
         try:

@@ -23,7 +23,10 @@ def build(
     rebuild: bool = typer.Option(False, "--rebuild", help="Start from an empty index (e.g. to change embedder)."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line of counts and seconds."),
     use_ray: bool = typer.Option(
-        False, "--ray", help="Embed with Ray Data (an actor pool; GPUs where the cluster has them); needs sveta[ray]."
+        False,
+        "--ray",
+        help="Embed with Ray Data (an actor pool; GPUs where the cluster has them); needs pip install 'sveta\\[ray]'. "
+        "`--ray ADDRESS` joins that cluster (same as --ray-address).",
     ),
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="The Ray cluster to use with --ray, e.g. ray://host:10001 (default: a local Ray)."
@@ -33,8 +36,8 @@ def build(
     """Fetch missing photos, embed every photo not yet indexed, and save the index atomically.
 
     When SVETA_INDEX_URL now names another backend than the index was built on, the build starts empty there
-    (the vectors come from the embedding cache). With --ray the photos are embedded on Ray (--ray-address
-    ADDRESS, or a local Ray with --ray-workers CPUs), written to Parquet shards in the data home, then loaded
+    (the vectors come from the embedding cache). With --ray the photos are embedded on Ray (--ray ADDRESS,
+    or a local Ray with --ray-workers CPUs), written to Parquet shards in the data home, then loaded
     into the configured index.
     """
     embed = None
