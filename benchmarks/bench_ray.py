@@ -1,6 +1,6 @@
 """In-process `embed_photos` against Ray Data with local workers, in the same run: photos a second, max |diff|.
 
-    .venv/bin/python benchmarks/bench_ray.py --n 1000 --workers 2
+    .venv/bin/python benchmarks/bench_ray.py --n 9583 --workers 2     # the whole demo catalog, ~3 min on 2 cores
 
 The Ray time counts starting the actors, Parquet shards written and read back; starting Ray itself is reported
 apart (`ray_init_s`) and in `ray_total_photos_per_s`.
