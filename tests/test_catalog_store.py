@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, func, insert, inspect, select
 
 from sveta.catalog import migrate
-from sveta.catalog.models import Attribute, CrawlRun, Image, Product, Variant
+from sveta.catalog.models import Attribute, CrawlRun, Image, Product, UTCDateTime, Variant
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.ingest.pipeline import run_ingest
 from sveta.ingest.records import AttributeRecord, ImageRecord, ProductRecord, VariantRecord
@@ -178,3 +179,14 @@ def test_a_bad_database_url_is_reported_without_its_password() -> None:
     with pytest.raises(CatalogError) as caught:
         open_catalog("mysql+nodriver://user:s3cret@db.example/catalog")
     assert "s3cret" not in str(caught.value) and "user:***@db.example" in str(caught.value)
+
+
+def test_a_timestamp_with_an_offset_keeps_its_instant_on_sqlite(tmp_path: Path) -> None:
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("at", UTCDateTime()))
+    engine = create_engine(f"sqlite:///{tmp_path / 't.db'}")
+    table.metadata.create_all(engine)
+    new_york = datetime(2024, 1, 1, 10, 0, tzinfo=timezone(timedelta(hours=-5)))
+    with engine.begin() as conn:
+        conn.execute(insert(table), [{"id": 1, "at": new_york}])
+        stored = conn.scalar(select(table.c.at))
+    assert stored == new_york and stored.tzinfo == UTC and stored.hour == 15

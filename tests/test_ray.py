@@ -88,3 +88,5 @@ def test_ray_takes_an_optional_address() -> None:
     assert ray_address_form([*build, "--ray", "ray://head:10001", "--json"]) == joined
     assert ray_address_form([*build, "--ray=auto"]) == [*build, "--ray", "--ray-address", "auto"]
     assert ray_address_form(["search", "--ray", "x"]) == ["search", "--ray", "x"]
+    rooted = ["--data-dir", "d", *build, "--ray", "auto"]
+    assert ray_address_form(rooted) == ["--data-dir", "d", *build, "--ray", "--ray-address", "auto"]

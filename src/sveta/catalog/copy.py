@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Table, func, select, text
@@ -25,7 +26,7 @@ def copy_catalog(
     """
     target = open_catalog(target_url)
     try:
-        with source.engine.connect() as reader, target.engine.begin() as writer:
+        with _snapshot(source) as reader, target.engine.begin() as writer:
             _refuse_non_empty(writer, target_url)
             counts = {t.name: _copy_table(t, reader, writer, progress) for t in Base.metadata.sorted_tables}
             if writer.dialect.name == "postgresql":
@@ -33,6 +34,20 @@ def copy_catalog(
     finally:
         target.engine.dispose()
     return counts
+
+
+@contextmanager
+def _snapshot(source: CatalogStore) -> Iterator[Connection]:
+    """One read transaction over every table, so a crawl that writes meanwhile cannot leave dangling references."""
+    with source.engine.connect() as reader:
+        if reader.dialect.name == "sqlite":
+            reader.exec_driver_sql("BEGIN")  # Python's sqlite3 starts none before a SELECT
+        else:
+            reader = reader.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            yield reader
+        finally:
+            reader.rollback()
 
 
 def _refuse_non_empty(writer: Connection, target_url: str) -> None:
@@ -48,7 +63,8 @@ def _copy_table(
     table: Table, reader: Connection, writer: Connection, progress: Callable[[str, int], None] | None
 ) -> int:
     copied = 0
-    rows = reader.execute(select(table).order_by(*table.primary_key.columns)).mappings()
+    query = select(table).order_by(*table.primary_key.columns)
+    rows = reader.execution_options(yield_per=BATCH).execute(query).mappings()  # streamed, not all in memory
     while chunk := [dict(r) for r in rows.fetchmany(BATCH)]:
         writer.execute(table.insert(), chunk)
         copied += len(chunk)

@@ -18,7 +18,7 @@ from sveta.settings import Settings
 def ray_address_form(args: list[str]) -> list[str]:
     """`index build --ray ADDRESS` or `--ray=ADDRESS` read as `--ray --ray-address ADDRESS` (typer has no optional
     option values); a bare `--ray` stays the flag."""
-    if args[:2] != ["index", "build"]:
+    if not any(args[i : i + 2] == ["index", "build"] for i in range(len(args))):  # after root options too
         return args
     out: list[str] = []
     for arg in args:
