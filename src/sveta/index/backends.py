@@ -57,6 +57,9 @@ def _lite(raw: str, settings: Settings) -> MilvusTarget:
     return MilvusTarget(str(path.resolve()), LITE_COLLECTION, f"milvus-lite:{path}")
 
 
+FAISS_HOME = "the embedded FAISS index"
+
+
 def _server(url: str) -> MilvusTarget:
     parts = urlsplit(url)
     try:
@@ -95,29 +98,30 @@ def open_index(settings: Settings, *, embedder: str, dim: int, create: bool = Tr
 
 def moved_from(settings: Settings) -> str | None:
     """Where the live index lives when settings now select another backend or Milvus URL; None when they agree."""
+    built = _built_on(settings.index_dir)
+    target = milvus_target(settings)
+    if built is None or built == ("" if target is None else target.shown):
+        return None
+    return built or FAISS_HOME
+
+
+def _built_on(path: Path, *, discarded_counts: bool = False) -> str | None:
+    """The Milvus URL the live index in ``path`` was built on, "" for FAISS, None when there is none."""
     from sveta.index.versions import DISCARDED, read_config
 
-    config = read_config(settings.index_dir)
-    if config is None or (settings.index_dir / DISCARDED).exists():
+    config = read_config(path)
+    if config is None or (not discarded_counts and (path / DISCARDED).exists()):
         return None
-    target = milvus_target(settings)
-    built = str(config.params.get("url", "")) if config.params.get("backend") == "milvus" else ""
-    wanted = "" if target is None else target.shown
-    return None if built == wanted else (built or "the embedded FAISS index")
+    return str(config.params.get("url", "?")) if config.params.get("backend") == "milvus" else ""
 
 
 def _check_backend(path: Path, wanted: str, create: bool) -> None:
     """An index built on one backend is not opened by another (a rebuild may switch: it starts empty)."""
-    from sveta.index.versions import DISCARDED, read_config
-
-    config = read_config(path)
-    if config is None or (create and (path / DISCARDED).exists()):
+    built = _built_on(path, discarded_counts=not create)
+    if built is None or ("milvus" if built else "faiss") == wanted:
         return
-    built = str(config.params.get("backend", "faiss"))
-    if built != wanted:
-        where = f"Milvus at {config.params.get('url', '?')}" if built == "milvus" else "the embedded FAISS index"
-        back = f"SVETA_INDEX_URL={config.params.get('url', '')}" if built == "milvus" else "unset SVETA_INDEX_URL"
-        raise ConfigError(
-            f"the index in {path} lives in {where}, but SVETA_INDEX_URL selects {wanted}",
-            f"{back}, or build the index on the new backend: sveta index build",
-        )
+    where, back = (f"Milvus at {built}", f"SVETA_INDEX_URL={built}") if built else (FAISS_HOME, "unset SVETA_INDEX_URL")
+    raise ConfigError(
+        f"the index in {path} lives in {where}, but SVETA_INDEX_URL selects {wanted}",
+        f"{back}, or build the index on the new backend: sveta index build",
+    )
