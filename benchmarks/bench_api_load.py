@@ -23,9 +23,9 @@ import uvicorn
 
 from sveta.api.app import create_app
 from sveta.catalog.store import open_catalog
-from sveta.search import Searcher
+from sveta.engines.search import Searcher
+from sveta.ops.sync import sync_once
 from sveta.settings import Settings
-from sveta.sync import sync_once
 
 RESULTS = Path(__file__).parent / "results"
 

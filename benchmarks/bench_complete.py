@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from sveta.catalog.store import open_catalog
-from sveta.complete import Completer
+from sveta.engines.complete import Completer
 from sveta.index.catalog_index import open_catalog_index
 from sveta.settings import Settings
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from PIL import Image
 
 from sveta.catalog.store import open_catalog
-from sveta.look import Looker
-from sveta.search import Searcher
+from sveta.engines.look import Looker
+from sveta.engines.search import Searcher
 from sveta.settings import Settings
 
 PHOTO = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "photos" / "person-tank-top-jeans.jpg"

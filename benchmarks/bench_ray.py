@@ -22,7 +22,7 @@ import ray
 
 from sveta.embed.base import get_embedder
 from sveta.embed.pipeline import embed_photos
-from sveta.embed.ray_batch import connect, embed_with_ray
+from sveta.ops.ray_batch import connect, embed_with_ray
 from sveta.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"

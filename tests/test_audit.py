@@ -13,21 +13,22 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from sveta.audit import audit_catalog, audit_examples, canonical
 from sveta.catalog.models import Attribute
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.cli import _common, app
+from sveta.engines.audit import audit_catalog, audit_examples, canonical
+from sveta.engines.wardrobe import analyse_wardrobe
 from sveta.errors import InputError
 from sveta.eval.audit import corrupt, score
 from sveta.images.cache import ImageCache, warm_cache
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
-from sveta.learn.catalog import load_model, train_catalog
+from sveta.learn.catalog import train_catalog
 from sveta.learn.features import Features, extract
 from sveta.learn.heads import AttributeModel
 from sveta.learn.labels import Example, examples_from_catalog, examples_from_folder
+from sveta.learn.store import load_model
 from sveta.settings import Settings
-from sveta.wardrobe import analyse_wardrobe
 
 TYPES = ("Tshirts", "Shirts", "Casual Shoes", "Watches", "Jeans", "Handbags", "Kurtas", "Tops")
 PER_TYPE = 30

@@ -10,9 +10,9 @@ from sqlalchemy import Column, Integer, MetaData, Table, create_engine, func, in
 
 from sveta.catalog import migrate
 from sveta.catalog.models import Attribute, CrawlRun, Image, Product, UTCDateTime, Variant
+from sveta.catalog.records import AttributeRecord, ImageRecord, ProductRecord, VariantRecord
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.ingest.pipeline import run_ingest
-from sveta.ingest.records import AttributeRecord, ImageRecord, ProductRecord, VariantRecord
 
 
 def _product(pid: str, *, updated: int = 1, price: str = "10.0", title: str | None = None) -> ProductRecord:

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from sveta.catalog.store import open_catalog
 from sveta.cli import _common, app
-from sveta.doctor import Check, all_ok, run_checks
-from sveta.doctor.catalog import redact_url
 from sveta.index.catalog_index import sync_index
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
+from sveta.ops.doctor import Check, all_ok, run_checks
+from sveta.ops.doctor.catalog import redact_url
 from sveta.settings import Settings
 from tests.test_sync import _feed  # a styles.csv of real rows with images/ linked beside it
 

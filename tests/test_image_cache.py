@@ -16,10 +16,10 @@ from PIL import Image
 from sqlalchemy import select
 
 from sveta.catalog.models import Image as ImageRow
+from sveta.catalog.records import ImageRecord, ProductRecord
 from sveta.catalog.store import CatalogStore, PreparedProduct, open_catalog
 from sveta.errors import BlockedURLError, InputError, SourceError, SvetaError
 from sveta.images.cache import CachedImage, ImageCache, warm_cache
-from sveta.ingest.records import ImageRecord, ProductRecord
 from sveta.settings import Settings
 from tests.image_server import ImageServer, Reply, image_server
 

@@ -409,10 +409,10 @@ def test_catalog_sync_and_search_through_milvus_lite(myntra: Path, tmp_path: Pat
     """SVETA_INDEX_URL alone moves the catalog's index: build, an incremental no-op update, a photo search."""
     needs_milvus()
     from sveta.catalog.store import open_catalog
+    from sveta.engines.search import Searcher
     from sveta.index.catalog_index import open_catalog_index, sync_index
     from sveta.ingest.feeds import FeedReader
     from sveta.ingest.pipeline import run_ingest
-    from sveta.search import Searcher
 
     settings = Settings(data_dir=tmp_path / "data", index_url="milvus-lite:index")
     feed = tmp_path / "styles.csv"

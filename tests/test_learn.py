@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,16 +15,18 @@ from typer.testing import CliRunner
 
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.cli import _common, app
+from sveta.engines.search import Searcher
 from sveta.errors import ConfigError
-from sveta.eval.attributes import train_on_folder, weighted_f1
+from sveta.eval.attributes import train_on_folder
 from sveta.index.catalog_index import catalog_embedder_spec, open_catalog_index, sync_index
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
-from sveta.learn.catalog import load_model, train_catalog
+from sveta.learn.catalog import train_catalog
 from sveta.learn.features import extract
 from sveta.learn.heads import UNKNOWN, AttributeModel
 from sveta.learn.labels import examples_from_folder, split
-from sveta.search import Searcher
+from sveta.learn.metrics import weighted_f1
+from sveta.learn.store import ModelCache, load_model, model_dir, save_model
 from sveta.settings import Settings
 
 TYPES = {"Tshirts": 70, "Shirts": 50, "Casual Shoes": 50, "Handbags": 50, "Watches": 40, "Kurtas": 40}
@@ -124,6 +127,22 @@ def test_model_saves_and_loads_to_the_same_answers(
     (tmp_path / "m" / "model.npz").write_bytes(b"not a zip")
     with pytest.raises(ConfigError, match="damaged"):
         AttributeModel.load(tmp_path / "m", settings)
+
+
+def test_model_cache_loads_once_per_file_version(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    cache = ModelCache()
+    with pytest.raises(ConfigError, match="no trained model"):
+        cache.get(settings)
+    model = AttributeModel({"mu": np.zeros(2, np.float32)}, {}, {}, {"model_id": "first"})
+    save_model(model, settings, card=False)
+    held = cache.get(settings)
+    assert cache.get(settings) is held and held.card["model_id"] == "first"
+    model.card["model_id"] = "second"
+    save_model(model, settings, card=False)
+    stamp = (model_dir(settings) / "model.npz").stat().st_mtime_ns + 10**9  # a later version, whatever the clock
+    os.utime(model_dir(settings) / "model.npz", ns=(stamp, stamp))
+    assert cache.get(settings).card["model_id"] == "second"
 
 
 def test_tuned_embedding_groups_by_type_better_than_chance(

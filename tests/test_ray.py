@@ -29,7 +29,7 @@ def _photos(myntra: Path, n: int) -> list[tuple[int, Path]]:
 
 
 def test_ray_vectors_equal_in_process_ones(myntra: Path, settings: Settings, tmp_path: Path) -> None:
-    from sveta.embed.ray_batch import embed_with_ray
+    from sveta.ops.ray_batch import embed_with_ray
 
     items = _photos(myntra, 40)
     broken = tmp_path / "broken.jpg"

@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.cli import _common, app
+from sveta.engines.search import Searcher
 from sveta.errors import ConfigError
 from sveta.index.base import Filter
 from sveta.index.catalog_index import open_catalog_index, sync_index
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
-from sveta.search import Searcher
 from sveta.settings import Settings
 
 N = 150
@@ -67,6 +67,16 @@ def test_filters_return_only_matches_and_still_k(built: tuple[Settings, CatalogS
     assert all(m.card.source_id != "10003" for m in result.matches)
     rare = searcher.similar("10003", k=10, flt=Filter(colour=["Red"], gender=["Men", "Women"]))
     assert all(m.card.colour == "Red" for m in rare.matches)
+
+
+def test_searching_leaves_the_callers_filter_as_given(built: tuple[Settings, CatalogStore], myntra: Path) -> None:
+    settings, catalog = built
+    searcher = Searcher(settings, catalog)
+    flt = Filter(gender=["Women", "Men"])
+    result = searcher.search_photo(myntra / "images" / "10003.jpg", k=3, flt=flt)
+    assert result.category and result.filters["category"] == [result.category]  # the search used a category...
+    searcher.similar("10003", k=3, flt=flt, category="auto")
+    assert flt == Filter(gender=["Women", "Men"])  # ...and excluded a product, on its own copy of the filter
 
 
 def test_category_auto_uses_the_predicted_category(built: tuple[Settings, CatalogStore], myntra: Path) -> None:

@@ -18,8 +18,8 @@ from sveta.errors import InputError
 from sveta.index.catalog_index import open_catalog_index, sync_index
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
+from sveta.ops.sync import parse_every, sync_once
 from sveta.settings import Settings
-from sveta.sync import parse_every, sync_once
 
 runner = CliRunner()
 

@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from sveta.eval.text_attributes import COLUMNS, evaluate_text_attributes, read_styles
-from sveta.ingest.records import AttributeRecord
-from sveta.ingest.text_attributes import (
-    _phrase_keys,
-    category_group,
-    extract_text_attributes,
-    normalize_value,
-    vocabulary,
-)
+from sveta.catalog.records import AttributeRecord
+from sveta.eval.text_attributes import evaluate_text_attributes
+from sveta.ingest.styles import COLUMNS, read_styles
+from sveta.ingest.text_attributes import extract_text_attributes
+from sveta.vocab.attributes import _phrase_keys, vocabulary
+from sveta.vocab.reading import category_group, normalize_value
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 STYLES = SHARED / "datasets" / "myntra-small" / "styles.csv"

@@ -15,19 +15,22 @@ from typer.testing import CliRunner
 
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.cli import _common, app
-from sveta.complete import NEAR_COPY, Completer
+from sveta.engines.complete import NEAR_COPY, Completer
+from sveta.engines.search import Searcher
+from sveta.engines.wardrobe_ideas import PER_CATEGORY, completion, extension_ideas, ranked_rows, read_pieces
 from sveta.index.catalog_index import sync_index
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
 from sveta.learn.catalog import train_catalog
-from sveta.search import Searcher
 from sveta.settings import Settings
-from sveta.wardrobe_ideas import PER_CATEGORY, completion, extension_ideas, ranked_rows, read_pieces
 from tests.test_complete import _subset  # the same small catalog: formal, casual and sports pieces and complements
 
 pytestmark = pytest.mark.slow  # trains the photo model on its catalog (about a minute on 2 cores)
 
-IDEAS_FIELDS = {"product_id", "source_id", "slot", "title", "category", "colour", "n_completes", "completes", "score"}
+IDEA_KEYS = [
+    "product_id", "source_id", "slot", "title", "category", "colour", "n_completes", "completes", "score", "reason",
+    "price", "image_path",
+]  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -147,6 +150,6 @@ def test_cli_wardrobe_ideas_json(built: Built, tmp_path: Path, monkeypatch: pyte
     keys = {"model", "n_photos", "n_tagged", "top", "lacks", "photos", "unreadable"}
     assert set(json.loads(plain.stdout.strip().splitlines()[-1])) == keys
     assert set(payload) == keys | {"ideas", "ideas_skipped"} and payload["n_tagged"] == 3
-    assert len(payload["ideas"]) == 4 and all(IDEAS_FIELDS | {"reason"} <= set(i) for i in payload["ideas"])
+    assert len(payload["ideas"]) == 4 and all(list(i) == IDEA_KEYS for i in payload["ideas"])  # keys, in order
     assert payload["ideas"][0]["n_completes"] == 3 and payload["ideas_skipped"][0]["path"] == str(bad)
     assert "ideas for 3 pieces" in result.output

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from sveta import __version__
+from sveta._version import __version__
+
+TUNED_MODEL = "catalog"  # the trained model `sveta train` makes, and the default embedder once it exists
 
 
 def _default_shared_dir() -> Path | None:
@@ -21,6 +25,12 @@ def _default_shared_dir() -> Path | None:
         *(p / "shared" for p in here.parents[2:4]),
     ]
     return next((c.resolve() for c in candidates if (c / "README.md").is_file()), None)
+
+
+def _openmp_threads() -> int:
+    """OpenMP's own OMP_NUM_THREADS, which FAISS users expect it to follow (0 when unset or not a number)."""
+    raw = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(raw) if raw.isdigit() else 0
 
 
 class Settings(BaseSettings):
@@ -72,6 +82,12 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(64, ge=1, description="Images per model call.")
     embed_workers: int = Field(2, ge=1, description="Threads decoding and preparing images during embedding.")
     onnx_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads (0: one per core).")
+    index_threads: int = Field(
+        default_factory=_openmp_threads,
+        ge=0,
+        description="OpenMP threads the FAISS index uses for batched searches and rebuilds (a single query always "
+        "uses one); default OMP_NUM_THREADS when set, 0: one per core.",
+    )
     image_size: int = Field(224, ge=32, description="Side of the square photos are padded and resized to.")
     ray_address: str = Field(
         "",
@@ -156,12 +172,30 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         return self.data_dir / "index"
 
+    def tuned_model_dir(self, name: str = TUNED_MODEL) -> Path:
+        """The folder of the trained model ``name`` (``sveta train``): model.npz and its model card."""
+        return self.models_dir / "tuned" / name
+
+    def has_tuned_model(self, name: str = TUNED_MODEL) -> bool:
+        return (self.tuned_model_dir(name) / "model.npz").is_file()
+
     @property
     def user_agent(self) -> str:
         return f"sveta/{__version__} (+{self.contact})"
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+@contextmanager
+def library_environment(name: str, value: str) -> Iterator[None]:
+    """``name=value`` in the environment while the block runs, unless the user set it; then as it was.
+
+    For a third-party library that reads a knob from the environment only (no argument for it): the one place
+    outside the Settings constructor where sveta touches the environment, for no longer than the call needs.
+    """
+    if name in os.environ:  # the user's own setting wins, as the library documents
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from sveta import __version__
+from sveta._version import __version__
 from sveta.api import errors
 from sveta.api.crawls import CrawlJobs
 from sveta.api.deps import AppState
@@ -60,7 +60,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def start_background_sync(state: AppState) -> threading.Event | None:
     """Re-crawl, tag and re-index every SVETA_SYNC_EVERY in a daemon thread; searches keep the old index until the
     new version is published (the engines reload on the CURRENT switch). Returns the event that stops it."""
-    from sveta.sync import parse_every, sync_every
+    from sveta.ops.sync import parse_every, sync_every
 
     every = state.settings.sync_every.strip()
     if every in ("", "0"):

@@ -12,6 +12,7 @@ from sveta.api.errors import ApiError
 from sveta.catalog.models import Source
 from sveta.catalog.store import CatalogStore
 from sveta.ingest.pipeline import IngestReport
+from sveta.ingest.sources import open_source
 from sveta.settings import Settings
 
 log = logging.getLogger("sveta.api.crawls")
@@ -105,16 +106,13 @@ def _announce(start: _Start, run_id: int) -> None:
 
 def ingest_source(catalog: CatalogStore, source: Source, settings: Settings, options: CrawlOptions) -> IngestReport:
     """One source into the catalog, as `sveta ingest shopify|csv|jsonl|folder` and `sveta sync` would."""
-    from sveta.sync import crawl_source
-
-    images = Path(options.images) if options.images else None
-    return crawl_source(
-        catalog,
-        source.name,
+    reader = open_source(
         source.kind,
         source.location,
-        settings,
-        images=images,
+        settings=settings,
+        name=source.name,
+        images=Path(options.images) if options.images else None,
         mapping=options.mapping,
         log=log.info,
     )
+    return reader.ingest(catalog)

@@ -14,14 +14,15 @@ from sveta.api.errors import ApiError
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.errors import InputError
 from sveta.index.base import Filter
+from sveta.learn.store import ModelCache
 from sveta.settings import Settings
 
 if TYPE_CHECKING:
     from sveta.api.crawls import CrawlJobs
     from sveta.api.metrics import Metrics
-    from sveta.complete import Completer
-    from sveta.look import Looker
-    from sveta.search import Searcher
+    from sveta.engines.complete import Completer
+    from sveta.engines.look import Looker
+    from sveta.engines.search import Searcher
 
 KEY_HEADER = "X-API-Key"
 api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, description="The key set in SVETA_API_KEY.")
@@ -45,7 +46,7 @@ class Engines:
         return read_current(self.settings.index_dir)
 
     def searcher(self) -> Searcher:
-        from sveta.search import Searcher
+        from sveta.engines.search import Searcher
 
         with self._lock:
             version = self.current_version()
@@ -57,7 +58,7 @@ class Engines:
             return self._searcher
 
     def completer(self) -> Completer:
-        from sveta.complete import Completer
+        from sveta.engines.complete import Completer
 
         with self._lock:
             searcher = self.searcher()
@@ -66,7 +67,7 @@ class Engines:
             return self._completer
 
     def looker(self) -> Looker:
-        from sveta.look import Looker
+        from sveta.engines.look import Looker
 
         with self._lock:
             searcher = self.searcher()
@@ -83,6 +84,7 @@ class AppState:
     metrics: Metrics
     crawls: CrawlJobs | None = None
     cache: dict[str, Any] = field(default_factory=dict)
+    models: ModelCache = field(default_factory=ModelCache)  # the trained model `/api/tag` uses
     audit_lock: threading.Lock = field(default_factory=threading.Lock)  # one audit at a time
     _catalog: CatalogStore | None = None
     _engines: Engines | None = None

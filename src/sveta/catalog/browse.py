@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select
 from sveta.catalog.models import CrawlRun, Product, Source
 from sveta.catalog.queries import ProductCard, product_cards
 from sveta.catalog.store import CatalogStore
+from sveta.vocab.reading import canonical
 
 
 @dataclass
@@ -50,9 +51,9 @@ def list_products(catalog: CatalogStore, query: ProductQuery, limit: int = 50, o
 
 def _where(statement: Select[Any], query: ProductQuery) -> Select[Any]:
     conditions = [
-        _any_of(Product.category, _canonical("category", query.category)),
-        _any_of(Product.colour, _canonical("colour", query.colour)),
-        _any_of(Product.gender, _canonical("gender", query.gender)),
+        _any_of(Product.category, _with_names("category", query.category)),
+        _any_of(Product.colour, _with_names("colour", query.colour)),
+        _any_of(Product.gender, _with_names("gender", query.gender)),
         _any_of(Product.brand, query.brand),
     ]
     statement = statement.where(*(c for c in conditions if c is not None))
@@ -74,13 +75,11 @@ def _any_of(column: Any, values: list[str] | None) -> Any:
     return func.lower(column).in_([v.lower() for v in values])
 
 
-def _canonical(attribute: str, values: list[str] | None) -> list[str] | None:
-    """The given words plus their vocabulary names ("tshirts" finds the catalog's "T-Shirt")."""
+def _with_names(attribute: str, values: list[str] | None) -> list[str] | None:
+    """The given words and their vocabulary names: "tshirts" finds the catalog's "T-Shirt", an unknown word itself."""
     if not values:
         return None
-    from sveta.ingest.text_attributes import normalize_value
-
-    return sorted({*values, *(n for v in values if (n := normalize_value(attribute, v)))})
+    return sorted({*values, *(canonical(attribute, v) for v in values if v.strip())})
 
 
 def product_detail(catalog: CatalogStore, product_id: int) -> dict[str, Any] | None:
@@ -108,8 +107,6 @@ def product_detail(catalog: CatalogStore, product_id: int) -> dict[str, Any] | N
 def attribute_mismatches(attributes: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     """Attributes whose origins (seller / text / image) state different values once normalised ("Tshirts" is
     "T-Shirt"): each with its values per origin. Two origins disagree when they share no value."""
-    from sveta.audit import canonical
-
     by_name: dict[str, dict[str, set[str]]] = {}
     for name, value, origin in attributes:
         if value:

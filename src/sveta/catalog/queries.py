@@ -34,6 +34,12 @@ class ProductCard:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def pick(self, names: Sequence[str], **own: Any) -> dict[str, Any]:
+        """The named keys in that order: a result's `own` values where given, else the card's fields."""
+        if unknown := set(own) - set(names):
+            raise ValueError(f"values for keys not named: {sorted(unknown)}")
+        return {n: own[n] if n in own else getattr(self, n) for n in names}
+
 
 def product_cards(catalog: CatalogStore, product_ids: Sequence[int]) -> dict[int, ProductCard]:
     """Cards for the given products (one query), keyed by product id."""

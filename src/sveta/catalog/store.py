@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from sveta.catalog.models import CrawlRun, Image, Product, Source, utcnow
+from sveta.catalog.records import AttributeRecord, ProductRecord
 from sveta.catalog.writes import apply_record, fingerprint, insert_new
 from sveta.errors import CatalogError
-from sveta.ingest.records import AttributeRecord, ProductRecord
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from sveta.catalog.models import Attribute, Base, Image, Product, Variant, utcnow
-from sveta.ingest.records import AttributeRecord, ImageRecord, VariantRecord
+from sveta.catalog.records import AttributeRecord, ImageRecord, VariantRecord
 
 if TYPE_CHECKING:
     from sveta.catalog.store import PreparedProduct

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from sveta import __version__
+from sveta._version import __version__
 from sveta.cli import _common
 from sveta.errors import SvetaError
 from sveta.settings import Settings
@@ -101,6 +101,7 @@ def _register() -> None:
         search,
         serve,
         sync,
+        wardrobe,
     )
 
     app.add_typer(ingest.app, name="ingest")
@@ -115,7 +116,7 @@ def _register() -> None:
     app.command("train")(learn.train)
     app.command("tag")(learn.tag)
     app.command("audit")(audit.audit)
-    app.command("wardrobe")(audit.wardrobe)
+    app.command("wardrobe")(wardrobe.wardrobe)
     app.command("look")(look.look)
     app.command("complete")(complete.complete)
     app.command("sync")(sync.sync)

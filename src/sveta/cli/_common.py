@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
@@ -81,3 +82,13 @@ def progress(description: str, total: int | None = None, *, quiet: bool = False)
     ]
     with Progress(*columns, console=console, transient=False, disable=quiet) as bar:
         yield Tracker(bar, bar.add_task(description, total=total))
+
+
+# The product filter options, shared by the commands that search (search, similar, look).
+GENDER = typer.Option(None, "--gender", help="Only this gender (Men, Women, Boys, Girls, Unisex); repeatable.")
+COLOUR = typer.Option(None, "--colour", help="Only this colour (e.g. 'Navy Blue'); repeatable.")
+BRAND = typer.Option(None, "--brand", help="Only this brand; repeatable.")
+SOURCE = typer.Option(None, "--source", help="Only products of this source; repeatable.")
+PRICE_MIN = typer.Option(None, "--price-min", help="Lowest price.")
+PRICE_MAX = typer.Option(None, "--price-max", help="Highest price.")
+IN_STOCK = typer.Option(False, "--in-stock", help="Only available products.")

@@ -9,8 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from sveta.cli._common import catalog, console, print_json, settings
-from sveta.complete import Completer, CompleteResult, piece_of_photo
-from sveta.search import Searcher
+from sveta.engines.complete import Completer, CompleteResult, piece_of_photo
+from sveta.engines.search import Searcher
 
 
 def complete(
@@ -42,7 +42,7 @@ def _show(result: CompleteResult) -> None:
 
 def _write_sheet(result: CompleteResult, searcher: Searcher, out: Path) -> None:
     from sveta.catalog.queries import product_cards
-    from sveta.sheet import Tile, contact_sheet
+    from sveta.render.sheet import Tile, contact_sheet
 
     p = result.piece
     photo = p.image_path

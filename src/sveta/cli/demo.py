@@ -56,7 +56,8 @@ def demo(
 def _train() -> dict[str, object]:
     """Learn from the demo catalog; the index is then built with the tuned embedding (features are cached)."""
     from sveta.cli.learn import print_training, staged_progress
-    from sveta.learn.catalog import has_model, train_catalog
+    from sveta.learn.catalog import train_catalog
+    from sveta.learn.store import has_model
 
     if has_model(settings()):
         console.print("already trained: `sveta train` trains again")

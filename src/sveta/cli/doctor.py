@@ -13,7 +13,7 @@ STYLES = {"OK": "green", "FAIL": "bold red", "warn": "yellow", "skip": "dim"}
 
 def doctor(as_json: bool = typer.Option(False, "--json", help="End with one JSON line of every check.")) -> None:
     """Check the catalog, index, embedder, models and Ray settings; say how to fix what is wrong."""
-    from sveta.doctor import all_ok, run_checks
+    from sveta.ops.doctor import all_ok, run_checks
 
     checks = run_checks(settings())
     table = Table(title="sveta doctor", show_lines=False)

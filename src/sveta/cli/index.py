@@ -42,7 +42,7 @@ def build(
     """
     embed = None
     if use_ray or ray_address:
-        from sveta.embed.ray_batch import ray_photo_embed
+        from sveta.ops.ray_batch import ray_photo_embed
 
         embed = ray_photo_embed(ray_address or settings().ray_address or None, ray_workers)
     old = None if rebuild else moved_from(settings())

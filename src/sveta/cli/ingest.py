@@ -9,7 +9,8 @@ from rich.markup import escape
 
 from sveta.cli._common import catalog, console, print_json, progress, settings
 from sveta.errors import ConfigError, InputError, SvetaError
-from sveta.ingest.pipeline import CrawlState, IngestReport, run_ingest
+from sveta.ingest.pipeline import IngestReport
+from sveta.ingest.sources import open_source
 
 app = typer.Typer(
     help="Bring a catalog in: Shopify stores, CSV / JSONL feeds, folders of photos.", no_args_is_help=True
@@ -41,13 +42,10 @@ def shopify(
 
 
 def _crawl(url: str) -> IngestReport:
-    from sveta.ingest.shopify import ingest_shopify
-
     console.print(f"crawling [bold]{escape(url)}[/] (>= {settings().crawl_delay_s:g} s between requests)")
+    shop = open_source("shopify", url, settings=settings(), log=lambda m: console.print(f"  {escape(m)}"))
     with progress("products read") as advance:
-        report = ingest_shopify(
-            catalog(), url, settings=settings(), log=lambda m: console.print(f"  {escape(m)}"), on_progress=advance
-        )
+        report = shop.ingest(catalog(), on_progress=advance)
     _summary(report, notes=False)  # the crawler logged its notes as they happened
     return report
 
@@ -85,20 +83,10 @@ def folder(
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line of counts."),
 ) -> None:
     """Read folders of photos, one sub-folder per category (each photo becomes a product)."""
-    from sveta.ingest.feeds import read_folder
-
-    state = CrawlState()
     root = root.resolve()
+    reader = open_source("folder", str(root), settings=settings(), name=source)
     with progress(f"reading {root.name}") as advance:
-        report = run_ingest(
-            catalog(),
-            name=source or f"folder:{root.name}",
-            kind="folder",
-            location=str(root),
-            records=read_folder(root, state),
-            state=state,
-            on_progress=advance,
-        )
+        report = reader.ingest(catalog(), on_progress=advance)
     _summary(report)
     if as_json:
         print_json(_totals([report]))
@@ -108,26 +96,12 @@ def ingest_feed(
     file: Path, images: Path | None, mapping: list[str], source: str | None, kind: str, quiet: bool = False
 ) -> IngestReport:
     """Ingest one feed file (shared by `ingest csv`, `ingest jsonl` and `demo`)."""
-    from sveta.ingest.feeds import FeedReader
-
     file = file.resolve()
     if not file.is_file():  # before the progress bar starts
         raise InputError(f"feed file not found: {file}", "check the path")
-    if images is None and (file.parent / "images").is_dir():
-        images = file.parent / "images"
-    reader = FeedReader(file, images_dir=images.resolve() if images else None, overrides=_parse_map(mapping))
-    total = _count_lines(file)
-    with progress(f"reading {file.name}", total=total, quiet=quiet) as advance:
-        report = run_ingest(
-            catalog(),
-            name=source or f"{kind}:{file.parent.name}/{file.name}",
-            kind=kind,
-            location=str(file),
-            records=reader.records(),
-            state=reader.state,
-            on_progress=advance,
-        )
-    return report
+    reader = open_source(kind, str(file), settings=settings(), name=source, images=images, mapping=_parse_map(mapping))
+    with progress(f"reading {file.name}", total=_count_lines(file), quiet=quiet) as advance:
+        return reader.ingest(catalog(), on_progress=advance)
 
 
 def _feed(file: Path, images: Path | None, mapping: list[str], source: str | None, kind: str, as_json: bool) -> None:

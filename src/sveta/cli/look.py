@@ -8,9 +8,22 @@ import typer
 from PIL import Image, ImageDraw
 from rich.table import Table
 
-from sveta.cli._common import catalog, console, print_json, settings
-from sveta.look import Looker, LookResult
-from sveta.search import Searcher
+from sveta.cli._common import (
+    BRAND,
+    COLOUR,
+    GENDER,
+    IN_STOCK,
+    PRICE_MAX,
+    PRICE_MIN,
+    SOURCE,
+    catalog,
+    console,
+    print_json,
+    settings,
+)
+from sveta.engines.look import Looker, LookResult
+from sveta.engines.search import Searcher
+from sveta.index.base import Filter
 
 _COLOURS = {"upper": (220, 40, 40), "lower": (40, 90, 220), "full": (150, 40, 180), "feet": (30, 150, 60)}
 
@@ -18,11 +31,32 @@ _COLOURS = {"upper": (220, 40, 40), "lower": (40, 90, 220), "full": (150, 40, 18
 def look(
     photo: Path = typer.Argument(..., help="A photo of a person (or a product shot)."),
     k: int = typer.Option(5, "--k", min=1, max=50, help="Matches per garment."),
-    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: the garments and their matches."),
+    gender: list[str] | None = GENDER,
+    colour: list[str] | None = COLOUR,
+    brand: list[str] | None = BRAND,
+    source: list[str] | None = SOURCE,
+    price_min: float | None = PRICE_MIN,
+    price_max: float | None = PRICE_MAX,
+    in_stock: bool = IN_STOCK,
+    as_json: bool = typer.Option(
+        False, "--json", help="End with one JSON line: the garments and their matches (and the filters given)."
+    ),
     sheet: Path | None = typer.Option(None, "--sheet", help="Write a PNG: the photo with boxes, matches per garment."),
 ) -> None:
-    """Find each garment (upper / lower / full / feet per person, or the product), tag it, search its categories."""
-    result = Looker(Searcher(settings(), catalog())).look(photo, k)
+    """Find each garment (upper / lower / full / feet per person, or the product), tag it, search its categories.
+
+    The filters (gender, colour, brand, source, price, stock) narrow every garment's matches, in its own categories.
+    """
+    flt = Filter.of(
+        gender=gender,
+        colour=colour,
+        brand=brand,
+        source=source,
+        price_min=price_min,
+        price_max=price_max,
+        in_stock=in_stock,
+    )
+    result = Looker(Searcher(settings(), catalog())).look(photo, k, flt)
     table = Table("region", "box", "category", "colour", "top matches", title=f"{photo}: {result.message}")
     for g in result.garments:
         tops = "; ".join(f"{m.card.title} ({m.score:.2f})" for m in g.matches[:3])
@@ -37,7 +71,7 @@ def look(
 
 def write_sheet(result: LookResult, photo: Path, out: Path) -> Path:
     """The photo with each garment's box on the left; per garment a row: its crop, then its matches."""
-    from sveta.sheet import TILE, Tile, draw_tile, font
+    from sveta.render.sheet import TILE, Tile, draw_tile, font
 
     row_h, pad = TILE + 60, 8
     with Image.open(photo) as opened:

@@ -7,19 +7,24 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from sveta.cli._common import catalog, console, print_json, settings
+from sveta.cli._common import (
+    BRAND,
+    COLOUR,
+    GENDER,
+    IN_STOCK,
+    PRICE_MAX,
+    PRICE_MIN,
+    SOURCE,
+    catalog,
+    console,
+    print_json,
+    settings,
+)
+from sveta.engines.search import Searcher, SearchResult
 from sveta.errors import InputError
 from sveta.index.base import Filter
-from sveta.search import Searcher, SearchResult
 
 _K = typer.Option(10, "--k", min=1, max=500, help="How many products.")
-_GENDER = typer.Option(None, "--gender", help="Only this gender (Men, Women, Boys, Girls, Unisex); repeatable.")
-_COLOUR = typer.Option(None, "--colour", help="Only this colour (e.g. 'Navy Blue'); repeatable.")
-_BRAND = typer.Option(None, "--brand", help="Only this brand; repeatable.")
-_SOURCE = typer.Option(None, "--source", help="Only products of this source; repeatable.")
-_PMIN = typer.Option(None, "--price-min", help="Lowest price.")
-_PMAX = typer.Option(None, "--price-max", help="Highest price.")
-_STOCK = typer.Option(False, "--in-stock", help="Only available products.")
 _JSON = typer.Option(False, "--json", help="End with one JSON line: the query and its matches.")
 _SHEET = typer.Option(None, "--sheet", help="Write a contact sheet PNG of the query and its results.")
 
@@ -29,13 +34,13 @@ def search(
     text: str | None = typer.Option(None, "--text", help="Search by a description instead of a photo."),
     k: int = _K,
     category: str = typer.Option("auto", "--category", help="auto (predicted from neighbours), a name, or 'any'."),
-    gender: list[str] | None = _GENDER,
-    colour: list[str] | None = _COLOUR,
-    brand: list[str] | None = _BRAND,
-    source: list[str] | None = _SOURCE,
-    price_min: float | None = _PMIN,
-    price_max: float | None = _PMAX,
-    in_stock: bool = _STOCK,
+    gender: list[str] | None = GENDER,
+    colour: list[str] | None = COLOUR,
+    brand: list[str] | None = BRAND,
+    source: list[str] | None = SOURCE,
+    price_min: float | None = PRICE_MIN,
+    price_max: float | None = PRICE_MAX,
+    in_stock: bool = IN_STOCK,
     as_json: bool = _JSON,
     sheet: Path | None = _SHEET,
 ) -> None:
@@ -59,13 +64,13 @@ def similar(
     product: str = typer.Argument(..., help="A catalog id or the source's own id (e.g. a Myntra id)."),
     k: int = _K,
     category: str = typer.Option("any", "--category", help="'any' (default), auto (predicted), or a name."),
-    gender: list[str] | None = _GENDER,
-    colour: list[str] | None = _COLOUR,
-    brand: list[str] | None = _BRAND,
-    source: list[str] | None = _SOURCE,
-    price_min: float | None = _PMIN,
-    price_max: float | None = _PMAX,
-    in_stock: bool = _STOCK,
+    gender: list[str] | None = GENDER,
+    colour: list[str] | None = COLOUR,
+    brand: list[str] | None = BRAND,
+    source: list[str] | None = SOURCE,
+    price_min: float | None = PRICE_MIN,
+    price_max: float | None = PRICE_MAX,
+    in_stock: bool = IN_STOCK,
     as_json: bool = _JSON,
     sheet: Path | None = _SHEET,
 ) -> None:
@@ -122,7 +127,7 @@ def _show(result: SearchResult, query_photo: str | None, as_json: bool, sheet: P
 
 
 def _write_sheet(result: SearchResult, query_photo: str | None, out: Path) -> None:
-    from sveta.sheet import Tile, contact_sheet
+    from sveta.render.sheet import Tile, contact_sheet
 
     tiles = [Tile(m.card.image_path, m.card.title, m.score) for m in result.matches]
     contact_sheet(Tile(query_photo, "query"), tiles, out, title=result.query)

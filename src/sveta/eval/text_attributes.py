@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sveta.errors import InputError
-from sveta.ingest.feeds import MYNTRA_COLUMNS
-from sveta.ingest.records import AttributeRecord
-from sveta.ingest.text_attributes import extract_text_attributes, normalize_value
-
-COLUMNS = MYNTRA_COLUMNS
-
-
-def read_styles(styles_csv: Path) -> tuple[list[dict[str, str]], int]:
-    """The well-formed rows of a styles.csv, and how many malformed ones were skipped."""
-    rows: list[dict[str, str]] = []
-    malformed = 0
-    with Path(styles_csv).open(newline="", encoding="utf-8", errors="replace") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        missing = [c for c in COLUMNS if c not in header]
-        if missing:
-            raise InputError(
-                f"{styles_csv}: no column(s) {', '.join(missing)}",
-                "give a styles.csv laid out like ../shared/datasets/myntra-small",
-            )
-        for row in reader:
-            # An unquoted comma in a title shifts every later column: such a row cannot be trusted.
-            if len(row) != len(header) or not row[header.index("productDisplayName")].strip():
-                malformed += 1
-                continue
-            rows.append(dict(zip(header, row, strict=True)))
-    return rows, malformed
+from sveta.catalog.records import AttributeRecord
+from sveta.ingest.styles import read_styles
+from sveta.ingest.text_attributes import extract_text_attributes
+from sveta.vocab.reading import normalize_value
 
 
 def _first(records: list[AttributeRecord], name: str) -> str | None:

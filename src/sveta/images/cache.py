@@ -249,6 +249,8 @@ def warm_cache(
     finished. A broken image is recorded with its reason and never stops the run; only an unusable cache
     folder (ConfigError, e.g. disk full) does. ``on_progress(done, total)`` counts images.
     """
+    from sveta.catalog.photos import uncached_count  # the catalog (SQLAlchemy) loads only when it is used
+
     started = time.perf_counter()
     by_url: dict[str, list[int]] = {}
     for image_id, url in catalog.images_to_fetch(retry_broken=retry_broken, limit=limit):
@@ -263,7 +265,7 @@ def warm_cache(
         done += len(ids)
         if on_progress:
             on_progress(done, total)
-    report.skipped = max(_count_uncached(catalog) - report.broken, 0)
+    report.skipped = max(uncached_count(catalog) - report.broken, 0)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
@@ -287,15 +289,6 @@ def _record(
             catalog.mark_image_broken(image_id, str(result))
             report.broken += 1
             report.failures.append((url, str(result)))
-
-
-def _count_uncached(catalog: CatalogStore) -> int:
-    from sqlalchemy import func, select
-
-    from sveta.catalog.models import Image as ImageRow
-
-    with catalog.session() as s:
-        return int(s.scalar(select(func.count(ImageRow.id)).where(ImageRow.status != "cached")) or 0)
 
 
 def _check_status(response: httpx.Response, url: str) -> None:
@@ -372,3 +365,10 @@ def _describe(exc: Exception) -> str:
 
 
 __all__ = ["CachedImage", "FetchReport", "ImageCache", "inspect_image", "sniff", "warm_cache"]
+
+
+def warm_photos(catalog: CatalogStore, settings: Settings) -> dict[str, Any]:
+    """Download (or copy in) every photo not cached yet; a broken one is recorded, never fatal."""
+    with ImageCache(settings) as cache:
+        report = warm_cache(catalog, cache)
+    return {"cached": report.cached, "broken": report.broken}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
-import yaml
 from PIL import Image
+
+from sveta.vocab.colours import palette, rgb_to_lab
 
 SIDE = 56  # colours survive downsampling; a quarter of a 224 px photo, so a box average gets there
 L_EDGES = np.array([30.0, 55.0, 80.0])  # 4 lightness bins: dark, mid, light, very light
@@ -36,10 +36,10 @@ def describe(image: Image.Image) -> ColourInfo:
 def describe_lab(lab: np.ndarray) -> ColourInfo:
     """Name, dominant colours and histogram of garment pixels already in Lab (e.g. a person mask's)."""
     names = _nearest_names(lab)
-    counts = np.bincount(names, minlength=len(_palette()[0]))
+    counts = np.bincount(names, minlength=len(palette()[0]))
     order = np.argsort(counts)[::-1]
     shares = counts / max(len(names), 1)
-    dominant = [(_palette()[0][i], round(float(shares[i]), 3)) for i in order[:3] if counts[i]]
+    dominant = [(palette()[0][i], round(float(shares[i]), 3)) for i in order[:3] if counts[i]]
     name = dominant[0][0] if dominant and dominant[0][1] >= 0.35 else "Multi"
     median = np.median(lab, axis=0)
     return ColourInfo(
@@ -93,40 +93,14 @@ def _histogram(lab: np.ndarray) -> np.ndarray:
     return (vector / max(float(np.linalg.norm(vector)), 1e-9)).astype(np.float32)
 
 
-def _srgb_linear_table() -> np.ndarray:
-    c = np.arange(256, dtype=np.float32) / 255.0
-    return np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92).astype(np.float32)
-
-
-_LINEAR = _srgb_linear_table()  # a lookup instead of a power per channel: half the descriptor's time
-
-
-def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB (uint8, ...x3) -> CIE Lab (D65), float32."""
-    linear = _LINEAR[rgb.reshape(-1, 3).astype(np.uint8, copy=False)]
-    matrix = np.array([[0.4124, 0.2126, 0.0193], [0.3576, 0.7152, 0.1192], [0.1805, 0.0722, 0.9505]], np.float32)
-    xyz = (linear @ matrix) / np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
-    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    lab = np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
-    return lab.astype(np.float32)
-
-
 def _lab_to_rgb(lab: np.ndarray) -> tuple[int, int, int]:
-    _, labs, rgbs = _palette()
+    _, labs, rgbs = palette()
     return tuple(int(v) for v in rgbs[int(np.argmin(np.linalg.norm(labs - lab, axis=1)))])  # type: ignore[return-value]
 
 
 def _nearest_names(lab: np.ndarray) -> np.ndarray:
-    _, labs, _ = _palette()
+    _, labs, _ = palette()
     return np.argmin(((lab[:, None, :] - labs[None, :, :]) ** 2).sum(axis=2), axis=1)
-
-
-@functools.lru_cache(maxsize=1)
-def _palette() -> tuple[list[str], np.ndarray, np.ndarray]:
-    data = yaml.safe_load(resources.files("sveta").joinpath("data/colours.yaml").read_text())
-    names = list(data)
-    rgbs = np.array([data[n] for n in names], dtype=np.uint8)
-    return names, rgb_to_lab(rgbs), rgbs
 
 
 PROFILE_L_EDGES = np.array([20.0, 40.0, 60.0, 80.0])

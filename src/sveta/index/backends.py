@@ -1,106 +1,94 @@
-"""Which backend serves the catalog's index: the embedded FAISS index, or Milvus (server or Lite) by SVETA_INDEX_URL."""
+"""Which backend serves the catalog's index: a registry maps SVETA_INDEX_URL's prefix to the backend's factory."""
 
 from __future__ import annotations
 
+import importlib
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
 
 from sveta.errors import ConfigError
 from sveta.index.base import VectorIndex
 
 if TYPE_CHECKING:
+    from sveta.index.targets import MilvusTarget
     from sveta.settings import Settings
-
-VALID = "empty (the embedded FAISS index), milvus-lite:PATH, milvus://HOST:PORT/COLLECTION"
-LITE_COLLECTION = "sveta"
-DEFAULT_PORT = 19530
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
-
-
-@dataclass(frozen=True)
-class MilvusTarget:
-    """Where a Milvus index lives: what pymilvus connects to, and the collection's (base) name."""
-
-    uri: str  # http://HOST:PORT, or the Milvus Lite folder (ending in .db)
-    collection: str
-    shown: str  # the URL without its password, for messages and config.json
-    token: str = ""  # USER:PASSWORD for a server with authentication
-
-    @property
-    def lite(self) -> bool:
-        return not self.uri.startswith("http")
-
-
-def milvus_target(settings: Settings) -> MilvusTarget | None:
-    """The Milvus index SVETA_INDEX_URL names, None for the FAISS default (ConfigError for an unknown scheme)."""
-    url = settings.index_url.strip()
-    if not url:
-        return None
-    if url.startswith("milvus-lite:"):
-        return _lite(url.partition(":")[2], settings)
-    if url.startswith("milvus://"):
-        return _server(url)
-    shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    raise ConfigError(f"SVETA_INDEX_URL {shown!r} names no index backend sveta knows", f"use one of: {VALID}")
-
-
-def _lite(raw: str, settings: Settings) -> MilvusTarget:
-    if not raw.strip():
-        raise ConfigError("SVETA_INDEX_URL milvus-lite: names no path", "e.g. SVETA_INDEX_URL=milvus-lite:index.db")
-    path = Path(raw).expanduser()
-    path = path if path.is_absolute() else settings.data_dir / path
-    if path.suffix != ".db":  # pymilvus hands only *.db paths to Milvus Lite
-        path = path.with_name(path.name + ".db")
-    return MilvusTarget(str(path.resolve()), LITE_COLLECTION, f"milvus-lite:{path}")
-
 
 FAISS_HOME = "the embedded FAISS index"
 
 
-def _server(url: str) -> MilvusTarget:
-    parts = urlsplit(url)
-    try:
-        host, port = parts.hostname, parts.port or DEFAULT_PORT
-    except ValueError as exc:  # a port that is not a number
-        raise ConfigError(f"SVETA_INDEX_URL: {exc}", "e.g. milvus://localhost:19530/sveta") from None
-    collection = parts.path.strip("/")
-    if not host or not _NAME.fullmatch(collection):
-        raise ConfigError(
-            f"SVETA_INDEX_URL needs a host and a collection name (letters, digits, _), not {parts.netloc!r}, "
-            f"{collection!r}",
-            "e.g. milvus://localhost:19530/sveta",
-        )
-    user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    token = f"{user}:{password}" if password else user  # USER:PASSWORD, or an API key alone
-    auth = f"{parts.username}:***@" if parts.username else ""
-    return MilvusTarget(f"http://{host}:{port}", collection, f"milvus://{auth}{host}:{port}/{collection}", token)
+class IndexTarget(Protocol):
+    """Where the index lives, parsed from SVETA_INDEX_URL; ``open`` opens (or creates) the index there."""
+
+    @property
+    def family(self) -> str: ...  # an index built on one family ("faiss", "milvus") is not opened by another
+
+    @property
+    def shown(self) -> str: ...  # the URL as config.json records it, without a password ("" for FAISS)
+
+    def open(
+        self, path: Path, *, embedder: str, dim: int, settings: Settings, create: bool, identity: str
+    ) -> VectorIndex: ...
+
+
+TargetFactory = Callable[[str, "Settings"], IndexTarget]
+
+
+class Backend(NamedTuple):
+    factory: str  # "module:function" taking (SVETA_INDEX_URL, settings) and returning an IndexTarget
+    usage: str  # how the URL is written, for messages
+
+
+# SVETA_INDEX_URL prefixes -> backends; "" is an empty URL (the default). A backend's module is imported only
+# when its prefix is used, so this one imports none of them.
+BUILTINS: dict[str, Backend] = {
+    "": Backend("sveta.index.targets:faiss_target", "empty (the embedded FAISS index)"),
+    "milvus-lite:": Backend("sveta.index.targets:milvus_lite_target", "milvus-lite:PATH"),
+    "milvus://": Backend("sveta.index.targets:milvus_server_target", "milvus://HOST:PORT/COLLECTION"),
+}
+
+
+def index_target(settings: Settings) -> IndexTarget:
+    """Where SVETA_INDEX_URL puts the index (ConfigError for a prefix no backend has)."""
+    url = settings.index_url.strip()
+    module, _, name = _backend(url).factory.partition(":")
+    factory = cast(TargetFactory, getattr(importlib.import_module(module), name))
+    return factory(url, settings)
+
+
+def _backend(url: str) -> Backend:
+    if not url:
+        return BUILTINS[""]
+    for prefix in sorted(BUILTINS, key=len, reverse=True):  # the longest prefix that matches wins
+        if prefix and url.startswith(prefix):
+            return BUILTINS[prefix]
+    shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    valid = ", ".join(backend.usage for backend in BUILTINS.values())
+    raise ConfigError(f"SVETA_INDEX_URL {shown!r} names no index backend sveta knows", f"use one of: {valid}")
+
+
+def milvus_target(settings: Settings) -> MilvusTarget | None:
+    """The Milvus index SVETA_INDEX_URL names, None for the FAISS default (ConfigError for an unknown scheme)."""
+    from sveta.index.targets import MilvusTarget
+
+    target = index_target(settings)
+    return target if isinstance(target, MilvusTarget) else None
 
 
 def open_index(settings: Settings, *, embedder: str, dim: int, create: bool = True, identity: str = "") -> VectorIndex:
     """The catalog's index on the backend settings select; config.json stays in ``settings.index_dir``."""
-    target = milvus_target(settings)
-    _check_backend(settings.index_dir, "faiss" if target is None else "milvus", create)
-    if target is None:
-        from sveta.index.faiss_index import open_faiss_index
-
-        return open_faiss_index(
-            settings.index_dir, embedder=embedder, dim=dim, settings=settings, create=create, identity=identity
-        )
-    from sveta.index.milvus_index import open_milvus_index
-
-    return open_milvus_index(
-        settings.index_dir, target, embedder=embedder, dim=dim, settings=settings, create=create, identity=identity
+    target = index_target(settings)
+    _check_backend(settings.index_dir, target.family, create)
+    return target.open(
+        settings.index_dir, embedder=embedder, dim=dim, settings=settings, create=create, identity=identity
     )
 
 
 def moved_from(settings: Settings) -> str | None:
     """Where the live index lives when settings now select another backend or Milvus URL; None when they agree."""
     built = _built_on(settings.index_dir)
-    target = milvus_target(settings)
-    if built is None or built == ("" if target is None else target.shown):
+    if built is None or built == index_target(settings).shown:
         return None
     return built or FAISS_HOME
 

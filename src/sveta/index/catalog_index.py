@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,14 +10,14 @@ from typing import Any
 import numpy as np
 
 from sveta.catalog.store import CatalogStore, IndexableImage
-from sveta.embed.base import get_embedder
+from sveta.embed.base import ImageEmbedder, get_embedder
 from sveta.embed.compose import spec_identity
 from sveta.embed.pipeline import PhotoEmbed, embed_cached
 from sveta.errors import ConfigError
+from sveta.images.cache import warm_photos
 from sveta.index.base import IndexConfig, ItemMeta, VectorIndex
-from sveta.settings import Settings
-
-Progress = Callable[[int, int | None], None]  # (done, total)
+from sveta.progress import Progress
+from sveta.settings import TUNED_MODEL, Settings
 
 
 @dataclass
@@ -52,20 +51,15 @@ def catalog_embedder_spec(settings: Settings) -> str:
     config = index_config(settings)
     if config:
         return config.embedder
-    from sveta.learn.catalog import DEFAULT_NAME, has_model
-
-    if "embedder" not in settings.model_fields_set and has_model(settings):
-        return f"tuned:{DEFAULT_NAME}"  # once trained, the catalog's own embedding is the default
+    if "embedder" not in settings.model_fields_set and settings.has_tuned_model(TUNED_MODEL):
+        return f"tuned:{TUNED_MODEL}"  # once trained, the catalog's own embedding is the default
     return settings.embedder
 
 
-def embedder_identity(spec: str, settings: Settings) -> str:
-    """What makes a spec's vectors: a composition's weights, a tuned model's version."""
-    if spec.startswith("tuned"):
-        from sveta.learn.catalog import load_model
-
-        name = spec.partition(":")[2] or "catalog"
-        return f"tuned:{name}@{load_model(settings, name).card.get('model_id', '')}"
+def embedder_identity(spec: str, settings: Settings, embedder: ImageEmbedder | None = None) -> str:
+    """What makes a spec's vectors: a composition's weights, a tuned model's version (``tuned:NAME@model_id``)."""
+    if spec.startswith("tuned"):  # the trained model's version is in its file: the embedder, which loads it, knows
+        return str(getattr(embedder or get_embedder(spec, settings), "identity", spec))
     return spec_identity(spec, settings.embed_weights)
 
 
@@ -77,8 +71,14 @@ def open_catalog_index(settings: Settings, *, embedder: str | None = None, creat
     config = index_config(settings)
     if config is None and not create:
         raise ConfigError("the catalog has no index yet", "build it: sveta index build")
-    dim = config.dim if config and config.embedder == spec else get_embedder(spec, settings).dim
-    identity = embedder_identity(spec, settings)
+    built: ImageEmbedder | None  # built once, and only for a new index's dim or a tuned model's version
+    if config and config.embedder == spec:
+        dim = config.dim
+        built = get_embedder(spec, settings) if spec.startswith("tuned") else None
+    else:
+        built = get_embedder(spec, settings)
+        dim = built.dim
+    identity = embedder_identity(spec, settings, built)
     return open_index(settings, embedder=spec, dim=dim, create=create, identity=identity)
 
 
@@ -180,15 +180,6 @@ def _meta(r: IndexableImage) -> ItemMeta:
         available=r.available,
         sha256=r.sha256,
     )
-
-
-def warm_photos(catalog: CatalogStore, settings: Settings) -> dict[str, Any]:
-    """Download (or copy in) every photo not cached yet; a broken one is recorded, never fatal."""
-    from sveta.images.cache import ImageCache, warm_cache
-
-    with ImageCache(settings) as cache:
-        report = warm_cache(catalog, cache)
-    return {"cached": report.cached, "broken": report.broken}
 
 
 def _discard(path: Path) -> None:

@@ -7,7 +7,6 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,16 +16,15 @@ from sveta._optional import require
 from sveta.errors import ConfigError
 from sveta.index.base import Filter, Hit, IndexConfig, ItemMeta, unit_vectors
 from sveta.index.base import as_ids as _as_ids
+from sveta.index.faiss_files import FILES, Live, read_live, write_live
 from sveta.index.meta import Columns
-from sveta.index.versions import CONFIG, CURRENT, DISCARDED, HINT, has_versions, read_current, save_version
+from sveta.index.versions import CURRENT, DISCARDED, HINT, has_versions, read_current, save_version
 
 if TYPE_CHECKING:
     from sveta.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
-INDEX, META = "index.faiss", "meta.npz"
 # Filtered queries on HNSW. The walk needs efSearch ~ ef_search / selectivity to keep recall@10 >= 0.95
 # when the filter excludes the query's neighbourhood (1M real-like vectors, benchmarks/bench_index.py).
 # Its cost, in units of one contiguous row read (~0.11 us at 1,344-d): ~25 per unit of ef; an exact scan
@@ -37,17 +35,6 @@ REORGANISE_FRACTION = 0.2  # dead or out-of-layout rows that trigger a rebuild o
 AUTO_DOWN = 0.9  # auto drops back to flat only below 90% of the threshold: no flapping at the border
 MAX_EF = 4096
 MAX_RUNS = 32  # contiguous runs of allowed rows scanned as slices; more: a row-by-row ID selector
-THREADS = int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
-
-
-@dataclass
-class _Live:
-    """What a search reads; swapped whole by reload_if_changed so a search never sees half of two."""
-
-    index: Any
-    cols: Columns
-    version: str | None = None
-    sorted_rows: int = 0  # rows [0, sorted_rows) are in layout order
 
 
 class FaissIndex:
@@ -58,12 +45,13 @@ class FaissIndex:
     other processes see the old version until ``save`` switches CURRENT.
     """
 
-    def __init__(self, path: Path, config: IndexConfig, settings: Settings, live: _Live | None = None) -> None:
+    def __init__(self, path: Path, config: IndexConfig, settings: Settings, live: Live | None = None) -> None:
         self.faiss = require("faiss", None)
         self.path = Path(path)
         self.config = config
         self.settings = settings
-        self._live = live or _Live(self._new_index(config.kind, config.metric), Columns())
+        self._live = live or Live(self._new_index(config.kind, config.metric), Columns())
+        self._max_threads = settings.index_threads or os.cpu_count() or 1
         self._lock = threading.RLock()
         self._dirty = live is None
 
@@ -161,7 +149,7 @@ class FaissIndex:
         ]
 
     def _search_rows(
-        self, live: _Live, q: np.ndarray, fetch: int, mask: np.ndarray, allowed: int
+        self, live: Live, q: np.ndarray, fetch: int, mask: np.ndarray, allowed: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows) of the best ``fetch`` allowed rows per query, -1 rows only when fewer exist."""
         index, faiss = live.index, self.faiss
@@ -187,7 +175,7 @@ class FaissIndex:
     def _threads(self, n: int) -> None:
         """One OpenMP thread for one query: splitting a single scan over threads is 3-5x slower as soon as
         the cores are busy (threads wait a scheduler tick at the barrier). The setting is per calling thread."""
-        self.faiss.omp_set_num_threads(1 if n == 1 else THREADS)
+        self.faiss.omp_set_num_threads(1 if n == 1 else self._max_threads)
 
     def _exact(self, index: Any, q: np.ndarray, fetch: int, mask: np.ndarray, sel: Any) -> tuple[Any, Any]:
         """Exact top ``fetch`` of the allowed rows (``fetch`` <= their number)."""
@@ -263,10 +251,10 @@ class FaissIndex:
         # HNSW: insert in catalog order and permute afterwards; inserting sorted clusters degrades the graph
         rows = np.flatnonzero(live.cols.alive) if kind == "hnsw" else live.cols.layout_order()
         xb, index = self._xb(live.index), self._new_index(kind, self.config.metric)
-        self._threads(THREADS)
+        self._threads(self._max_threads)
         for start in range(0, len(rows), 100_000):
             index.add(np.ascontiguousarray(xb[rows[start : start + 100_000]]))
-        self._live = _Live(index, live.cols.take(rows), live.version, 0 if kind == "hnsw" else len(rows))
+        self._live = Live(index, live.cols.take(rows), live.version, 0 if kind == "hnsw" else len(rows))
         self.config.kind = kind
         del xb, live  # frees the old index before the permutation copies the new one
         if kind == "hnsw":
@@ -279,7 +267,7 @@ class FaissIndex:
         order = np.concatenate([live.cols.layout_order(), np.flatnonzero(~live.cols.alive)])  # dead last
         if len(order):
             live.index.permute_entries(order)
-        self._live = _Live(live.index, live.cols.take(order), live.version, len(order))
+        self._live = Live(live.index, live.cols.take(order), live.version, len(order))
 
     # -- persistence -------------------------------------------------------------------------------
 
@@ -290,23 +278,8 @@ class FaissIndex:
                 return  # nothing to write: saving is gigabytes at scale
             self._reorganise()
             live = self._live
-            live.version = save_version(self.path, lambda folder: self._write(live, folder), (INDEX, META, CONFIG))
+            live.version = save_version(self.path, lambda folder: write_live(live, self.config, folder), FILES)
             self._dirty = False
-
-    def _write(self, live: _Live, folder: Path) -> None:
-        self.faiss.write_index(live.index, str(folder / INDEX))
-        with open(folder / META, "wb") as fh:
-            np.savez(fh, **live.cols.to_arrays())
-        self.config.count = live.cols.live
-        self.config.params = self._params(live, folder)
-        self.config.save(folder / CONFIG)
-
-    def _params(self, live: _Live, folder: Path) -> dict[str, Any]:
-        params: dict[str, Any] = {"format": FORMAT, "rows": len(live.cols), "sorted_rows": live.sorted_rows}
-        if self.config.kind == "hnsw":
-            params |= {"m": live.index.hnsw.nb_neighbors(1), "ef_construction": live.index.hnsw.efConstruction}
-        params["files"] = {name: (folder / name).stat().st_size for name in (INDEX, META)}
-        return params
 
     def reload_if_changed(self) -> bool:
         """Load the version CURRENT names if another process saved one; False if unchanged (or unsaved edits)."""
@@ -319,8 +292,9 @@ class FaissIndex:
                 return False
             if read_current(self.path) == self._live.version:
                 return False  # another thread reloaded it while this one waited
-            fresh = _load(self.path, self.settings, (self.config.embedder, self.config.dim, self.config.identity))
-            self._live, self.config = fresh._live, fresh.config
+            self.config, self._live = read_live(
+                self.path, (self.config.embedder, self.config.dim, self.config.identity)
+            )
         return True
 
     def _as_vectors(self, vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
@@ -354,63 +328,10 @@ def open_faiss_index(
     if create and (path / DISCARDED).exists():
         return create_faiss_index(path, embedder=embedder, dim=dim, settings=settings, identity=identity)
     if read_current(path) is not None:
-        return _load(path, settings, (embedder, dim, identity))
+        config, live = read_live(path, (embedder, dim, identity))
+        return FaissIndex(path, config, settings, live)
     if has_versions(path):
         raise ConfigError(f"the index at {path} has versions but no {CURRENT} file naming the live one", HINT)
     if not create:
         raise ConfigError(f"there is no index at {path}", "build one with `sveta index build`")
     return create_faiss_index(path, embedder=embedder, dim=dim, settings=settings, identity=identity)
-
-
-def _load(path: Path, settings: Settings, expect: tuple[str, int, str]) -> FaissIndex:
-    for attempt in range(3):
-        version = read_current(path)
-        if version is None:
-            raise ConfigError(f"there is no index at {path}", "build one with `sveta index build`")
-        try:
-            return _load_version(path, version, settings, expect)
-        except (ConfigError, FileNotFoundError) as exc:
-            if attempt < 2 and read_current(path) != version:
-                continue  # a writer switched CURRENT and pruned this version meanwhile: read the new one
-            if isinstance(exc, ConfigError):
-                raise
-            missing = f"the index version {path / version} named by {CURRENT} is missing or incomplete"
-            raise ConfigError(missing, HINT) from None
-    raise ConfigError(f"the index at {path} kept changing while being read", "try again")
-
-
-def _load_version(path: Path, version: str, settings: Settings, expect: tuple[str, int, str]) -> FaissIndex:
-    folder = path / version
-    if not (folder / CONFIG).is_file():
-        raise FileNotFoundError(folder / CONFIG)
-    config = IndexConfig.load(folder / CONFIG)
-    config.check(*expect)  # before reading gigabytes of vectors made by another model
-    faiss = require("faiss", None)
-    try:
-        for name, size in config.params["files"].items():
-            if (folder / name).stat().st_size != size:
-                raise ValueError(f"{name} is {(folder / name).stat().st_size} bytes, not {size}: truncated")
-        index = faiss.read_index(str(folder / INDEX))
-        with np.load(folder / META, allow_pickle=False) as arrays:
-            cols = Columns.from_arrays(arrays)
-        _check_consistent(faiss, config, index, cols)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # whatever a damaged file makes faiss, zipfile or numpy raise
-        raise ConfigError(f"the index at {folder} is damaged: {exc}", HINT) from exc
-    live = _Live(index, cols, version, int(config.params.get("sorted_rows", 0)))
-    return FaissIndex(path, config, settings, live)
-
-
-def _check_consistent(faiss: Any, config: IndexConfig, index: Any, cols: Columns) -> None:
-    is_hnsw = isinstance(index, faiss.IndexHNSW)
-    ip = index.metric_type == faiss.METRIC_INNER_PRODUCT
-    problems = [
-        index.d != config.dim and f"{index.d}-d vectors",
-        index.ntotal != len(cols) and f"{index.ntotal} vectors for {len(cols)} metadata rows",
-        cols.live != config.count and f"{cols.live} live items, config says {config.count}",
-        is_hnsw != (config.kind == "hnsw") and f"a {'hnsw' if is_hnsw else 'flat'} index, config says {config.kind}",
-        ip != (config.metric == "cosine") and f"metric {index.metric_type}, config says {config.metric}",
-    ]
-    if any(problems):
-        raise ValueError("; ".join(p for p in problems if p))

@@ -30,7 +30,7 @@ from sveta.index.milvus_schema import (
 from sveta.index.versions import CONFIG, CURRENT, DISCARDED, HINT, has_versions, read_config, read_current, save_version
 
 if TYPE_CHECKING:
-    from sveta.index.backends import MilvusTarget
+    from sveta.index.targets import MilvusTarget
     from sveta.settings import Settings
 
 log = logging.getLogger(__name__)

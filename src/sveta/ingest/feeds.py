@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from sveta.catalog.records import AttributeRecord, ImageRecord, ProductRecord
 from sveta.errors import InputError
 from sveta.ingest.pipeline import CrawlState
-from sveta.ingest.records import AttributeRecord, ImageRecord, ProductRecord
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sveta.catalog.records import ProductRecord
 from sveta.catalog.store import BatchResult, CatalogStore, PreparedProduct
 from sveta.errors import SvetaError
-from sveta.ingest.records import ProductRecord
 
 
 @dataclass
@@ -47,7 +47,9 @@ class IngestReport:
 
 def prepare(record: ProductRecord) -> PreparedProduct:
     """Attach text attributes; resolve gender / category / colour (seller's word first, then the text's)."""
-    from sveta.ingest.text_attributes import extract_text_attributes, normalize_value, vocabulary
+    from sveta.ingest.text_attributes import extract_text_attributes
+    from sveta.vocab.attributes import vocabulary
+    from sveta.vocab.reading import normalize_value
 
     text = extract_text_attributes(record.title, record.product_type, record.tags, record.description)
     seller = {a.name: a.value for a in record.attributes}

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from sveta.catalog.records import ProductRecord
 from sveta.catalog.store import CatalogStore
 from sveta.errors import ConfigError, SourceError
 from sveta.ingest.pipeline import CrawlState, IngestReport, run_ingest
-from sveta.ingest.records import ProductRecord
 from sveta.ingest.robots import RobotsRules
 from sveta.ingest.shopify_records import product_record
 from sveta.net import check_url, make_client
 from sveta.settings import Settings
+
+if TYPE_CHECKING:
+    from sveta.ingest.sources import SourceOptions
 
 
 class _PageCapReached(Exception):
@@ -240,6 +244,28 @@ def ingest_shopify(
     finally:
         if own_client:
             client.close()
+
+
+@dataclass
+class ShopifySource:
+    """One store, named by its host; crawled politely (robots.txt, delays, Retry-After) on every ingest."""
+
+    kind: str
+    name: str
+    location: str  # the store's base URL
+    options: SourceOptions
+
+    def ingest(self, catalog: CatalogStore, *, on_progress: Callable[[int], None] | None = None) -> IngestReport:
+        o = self.options
+        return ingest_shopify(
+            catalog, self.location, settings=o.settings, client=o.client, log=o.log, on_progress=on_progress
+        )
+
+
+def open_shopify(kind: str, location: str, options: SourceOptions) -> ShopifySource:
+    """The store at ``location`` (``shop.example``, ``https://shop.example/collections/x`` ...)."""
+    base = normalize_base_url(location)
+    return ShopifySource(kind, source_name(base), base, options)
 
 
 # -- URLs -----------------------------------------------------------------------------------------

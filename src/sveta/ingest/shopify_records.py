@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sveta.ingest.html_text import html_to_text
-from sveta.ingest.records import ImageRecord, ProductRecord, VariantRecord
+from sveta.catalog.records import ImageRecord, ProductRecord, VariantRecord
+from sveta.vocab.html_text import html_to_text
 
 # Option names stores use for size and colour (compared lower-cased).
 _SIZE_NAMES = {

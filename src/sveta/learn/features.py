@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from sveta.learn.labels import Example
+    from sveta.progress import StageProgress
     from sveta.settings import Settings
 
 BASE = "effnet-lite0"
@@ -93,7 +94,7 @@ def features_of(
     examples: Sequence[Example],
     settings: Settings,
     degrade: bool = False,
-    on_progress: Callable[[str, int, int | None], None] | None = None,
+    on_progress: StageProgress | None = None,
 ) -> tuple[list[int], Features]:
     """``extract`` for training examples, reporting (stage, done, total) to a staged progress bar."""
     label = "features (thumbnail-like)" if degrade else "features"

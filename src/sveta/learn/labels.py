@@ -8,9 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
-
-from sveta.catalog.models import Attribute, Image, Product
+from sveta.catalog.attributes import StoredAttribute, attributes_of, first_cached_photos
 from sveta.catalog.store import CatalogStore
 from sveta.errors import InputError
 
@@ -36,7 +34,7 @@ class Example:
 
 def examples_from_folder(folder: Path) -> list[Example]:
     """Every item of a folder laid out like myntra-small (styles.csv + images/{id}.jpg) with a photo."""
-    from sveta.eval.text_attributes import read_styles
+    from sveta.ingest.styles import read_styles
 
     folder = Path(folder)
     if not (folder / "styles.csv").is_file():
@@ -54,29 +52,23 @@ def examples_from_folder(folder: Path) -> list[Example]:
 
 def examples_from_catalog(catalog: CatalogStore) -> list[Example]:
     """Each product with a cached photo (its first), labelled by seller attributes, else text attributes."""
-    photos = select(Image.product_id, Image.local_path, Image.sha256, Product.title).join(Product)
-    photos = photos.where(Image.status == "cached").order_by(Image.product_id, Image.position, Image.id)
-    attrs = select(Attribute.product_id, Attribute.name, Attribute.value, Attribute.origin, Attribute.evidence)
-    attrs = attrs.where(Attribute.origin.in_(list(ORIGIN_RANK)), Attribute.name.in_(ATTRIBUTES))
-    with catalog.session() as s:
-        first: dict[int, Example] = {}
-        for pid, path, sha, title in s.execute(photos):
-            if path:
-                first.setdefault(pid, Example(pid, Path(path), sha, title=title or ""))
-        rows = list(s.execute(attrs))
-    _label(first, rows)
+    first = {
+        p.product_id: Example(p.product_id, Path(p.local_path), p.sha256, title=p.title)
+        for p in first_cached_photos(catalog)
+    }
+    _label(first, attributes_of(catalog, ORIGIN_RANK, ATTRIBUTES))
     return list(first.values())
 
 
-def _label(examples: dict[int, Example], rows: Iterable[Sequence[object]]) -> None:
+def _label(examples: dict[int, Example], rows: Iterable[StoredAttribute]) -> None:
     seen: set[tuple[int, str]] = set()
-    for pid, name, value, origin, evidence in sorted(rows, key=lambda r: ORIGIN_RANK[str(r[3])]):
-        example = examples.get(int(str(pid)))
-        if example is None or (example.key, str(name)) in seen:
+    for row in sorted(rows, key=lambda r: ORIGIN_RANK[r.origin]):
+        example = examples.get(row.product_id)
+        if example is None or (example.key, row.name) in seen:
             continue
-        seen.add((example.key, str(name)))
-        example.labels[str(name)] = str(value)
-        example.evidence[str(name)] = f"{origin}:{evidence or ''}"
+        seen.add((example.key, row.name))
+        example.labels[row.name] = row.value
+        example.evidence[row.name] = f"{row.origin}:{row.evidence or ''}"
 
 
 def split(
@@ -101,6 +93,11 @@ def classes(examples: Sequence[Example], attribute: str, min_count: int = MIN_PE
     """The labels of ``attribute`` with at least ``min_count`` examples, most frequent first."""
     counts = Counter(e.labels[attribute] for e in examples if attribute in e.labels)
     return [label for label, n in counts.most_common() if n >= min_count]
+
+
+def stable_share(key: int, salt: str = "thumb") -> float:
+    """A stable number in [0, 1) per product and salt: the same products are picked on every run."""
+    return int(_hash(salt, key)[:8], 16) / 2**32
 
 
 def _hash(seed: str, key: int) -> str:

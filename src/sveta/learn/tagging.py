@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sveta.catalog.attributes import StoredAttribute, replace_image_attributes
 from sveta.embed.pipeline import prepare_photo
 from sveta.errors import ConfigError, InputError
-from sveta.learn.features import FeatureExtractor, Features
-from sveta.learn.heads import Prediction
+from sveta.learn.features import FeatureExtractor, Features, features_of
+from sveta.learn.heads import UNKNOWN, AttributeModel, Prediction
+from sveta.learn.store import DEFAULT_NAME, ModelCache, has_model
 
 if TYPE_CHECKING:
     from sveta.catalog.store import CatalogStore
+    from sveta.learn.labels import Example
+    from sveta.progress import StageProgress
     from sveta.settings import Settings
 
 
@@ -23,11 +28,13 @@ def photo_features(sources: Sequence[Path | bytes], settings: Settings) -> Featu
 
 
 def tag_photos(
-    sources: Sequence[Path | bytes], settings: Settings, name: str = "catalog"
+    sources: Sequence[Path | bytes],
+    settings: Settings,
+    name: str = DEFAULT_NAME,
+    models: ModelCache | None = None,
 ) -> list[dict[str, Prediction]]:
-    from sveta.learn.catalog import load_model
-
-    model = load_model(settings, name)
+    """Each photo's attributes by the trained model ``name`` (kept in ``models`` when the caller has a cache)."""
+    model = (models or ModelCache()).get(settings, name)
     return model.predict(photo_features(sources, settings), settings.tag_min_confidence)
 
 
@@ -35,16 +42,15 @@ def tag_query(
     query: str,
     settings: Settings,
     catalog: Callable[[], CatalogStore],
-    name: str = "catalog",
+    name: str = DEFAULT_NAME,
     zero_shot: str | None = None,
+    models: ModelCache | None = None,
 ) -> dict[str, Any]:
     """``sveta tag``'s answer for a photo path, an http(s) URL (fetched through the SSRF guard) or a product id."""
-    from sveta.learn.catalog import has_model, load_model
-
     source = _resolve(query, settings, catalog)
     if zero_shot is not None or not has_model(settings, name):
         return _zero_shot(query, source, settings, zero_shot)
-    model = load_model(settings, name)
+    model = (models or ModelCache()).get(settings, name)
     row = model.predict(photo_features([source], settings), settings.tag_min_confidence)[0]
     return {
         "query": query,
@@ -98,3 +104,24 @@ def _resolve(query: str, settings: Settings, catalog: Callable[[], CatalogStore]
     if card is None or not card.image_path:
         raise InputError(f"product {query} has no downloaded photo", "run `sveta images fetch` first")
     return Path(card.image_path)
+
+
+def tag_products(
+    catalog: CatalogStore,
+    model: AttributeModel,
+    examples: list[Example],
+    settings: Settings,
+    on_progress: StageProgress | None = None,
+) -> int:
+    """Store each product's photo-predicted attributes (origin ``image``, with the model version)."""
+    ids, features = features_of(examples, settings, False, on_progress)
+    predictions = model.predict(features, settings.tag_min_confidence)
+    version = f"tuned:{model.card.get('name', DEFAULT_NAME)}@{model.card.get('model_id', '')}"
+    attributes = [
+        StoredAttribute(pid, attribute, p.value, "image", json.dumps(p.alternatives), p.confidence, version)
+        for pid, row in zip(ids, predictions, strict=True)
+        for attribute, p in row.items()
+        if p.value != UNKNOWN
+    ]
+    replace_image_attributes(catalog, ids, attributes)
+    return len(ids)

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -134,7 +134,7 @@ class TitleWords:
 
 def _vocabulary_phrases() -> tuple[list[str], dict[str, list[int]]]:
     """One column per canonical gender / colour / category value; all its synonyms' keys point at it."""
-    from sveta.ingest.text_attributes import vocabulary
+    from sveta.vocab.attributes import vocabulary
 
     vocab = vocabulary()
     columns = [f"{a}={v}" for a in PHRASE_ATTRIBUTES for v in vocab.attributes[a].values]
@@ -303,13 +303,12 @@ def _fit(
 ) -> dict[str, np.ndarray]:
     from sveta.learn.train import torch_threads
 
-    torch = require("torch", "train")
-    with torch_threads(torch, settings):
-        return _fit_torch(torch, text, images, targets, words_from, recipe, seed)
+    require("torch", "train")
+    with torch_threads(settings):
+        return _fit_torch(text, images, targets, words_from, recipe, seed)
 
 
 def _fit_torch(
-    torch: Any,
     text: np.ndarray,
     images: list[np.ndarray],
     targets: dict[str, np.ndarray],
@@ -317,7 +316,10 @@ def _fit_torch(
     recipe: Recipe,
     seed: int,
 ) -> dict[str, np.ndarray]:
-    nn, functional = torch.nn, torch.nn.functional
+    import torch
+    from torch import nn
+    from torch.nn import functional
+
     torch.manual_seed(seed)
     rng = np.random.RandomState(seed)
     generator = torch.Generator().manual_seed(seed)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from sveta.learn.heads import AttributeModel
 from sveta.learn.labels import ATTRIBUTES, Example, classes
 
 if TYPE_CHECKING:
+    import torch
+
+    from sveta.learn.attribute_net import AttributeNet
     from sveta.settings import Settings
 
 # Colour is what frozen ImageNet features see least: it gets the largest share of the loss.
@@ -100,15 +103,22 @@ def _train(
     recipe: Recipe,
     on_epoch: Callable[[int, int], None] | None,
 ) -> dict[str, np.ndarray]:
-    torch = require("torch", "train")
+    require("torch", "train")
+    import torch
+
     torch.manual_seed(recipe.seed)
-    with torch_threads(torch, settings):
-        return _fit_net(torch, views, labels, rows, recipe, on_epoch)
+    with torch_threads(settings):
+        return _fit_net(views, labels, rows, recipe, on_epoch)
 
 
 @contextmanager
-def torch_threads(torch: Any, settings: Settings) -> Iterator[None]:
-    """Train on the configured thread count (0: one per core), then give the process its own setting back."""
+def torch_threads(settings: Settings) -> Iterator[None]:
+    """Train on the configured thread count (0: one per core), then give the process its own setting back.
+
+    Call it once ``require("torch", ...)`` has said how to install torch where it is missing.
+    """
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(settings.onnx_threads or os.cpu_count() or 1)
     try:
@@ -118,53 +128,50 @@ def torch_threads(torch: Any, settings: Settings) -> Iterator[None]:
 
 
 def _fit_net(
-    torch: Any,
     views: Sequence[Features],
     labels: dict[str, tuple[list[str], np.ndarray]],
     rows: np.ndarray,
     recipe: Recipe,
     on_epoch: Callable[[int, int], None] | None,
 ) -> dict[str, np.ndarray]:
+    import torch
+
     x = np.vstack([v.matrix()[rows] for v in views])
     mu, sd = x.mean(0), x.std(0) + 1e-4
     xt = torch.from_numpy(((x - mu) / sd).astype(np.float32))
     yt = torch.from_numpy(np.stack([np.tile(y[rows], len(views)) for _, y in labels.values()], 1))
-    net = _net(torch, xt.shape[1], [len(n) for n, _ in labels.values()], recipe)
-    _optimise(torch, net, xt, yt, list(labels), recipe, on_epoch)
-    weights = {"mu": mu.astype(np.float32), "sd": sd.astype(np.float32)}
-    weights |= {"fc_w": net.fc.weight, "fc_b": net.fc.bias, "emb_w": net.emb.weight, "emb_b": net.emb.bias}
+    net = _net(xt.shape[1], [len(n) for n, _ in labels.values()], recipe)
+    _optimise(net, xt, yt, list(labels), recipe, on_epoch)
+    params = {"fc_w": net.fc.weight, "fc_b": net.fc.bias, "emb_w": net.emb.weight, "emb_b": net.emb.bias}
     for attribute, head in zip(labels, net.heads, strict=True):
-        weights |= {f"head/{attribute}/w": head.weight, f"head/{attribute}/b": head.bias}
-    return {k: v.detach().numpy().astype(np.float32) if hasattr(v, "detach") else v for k, v in weights.items()}
+        params |= {f"head/{attribute}/w": head.weight, f"head/{attribute}/b": head.bias}
+    weights = {"mu": mu.astype(np.float32), "sd": sd.astype(np.float32)}
+    return weights | {k: v.detach().numpy().astype(np.float32) for k, v in params.items()}
 
 
-def _net(torch: Any, dim: int, sizes: list[int], recipe: Recipe) -> Any:
-    nn = torch.nn
+def _net(dim: int, sizes: list[int], recipe: Recipe) -> AttributeNet:
+    from sveta.learn.attribute_net import AttributeNet
 
-    class Net(nn.Module):  # type: ignore[name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.in_drop, self.drop = nn.Dropout(recipe.input_dropout), nn.Dropout(recipe.dropout)
-            self.fc = nn.Linear(dim, recipe.hidden)
-            self.emb = nn.Linear(recipe.hidden, recipe.embedding)
-            self.heads = nn.ModuleList(nn.Linear(recipe.hidden, n) for n in sizes)
-
-        def forward(self, x: Any) -> tuple[list[Any], Any]:
-            z = torch.relu(self.fc(self.in_drop(x)))
-            return [head(self.drop(z)) for head in self.heads], self.emb(z)
-
-    return Net()
+    return AttributeNet(
+        dim,
+        sizes,
+        hidden=recipe.hidden,
+        embedding=recipe.embedding,
+        input_dropout=recipe.input_dropout,
+        dropout=recipe.dropout,
+    )
 
 
 def _optimise(
-    torch: Any,
-    net: Any,
-    xt: Any,
-    yt: Any,
+    net: AttributeNet,
+    xt: torch.Tensor,
+    yt: torch.Tensor,
     attributes: list[str],
     recipe: Recipe,
     on_epoch: Callable[[int, int], None] | None,
 ) -> None:
+    import torch
+
     optimiser = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     per_epoch = -(-len(xt) // recipe.batch)
     epochs = max(recipe.epochs, -(-MIN_STEPS // per_epoch))  # a small catalog still gets enough updates
@@ -178,13 +185,13 @@ def _optimise(
         for batch in torch.randperm(len(xt), generator=generator).split(recipe.batch):
             logits, embedding = net(xt[batch])
             y = yt[batch]
-            loss = sum(
-                w * _masked_ce(torch, ce, out, y[:, i])
-                for i, (w, out) in enumerate(zip(head_weights, logits, strict=True))
-            )
+            terms = [
+                w * _masked_ce(ce, out, y[:, i]) for i, (w, out) in enumerate(zip(head_weights, logits, strict=True))
+            ]
+            loss = sum(terms, torch.zeros(()))
             if recipe.supcon and pair[0] is not None:
                 colour = y[:, pair[1]] if pair[1] is not None else y[:, pair[0]]
-                loss = loss + recipe.supcon * _supcon(torch, embedding, y[:, pair[0]], colour, recipe)
+                loss = loss + recipe.supcon * _supcon(embedding, y[:, pair[0]], colour, recipe)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -194,13 +201,15 @@ def _optimise(
     net.eval()
 
 
-def _masked_ce(torch: Any, ce: Any, logits: Any, y: Any) -> Any:
+def _masked_ce(ce: torch.nn.CrossEntropyLoss, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     # a batch where no item has this label would make CrossEntropyLoss return NaN
     return ce(logits, y) if bool((y != IGNORE).any()) else logits.sum() * 0.0
 
 
-def _supcon(torch: Any, embedding: Any, category: Any, colour: Any, recipe: Recipe) -> Any:
+def _supcon(embedding: torch.Tensor, category: torch.Tensor, colour: torch.Tensor, recipe: Recipe) -> torch.Tensor:
     """Supervised contrastive loss: a pair sharing category and colour is a positive, category alone a weak one."""
+    import torch
+
     e = torch.nn.functional.normalize(embedding, dim=1)
     eye = torch.eye(len(e), dtype=torch.bool)
     logp = torch.log_softmax((e @ e.T / recipe.supcon_tau).masked_fill(eye, -1e9), dim=1)

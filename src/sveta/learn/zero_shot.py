@@ -23,7 +23,7 @@ LOGIT_SCALE = 100.0  # CLIP's own learned scale: cosines 0.01 apart become a cle
 
 def vocabulary_labels(attributes: Sequence[str] = tuple(TEMPLATES)) -> dict[str, list[str]]:
     """Each attribute's canonical values from the package vocabulary (attributes.yaml)."""
-    from sveta.ingest.text_attributes import vocabulary
+    from sveta.vocab.attributes import vocabulary
 
     vocab = vocabulary().attributes
     return {a: list(vocab[a].values) for a in attributes if a in vocab}

@@ -240,7 +240,7 @@ def resolver(items_folder: Path | None, csv_path: Path) -> Resolver:
             "give --items FOLDER, a folder laid out like ../shared/datasets/myntra-small",
         )
     from sveta.learn.labels import examples_from_folder
-    from sveta.outfit_arrays import outfit_rules
+    from sveta.outfits.arrays import outfit_rules
 
     rules = outfit_rules()
     table = {}
@@ -252,7 +252,7 @@ def resolver(items_folder: Path | None, csv_path: Path) -> Resolver:
 
 
 def _category(article_type: str | None) -> str | None:
-    from sveta.ingest.text_attributes import normalize_value
+    from sveta.vocab.reading import normalize_value
 
     return normalize_value("category", article_type) if article_type else None
 

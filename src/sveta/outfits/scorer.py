@@ -6,15 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import select
 
-from sveta.catalog.models import Image
+from sveta.catalog.attributes import first_cached_photos
 from sveta.learn.features import extract
 from sveta.outfits.model import CompatModel, load_outfit_model
 
 if TYPE_CHECKING:
     from sveta.catalog.store import CatalogStore
-    from sveta.outfit_arrays import CatalogArrays
+    from sveta.outfits.arrays import CatalogArrays
     from sveta.settings import Settings
 
 NEUTRAL = 0.5  # the part's value where the model cannot judge (no photo, a slot it never saw)
@@ -62,12 +61,8 @@ class LearnedCompatibility:
 
 def _first_photos(catalog: CatalogStore, row_of: dict[int, int]) -> list[tuple[int, Path, str | None]]:
     """(row, photo, sha256) of each product's first cached photo."""
-    query = select(Image.product_id, Image.local_path, Image.sha256).where(Image.status == "cached")
-    seen: set[int] = set()
-    out = []
-    with catalog.session() as s:
-        for pid, path, sha in s.execute(query.order_by(Image.product_id, Image.position, Image.id)):
-            if pid in row_of and pid not in seen and path:
-                seen.add(pid)
-                out.append((row_of[pid], Path(path), sha))
-    return out
+    return [
+        (row_of[p.product_id], Path(p.local_path), p.sha256)
+        for p in first_cached_photos(catalog)
+        if p.product_id in row_of
+    ]

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from sveta import colour_harmony as ch
 from sveta.errors import InputError
 from sveta.outfits.data import FITB_CHOICES, SLOT_NAMES
+from sveta.vocab import colour_harmony as ch
 
 GENDERS = ("Men", "Women")
 # Each look: the seed's slot first, then the slots that complete it; an optional slot joins half the looks.
@@ -69,9 +69,9 @@ def build_outfit_set(folder: Path, out: Path, n_outfits: int = 1000, seed: int =
 
 
 def _pieces(folder: Path) -> list[Piece]:
-    from sveta.eval.text_attributes import read_styles
-    from sveta.ingest.text_attributes import normalize_value
-    from sveta.outfit_arrays import outfit_rules
+    from sveta.ingest.styles import read_styles
+    from sveta.outfits.arrays import outfit_rules
+    from sveta.vocab.reading import normalize_value
 
     if not (folder / "styles.csv").is_file():
         raise InputError(f"no styles.csv in {folder}", "give a folder laid out like ../shared/datasets/myntra-small")
@@ -109,7 +109,7 @@ def _by_slot(pieces: list[Piece]) -> dict[str, list[Piece]]:
 
 
 def occasion_score(a: str, b: str) -> float:
-    from sveta.outfit_arrays import outfit_rules
+    from sveta.outfits.arrays import outfit_rules
 
     if a == b:
         return 1.0

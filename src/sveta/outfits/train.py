@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from sveta.outfits.data import OutfitSet
 from sveta.outfits.model import INPUT_BLOCKS, CompatModel
 
 if TYPE_CHECKING:
+    import torch
+
+    from sveta.outfits.compat_net import CompatNet
     from sveta.settings import Settings
 
 MIN_OUTFITS = 20
@@ -57,14 +60,16 @@ def fit_outfit_model(
     mu, sd = x.mean(0), x.std(0) + 1e-4
     row = {item: n for n, item in enumerate(ids)}
     slot_code = np.array([types.index(data.items[i].slot) for i in ids])
-    torch = require("torch", "train")
+    require("torch", "train")
+    import torch
+
     from sveta.learn.train import torch_threads
 
     torch.manual_seed(recipe.seed)
-    with torch_threads(torch, settings):
-        net = _net(torch, x.shape[1], len(types), recipe)
+    with torch_threads(settings):
+        net = _net(x.shape[1], len(types), recipe)
         xt = torch.from_numpy(((x - mu) / sd).astype(np.float32))
-        _optimise(torch, net, xt, [[row[i] for i in o] for o in outfits], slot_code, recipe, on_epoch)
+        _optimise(net, xt, [[row[i] for i in o] for o in outfits], slot_code, recipe, on_epoch)
     weights = {"mu": mu.astype(np.float32), "sd": sd.astype(np.float32)}
     params = {"w1": net.fc1.weight, "b1": net.fc1.bias, "w2": net.fc2.weight, "b2": net.fc2.bias, "masks": net.masks}
     weights |= {k: v.detach().numpy().astype(np.float32) for k, v in params.items()}
@@ -72,34 +77,23 @@ def fit_outfit_model(
     return CompatModel(types, weights, recipe.typed, card)
 
 
-def _net(torch: Any, dim: int, n_types: int, recipe: OutfitRecipe) -> Any:
-    nn = torch.nn
+def _net(dim: int, n_types: int, recipe: OutfitRecipe) -> CompatNet:
+    from sveta.outfits.compat_net import CompatNet
+
     n_pairs = n_types * (n_types + 1) // 2 if recipe.typed else 1
-
-    class Net(nn.Module):  # type: ignore[name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc1, self.fc2 = nn.Linear(dim, recipe.hidden), nn.Linear(recipe.hidden, recipe.embedding)
-            self.drop = nn.Dropout(recipe.dropout)
-            # Vasileva et al. start the masks near 0.9 with spread, so pairs can diverge from the first steps.
-            self.masks = nn.Parameter(torch.randn(n_pairs, recipe.embedding) * 0.1 + 0.9)
-
-        def forward(self, x: Any) -> Any:
-            z = self.fc2(self.drop(torch.relu(self.fc1(x))))
-            return z / z.norm(dim=1, keepdim=True).clamp_min(1e-9)
-
-    return Net()
+    return CompatNet(dim, n_pairs, hidden=recipe.hidden, embedding=recipe.embedding, dropout=recipe.dropout)
 
 
 def _optimise(
-    torch: Any,
-    net: Any,
-    xt: Any,
+    net: CompatNet,
+    xt: torch.Tensor,
     outfits: list[list[int]],
     slot: np.ndarray,
     recipe: OutfitRecipe,
     on_epoch: Callable[[int, int], None] | None,
 ) -> None:
+    import torch
+
     rng = np.random.default_rng(recipe.seed)
     by_slot = defaultdict(list)
     for r, s in enumerate(slot):
@@ -115,7 +109,7 @@ def _optimise(
             a, p = np.array([pairs[i] for i in order[start : start + recipe.batch]]).T
             n = _negatives(rng, pools, slot[p])
             pair_index = _pair_index(slot[a], slot[p], n_types) if recipe.typed else np.zeros(len(a), np.int64)
-            loss = _loss(torch, net, xt, a, p, n, pair_index, recipe)
+            loss = _loss(net, xt, (a, p, n), pair_index, recipe)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -139,8 +133,18 @@ def _pair_index(u: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
     return (i * n - i * (i - 1) // 2 + (j - i)).astype(np.int64)
 
 
-def _loss(torch: Any, net: Any, xt: Any, a: Any, p: Any, n: Any, pair: Any, recipe: OutfitRecipe) -> Any:
-    """Margin loss in each triplet's pair subspace, plus the same loss type-blind, plus sparse masks."""
+def _loss(
+    net: CompatNet,
+    xt: torch.Tensor,
+    triplets: tuple[np.ndarray, np.ndarray, np.ndarray],
+    pair: np.ndarray,
+    recipe: OutfitRecipe,
+) -> torch.Tensor:
+    """Margin loss in each triplet's pair subspace (rows of anchors, positives, negatives), plus the same loss
+    type-blind, plus sparse masks."""
+    import torch
+
+    a, p, n = triplets
     za, zp, zn = net(xt[np.concatenate([a, p, n])]).split(len(a))
     mask = torch.relu(net.masks[torch.from_numpy(pair)])
     d_pos = ((za - zp) * mask).norm(dim=1)

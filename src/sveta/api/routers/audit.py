@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, Query
 
 from sveta.api.deps import AppState, app_state, require_read
+from sveta.api.schemas import AuditPage
 
 if TYPE_CHECKING:
-    from sveta.audit import AuditReport
+    from sveta.engines.audit import AuditReport
 
 router = APIRouter(prefix="/api", tags=["audit"], dependencies=[Depends(require_read)])
 
@@ -19,16 +20,16 @@ def audit(
     limit: int = Query(20, ge=1, le=500, description="Findings per page, most certain first."),
     offset: int = Query(0, ge=0, description="Findings to skip."),
     state: AppState = Depends(app_state),
-) -> dict[str, Any]:
+) -> AuditPage:
     report = _report(state)
     page = report.findings[offset : offset + limit]
     paging = {"total": len(report.findings), "limit": limit, "offset": offset}
-    return report.as_dict(0) | paging | {"findings": [f.as_dict() for f in page]}
+    return AuditPage.model_validate(report.as_dict(0) | paging | {"findings": [f.as_dict() for f in page]})
 
 
 def _report(state: AppState) -> AuditReport:
     """The cached audit while the model, the index version and the catalog's size are the same."""
-    from sveta.audit import run_audit
+    from sveta.engines.audit import run_audit
 
     key = _key(state)
     with state.audit_lock:
@@ -42,7 +43,7 @@ def _report(state: AppState) -> AuditReport:
 
 def _key(state: AppState) -> tuple[Any, ...]:
     from sveta.index.versions import read_current
-    from sveta.learn.catalog import DEFAULT_NAME, model_dir
+    from sveta.learn.store import DEFAULT_NAME, model_dir
 
     model = model_dir(state.settings, DEFAULT_NAME) / "model.npz"
     mtime = model.stat().st_mtime_ns if model.is_file() else None

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from sveta import __version__
+from sveta._version import __version__
 from sveta.api.deps import AppState, app_state
 from sveta.api.errors import error_body
+from sveta.api.schemas import Health, NotReady, Readiness
 from sveta.errors import SvetaError
 
 router = APIRouter(tags=["health"])
@@ -17,11 +18,16 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, Any]:
-    return {"status": "ok", "version": __version__}
+def healthz() -> Health:
+    return Health(status="ok", version=__version__)
 
 
-@router.get("/readyz", summary="Readiness: the catalog answers and the index exists")
+@router.get(
+    "/readyz",
+    summary="Readiness: the catalog answers and the index exists",
+    response_model=Readiness,
+    responses={503: {"model": NotReady, "description": "Not ready: the failed checks and the error."}},
+)
 def readyz(state: AppState = Depends(app_state)) -> JSONResponse:
     checks = {"catalog": _catalog_check(state), "index": _index_check(state)}
     failed = [f"{name}: {c['error']}" for name, c in checks.items() if not c["ok"]]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
 from sveta.api.deps import get_catalog, product_or_404, require_read
 from sveta.api.errors import ApiError
+from sveta.api.schemas import ProductDetail, ProductPage
 from sveta.catalog.browse import ProductQuery, image_path, list_products, product_detail
 from sveta.catalog.queries import product_image_ids
 from sveta.catalog.store import CatalogStore
@@ -37,18 +37,18 @@ def products(
     limit: int = Query(50, ge=1, le=500, description="Products per page."),
     offset: int = Query(0, ge=0, description="Products to skip."),
     catalog: CatalogStore = Depends(get_catalog),
-) -> dict[str, Any]:
-    return list_products(catalog, query, limit, offset).as_dict()
+) -> ProductPage:
+    return ProductPage.model_validate(list_products(catalog, query, limit, offset).as_dict())
 
 
 @router.get("/products/{ref}", summary="One product: variants, images, attributes with their origins")
-def product(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> dict[str, Any]:
+def product(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> ProductDetail:
     detail = product_detail(catalog, product_or_404(catalog, ref))
     if detail is None:  # removed between the two queries
         raise ApiError(404, f"no product {ref!r} in the catalog")
     for image in detail["images"]:
         image["href"] = f"/api/images/{image['id']}" if image["status"] == "cached" else None
-    return detail
+    return ProductDetail.model_validate(detail)
 
 
 @router.get("/products/{ref}/image", summary="A product's first cached photo (for cards)", response_class=FileResponse)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from sveta.api.deps import Engines, get_engines, product_or_404, require_read, search_filter
+from sveta.api.schemas import PhotoSearchAnswer, SearchAnswer
 from sveta.api.uploads import UploadedPhoto, label, uploaded_photo
 from sveta.index.base import Filter
 from sveta.net import check_url
@@ -29,10 +28,10 @@ def search_photo(
     category: str = CATEGORY_AUTO,
     flt: Filter = Depends(search_filter),
     engines: Engines = Depends(get_engines),
-) -> dict[str, Any]:
+) -> PhotoSearchAnswer:
     result = engines.searcher().search_photo(photo.path, k, flt, _category(category))
     result.query = photo.name
-    return result.as_dict() | {"photo": label(photo)}
+    return PhotoSearchAnswer.model_validate(result.as_dict() | {"photo": label(photo)})
 
 
 @router.post("/search/url", summary="Products that look like the photo at a URL")
@@ -42,10 +41,10 @@ def search_url(
     category: str = CATEGORY_AUTO,
     flt: Filter = Depends(search_filter),
     engines: Engines = Depends(get_engines),
-) -> dict[str, Any]:
+) -> SearchAnswer:
     url = body.url.strip()
     check_url(url, engines.settings.allowed_private_hosts)  # only http(s), never a server path or a file:// URL
-    return engines.searcher().search_photo(url, k, flt, _category(category)).as_dict()
+    return SearchAnswer.model_validate(engines.searcher().search_photo(url, k, flt, _category(category)).as_dict())
 
 
 @router.get("/search/text", summary="Products that match a description")
@@ -55,9 +54,9 @@ def search_text(
     category: str = Query("any", description="'any' (default) or a category name."),
     flt: Filter = Depends(search_filter),
     engines: Engines = Depends(get_engines),
-) -> dict[str, Any]:
+) -> SearchAnswer:
     wanted = None if category in ("any", "auto") else category  # a description names its category itself
-    return engines.searcher().search_text(q, k, flt, wanted).as_dict()
+    return SearchAnswer.model_validate(engines.searcher().search_text(q, k, flt, wanted).as_dict())
 
 
 @router.get("/products/{ref}/similar", summary="Products that look like a catalog product")
@@ -67,10 +66,10 @@ def similar(
     category: str = Query("any", description="'any' (default), 'auto', or a category name."),
     flt: Filter = Depends(search_filter),
     engines: Engines = Depends(get_engines),
-) -> dict[str, Any]:
+) -> SearchAnswer:
     searcher = engines.searcher()
     product_or_404(searcher.catalog, ref)
-    return searcher.similar(ref, k, flt, _category(category)).as_dict()
+    return SearchAnswer.model_validate(searcher.similar(ref, k, flt, _category(category)).as_dict())
 
 
 def _category(value: str) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sveta.api.crawls import CrawlOptions
 from sveta.api.deps import AppState, app_state, get_catalog, require_read, require_write
 from sveta.api.errors import ApiError
+from sveta.api.schemas import CrawlStarted, ListedSource, Source, SourceCrawlRun
 from sveta.catalog import browse
 from sveta.catalog.store import CatalogStore
 from sveta.errors import ConfigError, InputError
@@ -32,12 +33,12 @@ class CrawlIn(BaseModel):
 
 
 @router.get("/sources", summary="Sources with their product counts and latest crawl", dependencies=READ)
-def sources(catalog: CatalogStore = Depends(get_catalog)) -> list[dict[str, Any]]:
-    return browse.list_sources(catalog)
+def sources(catalog: CatalogStore = Depends(get_catalog)) -> list[ListedSource]:
+    return [ListedSource.model_validate(s) for s in browse.list_sources(catalog)]
 
 
 @router.post("/sources", status_code=201, summary="Register a Shopify store or a feed", dependencies=WRITE)
-def add_source(body: SourceIn, response: Response, state: AppState = Depends(app_state)) -> dict[str, Any]:
+def add_source(body: SourceIn, response: Response, state: AppState = Depends(app_state)) -> Source:
     name, location = _where(body, state.settings)
     catalog = state.catalog()
     existing = browse.find_source(catalog, name)
@@ -48,7 +49,7 @@ def add_source(body: SourceIn, response: Response, state: AppState = Depends(app
         response.status_code = 200
     source = browse.get_source(catalog, source_id)
     assert source is not None
-    return browse.source_dict(source)
+    return Source.model_validate(browse.source_dict(source))
 
 
 def _where(body: SourceIn, settings: Settings) -> tuple[str, str]:
@@ -79,7 +80,7 @@ def _where(body: SourceIn, settings: Settings) -> tuple[str, str]:
     summary="Start a crawl of the source in the background; returns its crawl run",
     dependencies=WRITE,
 )
-def crawl(source_id: int, body: CrawlIn | None = None, state: AppState = Depends(app_state)) -> dict[str, Any]:
+def crawl(source_id: int, body: CrawlIn | None = None, state: AppState = Depends(app_state)) -> CrawlStarted:
     source = browse.get_source(state.catalog(), source_id)
     if source is None:
         raise ApiError(404, f"no source {source_id}", "list them: GET /api/sources")
@@ -87,7 +88,7 @@ def crawl(source_id: int, body: CrawlIn | None = None, state: AppState = Depends
     options = CrawlOptions(body.images, dict(body.mapping)) if body else None
     run_id = state.crawls.start(source, options)
     href = f"/api/crawl-runs/{run_id}"
-    return {"run_id": run_id, "source_id": source.id, "source": source.name, "status": "running", "href": href}
+    return CrawlStarted(run_id=run_id, source_id=source.id, source=source.name, status="running", href=href)
 
 
 @router.get("/crawl-runs", summary="Crawl runs, newest first", dependencies=READ)
@@ -95,13 +96,13 @@ def crawl_runs(
     source: str | None = Query(None, description="Only this source's runs (its name)."),
     limit: int = Query(20, ge=1, le=500),
     catalog: CatalogStore = Depends(get_catalog),
-) -> list[dict[str, Any]]:
-    return browse.list_runs(catalog, source, limit)
+) -> list[SourceCrawlRun]:
+    return [SourceCrawlRun.model_validate(run) for run in browse.list_runs(catalog, source, limit)]
 
 
 @router.get("/crawl-runs/{run_id}", summary="One crawl run: status, counts, errors", dependencies=READ)
-def crawl_run(run_id: int, catalog: CatalogStore = Depends(get_catalog)) -> dict[str, Any]:
+def crawl_run(run_id: int, catalog: CatalogStore = Depends(get_catalog)) -> SourceCrawlRun:
     run = browse.get_run(catalog, run_id)
     if run is None:
         raise ApiError(404, f"no crawl run {run_id}", "list them: GET /api/crawl-runs")
-    return run
+    return SourceCrawlRun.model_validate(run)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+from sveta.catalog.health import open_checked, redact_url, schema_state, url_password
+from sveta.catalog.photos import photo_counts
 from sveta.catalog.store import CatalogStore
-from sveta.doctor.check import Check
 from sveta.errors import SvetaError
+from sveta.ops.doctor.check import Check
 from sveta.settings import Settings
 
 PG_FIX = (
@@ -30,37 +31,15 @@ def check_data_home(settings: Settings) -> Check:
     return Check("data home", True, f"{home} (writable)")
 
 
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
 def scrub(text: str, url: str) -> str:
     """An error text with the URL's password (as given and URL-quoted) taken out."""
     from urllib.parse import quote
 
-    password = _password(url)
+    password = url_password(url)
     text = text.replace(url, redact_url(url))
     for secret in {password, quote(password, safe="")} - {""}:
         text = text.replace(secret, "***")
     return text
-
-
-def _password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).password or ""
-    except (ArgumentError, ValueError):
-        match = re.search(r"://[^:/@]*:([^@]*)@", url)
-        return match.group(1) if match else ""
 
 
 def check_catalog(settings: Settings) -> tuple[CatalogStore | None, list[Check]]:
@@ -71,7 +50,7 @@ def check_catalog(settings: Settings) -> tuple[CatalogStore | None, list[Check]]
         ingest = "ingest a source (sveta ingest csv FILE, sveta demo), or " + SQLITE_FIX
         return None, [Check("catalog", False, f"{shown}: no catalog database yet", ingest), _skip("catalog schema")]
     try:
-        store = _connect(url)
+        store = open_checked(url, CONNECT_TIMEOUT_S)
     except Exception as exc:  # any driver / network error is reported, never raised
         return None, [Check("catalog", False, f"{shown}: {scrub(_reason(exc), url)}", fix), _skip("catalog schema")]
     schema = _schema_check(store)
@@ -94,27 +73,6 @@ def _missing_sqlite_file(url: str) -> bool:
     return bool(path) and path != ":memory:" and not Path(path).is_file()
 
 
-def _connect(url: str) -> CatalogStore:
-    """The store at ``url`` after one round trip (Postgres: a connect timeout unless the URL sets one)."""
-    from sqlalchemy import text
-
-    from sveta.catalog.store import open_catalog
-
-    if url.startswith("postgresql") and "connect_timeout" not in url:
-        from sqlalchemy.engine import make_url
-
-        with_timeout = make_url(url).update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
-        url = with_timeout.render_as_string(hide_password=False)
-    store = open_catalog(url, migrate=False)
-    try:
-        with store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except BaseException:
-        store.engine.dispose()
-        raise
-    return store
-
-
 def _reason(exc: Exception) -> str:
     if isinstance(exc, SvetaError):
         return exc.message
@@ -123,39 +81,22 @@ def _reason(exc: Exception) -> str:
 
 
 def _catalog_counts(store: CatalogStore) -> str:
-    photos = ", ".join(f"{n} {status}" for status, n in sorted(_photo_counts(store).items())) or "none"
+    photos = ", ".join(f"{n} {status}" for status, n in sorted(photo_counts(store).items())) or "none"
     return f"{store.count_products()} products; photos: {photos}"
-
-
-def _photo_counts(store: CatalogStore) -> dict[str, int]:
-    """Images by status: pending, cached, broken."""
-    from sqlalchemy import func, select
-
-    from sveta.catalog.models import Image
-
-    with store.session() as s:
-        return {
-            status: int(n) for status, n in s.execute(select(Image.status, func.count(Image.id)).group_by(Image.status))
-        }
 
 
 def _schema_check(store: CatalogStore) -> Check:
     """The Alembic revision of the database against this sveta's head."""
-    from alembic.script import ScriptDirectory
-
-    from sveta.catalog.migrate import alembic_config, current
-
-    script = ScriptDirectory.from_config(alembic_config(store.engine))
-    head = script.get_current_head()
     try:
-        now = current(store.engine)
+        state = schema_state(store)
     except Exception as exc:
         return Check("catalog schema", False, f"cannot read the schema version: {_reason(exc)}", SQLITE_FIX)
+    now, head = state.current, state.head
     if now == head:
         return Check("catalog schema", True, f"at head ({head})")
     if now is None:
         return Check("catalog schema", False, "empty database (no sveta tables)", "sveta catalog stats creates them")
-    if now not in {rev.revision for rev in script.walk_revisions()}:
+    if now not in state.known:
         return Check("catalog schema", False, f"version {now} is newer than this sveta", "upgrade sveta")
     migrate = "any command migrates it on open, e.g. sveta catalog stats"
     return Check("catalog schema", False, f"version {now}, head is {head}", migrate)

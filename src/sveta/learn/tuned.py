@@ -7,28 +7,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sveta.embed.base import register
-
 if TYPE_CHECKING:
     from PIL import Image
 
     from sveta.settings import Settings
 
 
-@register("tuned")
-def _factory(spec: str, settings: Settings) -> TunedEmbedder:
-    return TunedEmbedder(spec.partition(":")[2] or "catalog", settings)
+def make_tuned(spec: str, settings: Settings) -> TunedEmbedder:
+    from sveta.learn.store import DEFAULT_NAME
+
+    return TunedEmbedder(spec.partition(":")[2] or DEFAULT_NAME, settings)
 
 
 class TunedEmbedder:
     """Features (cached per photo) -> the trained model's search vector; it also embeds text when it has a text map.
 
     ``base`` and ``project`` let ``embed_cached`` reuse cached features: retraining re-projects, never re-reads photos.
+    ``identity`` (spec and model version) names its vectors in the embedding cache and in the index it builds.
     """
 
     def __init__(self, name: str, settings: Settings) -> None:
-        from sveta.learn.catalog import load_model
         from sveta.learn.features import FeatureExtractor
+        from sveta.learn.store import load_model
 
         self.model = load_model(settings, name)
         self.base = FeatureExtractor(settings)

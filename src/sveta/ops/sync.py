@@ -10,10 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from sveta.catalog.models import Attribute, Source
-from sveta.errors import ConfigError, InputError, SvetaError
+from sveta.catalog.sources import SourceEntry, registered_sources
+from sveta.errors import InputError, SvetaError
 
 if TYPE_CHECKING:
     import httpx
@@ -47,10 +45,9 @@ def parse_every(text: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2) or "s"]
 
 
-def sources(catalog: CatalogStore) -> list[tuple[str, str, str]]:
+def sources(catalog: CatalogStore) -> list[SourceEntry]:
     """(name, kind, location) of every registered source."""
-    with catalog.session() as s:
-        return [(n, k, loc) for n, k, loc in s.execute(select(Source.name, Source.kind, Source.location))]
+    return registered_sources(catalog)
 
 
 def crawl_source(
@@ -67,30 +64,12 @@ def crawl_source(
 ) -> IngestReport:
     """Read one source again, as registered: a store URL, a feed file (photos in ``images``, default images/ beside
     it; columns renamed by ``mapping``), or a folder of photos."""
-    from sveta.ingest.pipeline import CrawlState, run_ingest
+    from sveta.ingest.sources import open_source
 
-    if kind == "shopify":
-        from sveta.ingest.shopify import ingest_shopify
-
-        return ingest_shopify(catalog, location, settings=settings, client=client, log=log)
-    path = Path(location)
-    if kind in ("csv", "jsonl"):
-        from sveta.ingest.feeds import FeedReader
-
-        if not path.is_file():
-            raise InputError(f"feed file not found: {path}", "register the source again with the feed's path")
-        images = images or (path.parent / "images" if (path.parent / "images").is_dir() else None)
-        reader = FeedReader(path, images_dir=images.resolve() if images else None, overrides=dict(mapping or {}))
-        return run_ingest(
-            catalog, name=name, kind=kind, location=location, records=reader.records(), state=reader.state
-        )
-    if kind == "folder":
-        from sveta.ingest.feeds import read_folder
-
-        state = CrawlState()
-        records = read_folder(path, state)
-        return run_ingest(catalog, name=name, kind=kind, location=location, records=records, state=state)
-    raise ConfigError(f"source {name}: unknown kind {kind!r}", "sources are shopify, csv, jsonl or folder")
+    source = open_source(
+        kind, location, settings=settings, name=name, images=images, mapping=mapping, client=client, log=log
+    )
+    return source.ingest(catalog)
 
 
 def sync_once(
@@ -120,13 +99,14 @@ def sync_once(
 
 def tag_untagged(catalog: CatalogStore, settings: Settings) -> int:
     """Photo attributes for products with a cached photo and none yet (new since the model tagged the catalog)."""
-    from sveta.learn.catalog import has_model, load_model, tag_products
+    from sveta.catalog.attributes import products_with_image_attributes
     from sveta.learn.labels import examples_from_catalog
+    from sveta.learn.store import has_model, load_model
+    from sveta.learn.tagging import tag_products
 
     if not has_model(settings):
         return 0
-    with catalog.session() as s:
-        tagged = set(s.scalars(select(Attribute.product_id).where(Attribute.origin == "image").distinct()))
+    tagged = products_with_image_attributes(catalog)
     todo = [e for e in examples_from_catalog(catalog) if e.key not in tagged]
     return tag_products(catalog, load_model(settings), todo, settings) if todo else 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,10 @@ from sveta.embed.pipeline import prepare_photo
 from sveta.errors import ConfigError, InputError
 from sveta.index.base import Filter, Hit, VectorIndex
 from sveta.settings import Settings
+from sveta.vocab.reading import canonical
 
-_VOTERS = 20  # neighbours that vote for the predicted category of --category auto
-_VOTE_TEMPERATURE = 0.05
+VOTERS = 20  # neighbours that vote for a category (search's --category auto, look's bottoms)
+VOTE_TEMPERATURE = 0.05  # softmax over scores: a near-duplicate outvotes many so-so neighbours
 
 
 @dataclass
@@ -110,48 +111,45 @@ class Searcher:
         if not indexed:
             raise InputError(f"product {product} has no indexed photo", "run `sveta index update` first")
         flt = flt or Filter()
-        flt.exclude_products = [*flt.exclude_products, product_id]
+        flt = replace(flt, exclude_products=[*flt.exclude_products, product_id])  # a copy: the caller's stays
         vector = self.index.vectors(np.array(indexed[:1], dtype=np.int64))[0]
         return self.search_vector(vector, f"product {product}", k, flt, category)
 
     def search_vector(
         self, vector: np.ndarray, label: str, k: int, flt: Filter | None, category: str | None
     ) -> SearchResult:
-        flt = flt or Filter()
+        flt = replace(flt) if flt else Filter()  # a copy: the caller's filter stays as given
         predicted = category == "auto"
         if predicted:
             category = self.predict_category(vector, flt)
         if category:
-            flt.category = [_canonical_category(category)]
+            flt.category = [canonical("category", category)]
         hits = self.index.search(vector[None, :], k, flt)[0]
-        return SearchResult(label, self._matches(hits), category, predicted, _filter_summary(flt))
+        return SearchResult(label, self._matches(hits), category, predicted, filter_summary(flt))
 
     def predict_category(self, vector: np.ndarray, flt: Filter | None = None) -> str | None:
         """The category most of the nearest neighbours share (score-weighted), as the seeds did with kNN."""
-        voters = Filter(exclude_products=list(flt.exclude_products) if flt else [])
-        hits = self.index.search(vector[None, :], _VOTERS, voters)[0]
+        votes = self.category_votes(vector, Filter(exclude_products=list(flt.exclude_products) if flt else []))
+        return max(votes, key=lambda c: votes[c]) if votes else None
+
+    def category_votes(self, vector: np.ndarray, voters: Filter) -> dict[str, float]:
+        """The categories of the VOTERS nearest products under `voters`, each with its softmax-weighted vote."""
+        hits = self.index.search(vector[None, :], VOTERS, voters)[0]
         cards = product_cards(self.catalog, [h.product_id for h in hits])
         votes: dict[str, float] = {}
-        top = hits[0].score if hits else 0.0
         for hit in hits:
             card = cards.get(hit.product_id)
             if card and card.category:
-                # softmax weights: a near-duplicate outvotes many so-so neighbours; close scores vote evenly
-                weight = float(np.exp((hit.score - top) / _VOTE_TEMPERATURE))
+                weight = float(np.exp((hit.score - hits[0].score) / VOTE_TEMPERATURE))
                 votes[card.category] = votes.get(card.category, 0.0) + weight
-        return max(votes, key=lambda c: votes[c]) if votes else None
+        return votes
 
     def _matches(self, hits: list[Hit]) -> list[Match]:
         cards = product_cards(self.catalog, [h.product_id for h in hits])
         return [Match(cards[h.product_id], h.score, h.id) for h in hits if h.product_id in cards]
 
 
-def _canonical_category(name: str) -> str:
-    from sveta.ingest.text_attributes import normalize_value
-
-    return normalize_value("category", name) or name
-
-
-def _filter_summary(flt: Filter) -> dict[str, Any]:
+def filter_summary(flt: Filter) -> dict[str, Any]:
+    """The conditions a filter sets, for a result's JSON (the excluded products are the query's own business)."""
     names = ("category", "gender", "colour", "brand", "source", "price_min", "price_max", "available")
     return {n: getattr(flt, n) for n in names if getattr(flt, n) not in (None, [])}

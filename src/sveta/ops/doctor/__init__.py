@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sveta.doctor.catalog import _reason, check_catalog, check_data_home, check_image_cache
-from sveta.doctor.check import Check, all_ok
-from sveta.doctor.engines import (
+from sveta.ops.doctor.catalog import _reason, check_catalog, check_data_home, check_image_cache
+from sveta.ops.doctor.check import Check, all_ok
+from sveta.ops.doctor.engines import (
     check_embedder,
     check_extras,
     check_index,

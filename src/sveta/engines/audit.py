@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sveta.learn.catalog import DEFAULT_NAME
+from sveta.learn.store import DEFAULT_NAME
+from sveta.vocab.reading import canonical
 
 if TYPE_CHECKING:
     from sveta.catalog.store import CatalogStore
     from sveta.learn.features import Features
     from sveta.learn.heads import AttributeModel
     from sveta.learn.labels import Example
+    from sveta.progress import StageProgress
     from sveta.settings import Settings
 
 AUDITED = ("category", "colour", "gender", "occasion")
 DEFAULT_MIN_CONFIDENCE = 0.9  # Settings.audit_min_confidence's default, for callers without settings
-Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -118,12 +118,12 @@ def audit_catalog(catalog: CatalogStore, settings: Settings, name: str = DEFAULT
 
 
 def run_audit(
-    catalog: CatalogStore, settings: Settings, name: str = DEFAULT_NAME, on_progress: Progress | None = None
+    catalog: CatalogStore, settings: Settings, name: str = DEFAULT_NAME, on_progress: StageProgress | None = None
 ) -> AuditReport:
     """``audit_catalog`` with its counts: products audited, stated values judged, the model used."""
-    from sveta.learn.catalog import load_model
     from sveta.learn.features import extract
     from sveta.learn.labels import examples_from_catalog
+    from sveta.learn.store import load_model
 
     started = time.perf_counter()
     model = load_model(settings, name)
@@ -214,14 +214,6 @@ def _conventions(
             named[said] += 1
             both[(said, value or "")] += 1
     return {pair: (n, named[pair[0]]) for pair, n in both.items()}
-
-
-@functools.lru_cache(maxsize=4096)
-def canonical(attribute: str, value: str) -> str:
-    """The catalog's normalised form of a value (the vocabulary's name), so "Tshirts" and "T-Shirt" are one."""
-    from sveta.ingest.text_attributes import normalize_value
-
-    return normalize_value(attribute, value) or value.strip()
 
 
 def _merged(classes: list[str], attribute: str, p: np.ndarray) -> tuple[list[str], np.ndarray]:

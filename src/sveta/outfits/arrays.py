@@ -2,62 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
-from sqlalchemy import select
 
-from sveta import colour_harmony as ch
-from sveta.catalog.models import Attribute, Product
+from sveta.catalog.outfit_rows import ProductRow, outfit_rows
 from sveta.catalog.store import CatalogStore
-from sveta.errors import ConfigError
 from sveta.index.base import VectorIndex
+from sveta.vocab import colour_harmony as ch
+from sveta.vocab.outfit_rules import ADULT_GENDERS, KID_GENDERS, outfit_rules
 
-ADULT_GENDERS = ("Men", "Women", "Unisex")
-KID_GENDERS = ("Boys", "Girls")
 # Where an attribute's value is read from, best first (a seller's own label beats words, words beat the photo).
 ORIGINS = {"occasion": ("seller", "text", "image"), "season": ("seller", "text"), "pattern": ("text", "image")}
-
-
-@dataclass(frozen=True)
-class OutfitRules:
-    """outfit_slots.yaml: each category's slot, which slots complete which, occasion and season pairings."""
-
-    slot_of: dict[str, str | None]
-    completes: dict[str, list[str]]
-    occasions: dict[str, Any]
-    seasons: dict[str, Any]
-    neutral_colours: list[str]
-    quiet_patterns: list[str]
-
-    def slot(self, category: str | None) -> str | None:
-        return self.slot_of.get(category) if category else None
-
-
-@functools.lru_cache(maxsize=1)
-def outfit_rules() -> OutfitRules:
-    from sveta.ingest.text_attributes import vocabulary
-
-    data = yaml.safe_load(resources.files("sveta").joinpath("data/outfit_slots.yaml").read_text())
-    groups = vocabulary().attributes["category"].groups
-    slot_of = {c: data["groups"].get(g) for c, g in groups.items()}
-    slot_of.update(data.get("categories") or {})
-    for slot, others in data["completes"].items():
-        if slot in others:  # the same slot is never suggested: a data file saying so is a bug
-            raise ConfigError(f"outfit_slots.yaml: slot {slot} completes itself", "remove it from its own list")
-    return OutfitRules(
-        slot_of,
-        data["completes"],
-        data["occasions"],
-        data["seasons"],
-        data["neutral_colours"],
-        data["quiet_patterns"],
-    )
 
 
 def _pair_matrix(values: list[str], spec: dict[str, Any]) -> np.ndarray:
@@ -137,15 +94,9 @@ def _loud(patterns: set[str] | None, colour: str | None, quiet: set[str]) -> boo
     return bool(patterns) and any(p.casefold() not in quiet for p in patterns or ())
 
 
-def _read_catalog(catalog: CatalogStore) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+def _read_catalog(catalog: CatalogStore) -> tuple[list[ProductRow], dict[str, Any]]:
     """Products' scorer columns, and per product its best-origin occasion / season, patterns, image colour, kids."""
-    columns = select(Product.id, Product.category, Product.gender, Product.colour, Product.price_min, Product.available)
-    names = ["occasion", "season", "pattern", "colour", "age_group"]
-    rows_q = select(Attribute.product_id, Attribute.name, Attribute.value, Attribute.origin)
-    rows_q = rows_q.where(Attribute.name.in_(names))
-    with catalog.session() as s:
-        products = [tuple(r) for r in s.execute(columns.order_by(Product.id))]
-        rows = list(s.execute(rows_q))
+    products, rows = outfit_rows(catalog, ["occasion", "season", "pattern", "colour", "age_group"])
     best: dict[str, dict[int, tuple[int, str]]] = defaultdict(dict)
     patterns: dict[int, dict[int, set[str]]] = defaultdict(dict)
     colour: dict[int, str] = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sveta.errors import InputError
-from sveta.learn.catalog import DEFAULT_NAME
+from sveta.learn.store import DEFAULT_NAME
 
 if TYPE_CHECKING:
     from sveta.learn.heads import AttributeModel, Prediction
@@ -40,7 +40,7 @@ def collect_photos(paths: Sequence[Path]) -> list[Path]:
 def analyse_wardrobe(paths: Sequence[Path], settings: Settings, k: int = 3, name: str = DEFAULT_NAME) -> dict[str, Any]:
     """Tag every photo; the top-k values per attribute (unknown answers left out) and the common categories and
     category groups no photo shows. An unreadable photo is listed under ``unreadable``, never fatal."""
-    from sveta.learn.catalog import load_model
+    from sveta.learn.store import load_model
 
     model = load_model(settings, name)
     photos = collect_photos(paths)
@@ -83,8 +83,7 @@ def top_values(values: Sequence[str | None], k: int) -> list[dict[str, Any]]:
 
 def lacks(model: AttributeModel, shown: set[str]) -> dict[str, list[str]]:
     """The catalog's most frequent categories, and the groups of its categories, that no photo shows."""
-    from sveta.audit import canonical
-    from sveta.ingest.text_attributes import category_group
+    from sveta.vocab.reading import canonical, category_group
 
     classes = list(dict.fromkeys(canonical("category", c) for c in model.classes.get("category", [])))
     shown_groups = {category_group(c) for c in shown} - {None}
@@ -97,8 +96,8 @@ def lacks(model: AttributeModel, shown: set[str]) -> dict[str, list[str]]:
 
 def _known(row: dict[str, Prediction]) -> dict[str, dict[str, Any]]:
     """A photo's answers above the tag threshold, in the catalog's canonical names."""
-    from sveta.audit import canonical
     from sveta.learn.heads import UNKNOWN
+    from sveta.vocab.reading import canonical
 
     return {
         a: {"value": canonical(a, p.value), "confidence": round(float(p.confidence), 4)}

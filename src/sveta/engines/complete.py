@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from sveta import colour_harmony as ch
 from sveta.catalog.queries import ProductCard, product_cards, resolve_product
 from sveta.catalog.store import CatalogStore
 from sveta.errors import InputError
 from sveta.index.base import VectorIndex
-from sveta.outfit_arrays import ADULT_GENDERS, KID_GENDERS, CatalogArrays, outfit_rules
+from sveta.learn.store import ModelCache, has_model
+from sveta.outfits.arrays import ADULT_GENDERS, KID_GENDERS, CatalogArrays, outfit_rules
 from sveta.settings import Settings
+from sveta.vocab import colour_harmony as ch
 
 # Weights of the score's parts (they sum to 1); two loud patterns then scale the sum down (colour_harmony).
 WEIGHTS = {"occasion": 0.3, "colour": 0.2, "style": 0.2, "season": 0.1, "gender": 0.1, "price": 0.1}
@@ -61,6 +62,12 @@ class Piece:
         }
 
 
+SUGGESTION_KEYS = (
+    "product_id", "source_id", "slot", "title", "score", "reason", "category", "colour", "gender", "price",
+    "image_path", "parts",
+)  # fmt: skip
+
+
 @dataclass
 class Suggestion:
     card: ProductCard
@@ -70,21 +77,13 @@ class Suggestion:
     parts: dict[str, float]
 
     def as_dict(self) -> dict[str, Any]:
-        c = self.card
-        return {
-            "product_id": c.product_id,
-            "source_id": c.source_id,
-            "slot": self.slot,
-            "title": c.title,
-            "score": round(self.score, 4),
-            "reason": self.reason,
-            "category": c.category,
-            "colour": c.colour,
-            "gender": c.gender,
-            "price": c.price,
-            "image_path": c.image_path,
-            "parts": {k: round(v, 3) for k, v in self.parts.items()},
-        }
+        return self.card.pick(
+            SUGGESTION_KEYS,
+            slot=self.slot,
+            score=round(self.score, 4),
+            reason=self.reason,
+            parts={k: round(v, 3) for k, v in self.parts.items()},
+        )
 
 
 @dataclass
@@ -119,6 +118,7 @@ class Completer:
     def __init__(self, catalog: CatalogStore, index: VectorIndex | None, settings: Settings | None = None) -> None:
         self.catalog = catalog
         self.arrays = CatalogArrays(catalog, index)
+        self.models = ModelCache()  # the attribute model that tags photo pieces, loaded on the first one
         self.learned = None
         if settings is not None:  # the trained outfit model joins the score where the data home has one
             from sveta.outfits.scorer import LearnedCompatibility
@@ -293,9 +293,6 @@ def _reason(piece: Piece, card: ProductCard, parts: dict[str, float], a: Catalog
 def piece_of_photo(completer: Completer, searcher: Any, path: Path) -> Piece:
     """A photo as a piece: the index's embedder's vector, the trained model's (else the neighbours') category,
     gender, occasion and colour, the neighbours' season."""
-
-    from sveta.learn.catalog import has_model
-
     vector = searcher.embed_photo(path)
     predicted: dict[str, str] = {}
     values: dict[str, str | None] = {}
@@ -303,7 +300,7 @@ def piece_of_photo(completer: Completer, searcher: Any, path: Path) -> Piece:
         from sveta.learn.heads import UNKNOWN
         from sveta.learn.tagging import tag_photos
 
-        for name, p in tag_photos([path], searcher.settings)[0].items():
+        for name, p in tag_photos([path], searcher.settings, models=completer.models)[0].items():
             if p.value != UNKNOWN:
                 values[name], predicted[name] = p.value, "model"
     if not values.get("category"):
@@ -313,7 +310,7 @@ def piece_of_photo(completer: Completer, searcher: Any, path: Path) -> Piece:
         if not values.get(name) and neighbours.get(name):
             values[name], predicted[name] = neighbours[name], "neighbours"
     if values["category"]:  # the model's classes are the seller's words ("Shirts"): the vocabulary's name
-        from sveta.ingest.text_attributes import normalize_value
+        from sveta.vocab.reading import normalize_value
 
         values["category"] = normalize_value("category", values["category"]) or values["category"]
     slot = outfit_rules().slot(values["category"])
@@ -355,7 +352,7 @@ def _photo_colour(path: Path, model_colour: str | None) -> tuple[str | None, flo
 
     neutrals = outfit_rules().neutral_colours
     if model_colour:
-        from sveta.audit import canonical
+        from sveta.vocab.reading import canonical
 
         name = canonical("colour", model_colour)
         hue, neutral, known = ch.colour_columns([name], neutrals)

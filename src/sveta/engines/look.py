@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from sveta.engines.search import Match, Searcher, filter_summary
 from sveta.errors import InputError
 from sveta.images.colour import describe_lab, rgb_to_lab
+from sveta.images.people import Box, PoseFinder, Region, person_regions, product_region
 from sveta.images.prepare import crop_box, load_image, standardise, to_rgb
 from sveta.index.base import Filter
 from sveta.learn.features import FeatureExtractor, Features
-from sveta.people import Box, PoseFinder, Region, person_regions, product_region
-from sveta.search import Match, Searcher
+from sveta.learn.store import ModelCache
+from sveta.vocab.reading import canonical, category_group
 
 if TYPE_CHECKING:
     from sveta.learn.heads import AttributeModel
@@ -37,13 +39,12 @@ MIN_PRODUCT_CONFIDENCE = 0.35  # below this on a photo with no person, there is 
 # off the upper crop; there the vote only echoes the catalog's many T-shirts (a tank top came back a T-shirt).
 VOTED_REGIONS = ("lower",)
 VOTE_WEIGHT = 0.5
-VOTERS = 20  # neighbours that vote
-VOTE_TEMPERATURE = 0.05  # softmax over scores: a near-duplicate outvotes many so-so neighbours
 # Bottoms that leave the knees bare (a catalog's skirts mostly end above them); legs seen covered by the garment
 # (knees, or the photo's edge) make them unlikely, legs seen bare make the others unlikely. A prior, not a veto.
 KNEE_BARING = ("Shorts", "Skirt")
 KNEE_PENALTY = 0.3
 WHITE = (255, 255, 255)
+MATCH_KEYS = ("product_id", "title", "score", "source_id", "category", "colour", "image_path")
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Garment:
     confidence: float
     colour: str
     colour_rgb: tuple[int, int, int]
-    searched: list[str]  # the categories the search was restricted to
+    searched: list[str]  # its likeliest categories, searched unless the filter named others
     plausible: float  # the model's probability on the region's plausible categories (all of them for a product)
     matches: list[Match] = field(default_factory=list)
     person: int | None = None
@@ -71,10 +72,7 @@ class Garment:
             "colour_rgb": list(self.colour_rgb),
             "plausible": round(self.plausible, 4),
             "searched_categories": self.searched,
-            "matches": [
-                {"product_id": m.card.product_id, "title": m.card.title, "score": round(m.score, 4), **_extra(m)}
-                for m in self.matches
-            ],
+            "matches": [m.card.pick(MATCH_KEYS, score=round(m.score, 4)) for m in self.matches],
         }
 
 
@@ -86,9 +84,10 @@ class LookResult:
     garments: list[Garment]
     size: tuple[int, int]
     message: str = ""
+    filters: dict[str, Any] = field(default_factory=dict)  # the conditions given, as the caller gave them
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "photo": self.photo,
             "kind": self.kind,
             "people": self.people,
@@ -96,6 +95,7 @@ class LookResult:
             "message": self.message,
             "garments": [g.as_dict() for g in self.garments],
         }
+        return out | ({"filters": self.filters} if self.filters else {})
 
 
 class Looker:
@@ -105,6 +105,7 @@ class Looker:
         self.searcher, self.settings, self.model_name = searcher, searcher.settings, model_name
         self._pose: PoseFinder | None = None
         self._extractor: FeatureExtractor | None = None
+        self._models = ModelCache()
 
     @property
     def pose(self) -> PoseFinder:
@@ -114,34 +115,36 @@ class Looker:
 
     @property
     def model(self) -> AttributeModel:
-        from sveta.learn.catalog import load_model
-
-        return load_model(self.settings, self.model_name)
+        return self._models.get(self.settings, self.model_name)
 
     def warm_up(self) -> None:
         """Load every model now (for timing, or a server), so the first photo does not pay for it."""
         self.look_image(Image.new("RGB", (64, 64), WHITE), "warm-up", k=1)
 
-    def look(self, photo: str | Path, k: int = 5) -> LookResult:
+    def look(self, photo: str | Path, k: int = 5, filters: Filter | None = None) -> LookResult:
+        """The photo's garments, each with its k best matches under `filters` (see look_image)."""
         if not Path(photo).is_file():
             raise InputError(f"no such photo: {photo}", "give a path to a JPEG/PNG/WEBP file")
         image = load_image(Path(photo), max_pixels=self.settings.image_max_pixels)
-        return self.look_image(to_rgb(ImageOps.exif_transpose(image)), str(photo), k)
+        return self.look_image(to_rgb(ImageOps.exif_transpose(image)), str(photo), k, filters)
 
-    def look_image(self, image: Image.Image, label: str, k: int = 5) -> LookResult:
+    def look_image(self, image: Image.Image, label: str, k: int = 5, filters: Filter | None = None) -> LookResult:
+        """Every garment searched in its own likeliest categories, or in `filters.category` when that is given;
+        the filter's other conditions apply to every garment's matches (the categories it is tagged with stay)."""
+        flt = filters or Filter()
         people = self.pose.find(image)
         regions = [r for i, p in enumerate(people) for r in person_regions(p, image.size, i)]
         if people:
-            garments = self._person_garments(image, regions, k)
+            garments = self._person_garments(image, regions, k, flt)
             kind = "person"
         else:
-            garments = [g for g in self._garments(image, [product_region(image)], k) if _confident(g)]
+            garments = [g for g in self._garments(image, [product_region(image)], k, flt) if _confident(g)]
             kind = "product" if garments else "none"
         message = _message(kind, len(people), garments)
-        return LookResult(label, kind, len(people), garments, image.size, message)
+        return LookResult(label, kind, len(people), garments, image.size, message, filter_summary(flt))
 
-    def _person_garments(self, image: Image.Image, regions: list[Region], k: int) -> list[Garment]:
-        garments = self._garments(image, regions, k)
+    def _person_garments(self, image: Image.Image, regions: list[Region], k: int, flt: Filter) -> list[Garment]:
+        garments = self._garments(image, regions, k, flt)
         # a full-length region is one garment (a dress, a jumpsuit) only when the model says so; then it replaces
         # that person's upper and lower garments, otherwise it is dropped
         keep: list[Garment] = []
@@ -154,7 +157,7 @@ class Looker:
             ]
         return keep
 
-    def _garments(self, image: Image.Image, regions: list[Region], k: int) -> list[Garment]:
+    def _garments(self, image: Image.Image, regions: list[Region], k: int, flt: Filter) -> list[Garment]:
         if not regions:
             return []
         crops = [_masked_crop(image, r) for r in regions]
@@ -167,14 +170,15 @@ class Looker:
         vectors = self._search_vectors(features, crops)
         garments = []
         for n, region in enumerate(regions):
-            garments.append(self._garment(image, region, {h: p[n] for h, p in heads.items()}, vectors[n], k))
+            garments.append(self._garment(image, region, {h: p[n] for h, p in heads.items()}, vectors[n], k, flt))
             garments[-1].crop = crops[n]
         return garments
 
     def _garment(
-        self, image: Image.Image, region: Region, heads: dict[str, np.ndarray], vector: np.ndarray, k: int
+        self, image: Image.Image, region: Region, heads: dict[str, np.ndarray], vector: np.ndarray, k: int, flt: Filter
     ) -> Garment:
-        """One region tagged (category, colour) from its heads' probabilities and searched in its categories."""
+        """One region tagged (category, colour) from its heads' probabilities and searched in its categories
+        (the filter's, when it names some) under the filter's other conditions."""
         pixels = garment_lab(image, region)
         info = describe_lab(pixels)
         colour, rgb = info.name, info.rgb
@@ -182,7 +186,8 @@ class Looker:
             colour = self._colour_head(heads["colour"]) or colour
         covered = legs_covered(image, region, pixels) if region.name == "lower" else None
         category, confidence, plausible, searched = self._category(region.name, heads["category"], vector, covered)
-        hits = self.searcher.search_vector(vector, region.name, k, Filter(category=searched or None), None).matches
+        wanted = [canonical("category", c) for c in flt.category] if flt.category else searched or None
+        hits = self.searcher.search_vector(vector, region.name, k, replace(flt, category=wanted), None).matches
         return Garment(
             region.name, region.box, category, confidence, colour, rgb, searched, plausible, hits, region.person
         )
@@ -208,9 +213,9 @@ class Looker:
         self, region: str, p: np.ndarray, vector: np.ndarray, covered: bool | None = None
     ) -> tuple[str | None, float, float, list[str]]:
         """The best plausible category, its share of the plausible ones, their raw total, and the ones to search."""
-        names = [_canonical(c) for c in self.model.classes["category"]]
+        names = [canonical("category", c) for c in self.model.classes["category"]]
         groups = REGION_GROUPS.get(region)
-        allowed = np.array([groups is None or _group(n) in groups for n in names])
+        allowed = np.array([groups is None or category_group(n) in groups for n in names])
         if not allowed.any():
             return None, 0.0, 0.0, []
         share = _normalised(np.where(allowed, p, 0.0))
@@ -235,14 +240,7 @@ class Looker:
     def _with_votes(self, share: np.ndarray, names: list[str], allowed: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """The model's share blended with the score-weighted categories of the nearest products in the slot."""
         slot = sorted({n for n, ok in zip(names, allowed, strict=True) if ok})
-        hits = self.searcher.search_vector(vector, "vote", VOTERS, Filter(category=slot), None).matches
-        if not hits:
-            return share
-        votes: dict[str, float] = {}
-        for hit in hits:
-            if hit.card.category:
-                weight = float(np.exp((hit.score - hits[0].score) / VOTE_TEMPERATURE))
-                votes[hit.card.category] = votes.get(hit.card.category, 0.0) + weight
+        votes = self.searcher.category_votes(vector, Filter(category=slot))  # no user filter: it tags, not picks
         # a category two model classes map to splits its vote between them
         vote = np.array([votes.get(n, 0.0) / names.count(n) for n in names]) * allowed
         if vote.sum() <= 0:
@@ -358,25 +356,3 @@ def _message(kind: str, people: int, garments: list[Garment]) -> str:
     if kind == "person" and not garments:
         return f"found {people} person(s) but no garment region large enough to search"
     return f"found {len(garments)} garment(s)" + (f" on {people} person(s)" if kind == "person" else "")
-
-
-def _canonical(name: str) -> str:
-    from sveta.ingest.text_attributes import normalize_value
-
-    return normalize_value("category", name) or name
-
-
-def _group(category: str) -> str | None:
-    from sveta.ingest.text_attributes import vocabulary
-
-    return vocabulary().attributes["category"].groups.get(category)
-
-
-def _extra(match: Match) -> dict[str, Any]:
-    card = match.card
-    return {
-        "source_id": card.source_id,
-        "category": card.category,
-        "colour": card.colour,
-        "image_path": card.image_path,
-    }

@@ -9,11 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sveta.catalog.health import redact_url
+from sveta.catalog.photos import photo_counts
 from sveta.catalog.store import CatalogStore
-from sveta.doctor.catalog import _photo_counts, _reason, _skip, redact_url
-from sveta.doctor.check import Check
 from sveta.errors import SvetaError
 from sveta.index.base import IndexConfig
+from sveta.ops.doctor.catalog import _reason, _skip
+from sveta.ops.doctor.check import Check
 from sveta.settings import Settings
 
 # optional packages: (module, the extra that brings it or None for a core one, what it enables)
@@ -90,8 +92,8 @@ def _onnx_status(part: str, settings: Settings) -> tuple[str, str]:
 
 
 def _tuned_status(part: str, settings: Settings) -> tuple[str, str]:
-    from sveta.learn.catalog import has_model
     from sveta.learn.features import BASE
+    from sveta.learn.store import has_model
 
     name = part.partition(":")[2] or "catalog"
     if not has_model(settings, name):
@@ -166,7 +168,7 @@ def _index_embedder(config: IndexConfig, settings: Settings) -> Check:
 
 def _wanted_spec(settings: Settings) -> str:
     """The embedder a new index would get: SVETA_EMBEDDER when set, else the trained model, else the default."""
-    from sveta.learn.catalog import DEFAULT_NAME, has_model
+    from sveta.learn.store import DEFAULT_NAME, has_model
 
     if "embedder" not in settings.model_fields_set and has_model(settings):
         return f"tuned:{DEFAULT_NAME}"
@@ -188,7 +190,7 @@ def _part_dim(part: str, settings: Settings) -> int | None:
     if part == "colour":
         return HIST_DIM
     if part.startswith("tuned"):
-        from sveta.learn.catalog import has_model, load_model
+        from sveta.learn.store import has_model, load_model
 
         name = part.partition(":")[2] or "catalog"
         return load_model(settings, name).dim if has_model(settings, name) else None
@@ -208,7 +210,7 @@ def _freshness(settings: Settings, store: CatalogStore | None) -> Check:
         return Check("index freshness", False, exc.message, exc.hint or "", required=False)
     ids = index.ids()
     indexed = dict(zip(ids.tolist(), (m.sha256 for m in index.meta(ids)), strict=True))
-    pending = _photo_counts(store).get("pending", 0)
+    pending = photo_counts(store).get("pending", 0)
     new = len(rows.keys() - indexed.keys())
     gone = len(indexed.keys() - rows.keys())
     changed = sum(1 for i, sha in rows.items() if i in indexed and indexed[i] != sha)
@@ -244,7 +246,7 @@ def _milvus_check(settings: Settings) -> Check:
 
 
 def check_trained_model(settings: Settings) -> Check:
-    from sveta.learn.catalog import has_model, load_model
+    from sveta.learn.store import has_model, load_model
 
     if not has_model(settings):
         return Check("trained model", None, "none (optional: photo attributes, tuned search)", "sveta train", False)

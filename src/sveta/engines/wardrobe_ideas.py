@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sveta.catalog.queries import ProductCard, product_cards
-from sveta.complete import NEAR_COPY, Completer, Piece, piece_of_photo
+from sveta.engines.complete import NEAR_COPY, Completer, Piece, piece_of_photo
+from sveta.engines.wardrobe import collect_photos
 from sveta.errors import InputError
-from sveta.outfit_arrays import CatalogArrays, outfit_rules
-from sveta.wardrobe import collect_photos
+from sveta.outfits.arrays import CatalogArrays, outfit_rules
 
 if TYPE_CHECKING:
     from sveta.catalog.store import CatalogStore
-    from sveta.search import Searcher
+    from sveta.engines.search import Searcher
     from sveta.settings import Settings
 
 # An item completes an outfit with a piece when its slot completes the piece's slot and it scores at least the
@@ -35,6 +35,10 @@ PER_CATEGORY = 2  # ideas of one category at most (and never two of one category
 # counts only for pieces of the slots it completes, so the slots a wardrobe lacks already complete the most outfits.
 OWNED_PLENTY = 3
 NAMED = 4  # pieces named in a reason before "and N more"
+IDEA_KEYS = (
+    "product_id", "source_id", "slot", "title", "category", "colour", "n_completes", "completes", "score", "reason",
+    "price", "image_path",
+)  # fmt: skip
 
 
 @dataclass
@@ -52,21 +56,8 @@ class Idea:
         return len(self.completes)
 
     def as_dict(self) -> dict[str, Any]:
-        c = self.card
-        return {
-            "product_id": c.product_id,
-            "source_id": c.source_id,
-            "slot": self.slot,
-            "title": c.title,
-            "category": c.category,
-            "colour": c.colour,
-            "n_completes": self.n_completes,
-            "completes": self.completes,
-            "score": round(self.score, 4),
-            "reason": self.reason,
-            "price": c.price,
-            "image_path": c.image_path,
-        }
+        own = {"slot": self.slot, "n_completes": self.n_completes, "completes": self.completes}
+        return self.card.pick(IDEA_KEYS, **own, score=round(self.score, 4), reason=self.reason)
 
 
 @dataclass
@@ -85,7 +76,7 @@ class IdeasResult:
 
 def wardrobe_ideas(paths: Sequence[Path], settings: Settings, catalog: CatalogStore, n: int = 10) -> IdeasResult:
     """The photos (files or folders) named, through a searcher and completer built as `sveta complete` builds them."""
-    from sveta.search import Searcher
+    from sveta.engines.search import Searcher
 
     searcher = Searcher(settings, catalog)
     completer = Completer(catalog, searcher.index, settings)

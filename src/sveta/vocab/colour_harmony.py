@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from importlib import resources
 
 import numpy as np
-import yaml
 
-from sveta.images.colour import rgb_to_lab
+from sveta.vocab.colours import palette
 
 # Kinds of pairing, in the order of KIND_WORDS; the score of each kind is in KIND_SCORES.
 UNKNOWN, NEUTRAL, SAME, ANALOGOUS, COMPLEMENTARY, TRIADIC, CLASH = range(7)
@@ -21,9 +19,7 @@ NEUTRAL_CHROMA = 12.0  # a colour with less Lab chroma than this reads as grey, 
 @functools.lru_cache(maxsize=1)
 def named_colours() -> dict[str, tuple[float, float, float]]:
     """Myntra's colour names -> Lab (D65), from the palette the colour descriptor names colours with."""
-    data = yaml.safe_load(resources.files("sveta").joinpath("data/colours.yaml").read_text())
-    names = list(data)
-    lab = rgb_to_lab(np.array([data[n] for n in names], dtype=np.uint8))
+    names, lab, _ = palette()
     return {n: (float(a), float(b), float(c)) for n, (a, b, c) in zip(names, lab, strict=True)}
 
 

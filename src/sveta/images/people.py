@@ -72,8 +72,7 @@ class PoseFinder:
             mp = require("mediapipe", "people")
         except ConfigError as exc:  # its protobuf<5 pin would break onnx: it must go in without dependencies
             raise ConfigError(exc.message, f"run: pip install 'sveta[people]' && {MEDIAPIPE_INSTALL}") from exc
-        _patch_protobuf_compat()
-        self._pose = mp.solutions.pose.Pose(
+        self._pose = _pose_class(mp.solutions.pose.Pose)(
             static_image_mode=True, model_complexity=1, enable_segmentation=True, min_detection_confidence=0.5
         )
 
@@ -219,36 +218,39 @@ def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
     return np.asarray(grown.resize((mask.shape[1], mask.shape[0]), Image.Resampling.NEAREST)) > 0
 
 
-def _patch_protobuf_compat() -> None:
-    """MediaPipe 0.10.21 reads ``FieldDescriptor.label``, which protobuf 6+ dropped; onnx needs protobuf >= 6.
+def _pose_class(pose: type) -> type:
+    """``pose``, or where protobuf dropped ``FieldDescriptor.label`` (6+; onnx needs it), a subclass that can still
+    set its calculator options.
 
-    Its calculator options are all scalars here, so setting them directly is what the original does for them.
+    MediaPipe 0.10.21's ``SolutionBase._modify_calculator_options`` reads that attribute. The subclass overrides the
+    method for this one graph only: other MediaPipe users in the process keep the original. Its calculator options
+    are all scalars here, so setting them directly is what the original does for them.
     """
     from google.protobuf.descriptor import FieldDescriptor
+
+    if hasattr(FieldDescriptor, "label"):
+        return pose
+    return type("SvetaPose", (pose,), {"_modify_calculator_options": _modify_calculator_options})
+
+
+def _modify_calculator_options(self: Any, config: Any, params: dict[str, Any]) -> None:
     from mediapipe.python import solution_base
 
-    if hasattr(FieldDescriptor, "label") or getattr(solution_base, "_sveta_patched", False):
-        return
-
-    def modify(self: Any, config: Any, params: dict[str, Any]) -> None:
-        nested: dict[str, list[tuple[str, Any]]] = {}
-        for key, value in params.items():
-            node_name, _, field_name = key.partition(".")
-            nested.setdefault(node_name, []).append((field_name, value))
-        for node in config.node:
-            if node.name not in nested:
-                continue
-            options_type = solution_base.CALCULATOR_TO_OPTIONS[node.calculator]
-            packed = [o for o in node.node_options if o.type_url.endswith(options_type.DESCRIPTOR.full_name)]
-            if packed:
-                options = options_type.FromString(packed[0].value)
-                _set_fields(options, nested[node.name])
-                packed[0].value = options.SerializeToString()
-            else:
-                _set_fields(node.options.Extensions[options_type.ext], nested[node.name])
-
-    solution_base.SolutionBase._modify_calculator_options = modify
-    solution_base._sveta_patched = True
+    nested: dict[str, list[tuple[str, Any]]] = {}
+    for key, value in params.items():
+        node_name, _, field_name = key.partition(".")
+        nested.setdefault(node_name, []).append((field_name, value))
+    for node in config.node:
+        if node.name not in nested:
+            continue
+        options_type = solution_base.CALCULATOR_TO_OPTIONS[node.calculator]
+        packed = [o for o in node.node_options if o.type_url.endswith(options_type.DESCRIPTOR.full_name)]
+        if packed:
+            options = options_type.FromString(packed[0].value)
+            _set_fields(options, nested[node.name])
+            packed[0].value = options.SerializeToString()
+        else:
+            _set_fields(node.options.Extensions[options_type.ext], nested[node.name])
 
 
 def _set_fields(options: Any, fields: list[tuple[str, Any]]) -> None:

@@ -1,0 +1,394 @@
+"""The API's response bodies as pydantic models: one per shape, fields in the order the JSON has them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Schema(BaseModel):
+    """A response body: the model is the contract, so a key it does not name is left out of the answer.
+
+    Not an error: a library result that grew a key must not turn a good answer into a 500. The before/after
+    test (tests/test_api_contract.py) checks that every key clients had is still here.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- service ----------------------------------------------------------------------------------------
+class Health(Schema):
+    status: str = Field(description="Always 'ok': the process answers.")
+    version: str
+
+
+class CatalogCheck(Schema):
+    ok: bool
+    products: int | None = Field(None, description="When ok: the products in the catalog.")
+    error: str | None = Field(None, description="When not ok: why.")
+
+
+class IndexCheck(Schema):
+    ok: bool
+    vectors: int | None = Field(None, description="When ok: the vectors in the live index.")
+    embedder: str | None = None
+    kind: str | None = Field(None, description="The index backend.")
+    error: str | None = Field(None, description="When not ok: why.")
+
+
+class Checks(Schema):
+    catalog: CatalogCheck
+    index: IndexCheck
+
+
+class Readiness(Schema):
+    ready: bool
+    checks: Checks
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+    hint: str | None
+
+
+class NotReady(Readiness):
+    """The 503 of /readyz: the checks and the error envelope every API error has."""
+
+    error: ErrorDetail
+
+
+class PhotoLabel(Schema):
+    """What an answer says about the uploaded photo it answered."""
+
+    name: str
+    format: str
+    size: list[int] = Field(description="[width, height] in pixels.")
+
+
+# -- products ---------------------------------------------------------------------------------------
+class ProductCard(Schema):
+    """What a list or a result shows about a product."""
+
+    product_id: int
+    source_id: str = Field(description="The source's own id (a Myntra id, a Shopify id).")
+    source: str
+    title: str
+    brand: str | None
+    category: str | None
+    colour: str | None
+    gender: str | None
+    price: float | None
+    currency: str | None
+    available: bool
+    url: str | None
+    image_path: str | None
+
+
+class ProductPage(Schema):
+    total: int = Field(description="Products matching the filters, on all pages.")
+    limit: int
+    offset: int
+    items: list[ProductCard]
+
+
+class Variant(Schema):
+    external_id: str
+    title: str | None
+    options: dict[str, Any]
+    size: str | None
+    colour: str | None
+    sku: str | None
+    price: float | None
+    compare_at_price: float | None
+    available: bool
+    position: int
+
+
+class ProductImage(Schema):
+    id: int
+    url: str
+    position: int
+    width: int | None
+    height: int | None
+    alt: str | None
+    status: str = Field(description="pending | cached | broken")
+    local_path: str | None
+    error: str | None
+    href: str | None = Field(description="The photo from this API when it is cached.")
+
+
+class Attribute(Schema):
+    name: str
+    value: str
+    origin: str = Field(description="seller | text | image")
+    confidence: float
+    evidence: str | None
+    model_version: str | None
+
+
+class Mismatch(Schema):
+    """An attribute whose origins state different values: each origin's values."""
+
+    name: str
+    values: dict[str, list[str]]
+
+
+class ProductDetail(ProductCard):
+    handle: str | None
+    description: str | None
+    product_type: str | None
+    tags: list[str]
+    price_max: float | None
+    gone_at: datetime | None
+    first_seen_at: datetime
+    updated_at: datetime
+    variants: list[Variant]
+    images: list[ProductImage]
+    attributes: list[Attribute]
+    mismatches: list[Mismatch]
+
+
+# -- search, complete, tag, audit -------------------------------------------------------------------
+class Match(ProductCard):
+    score: float
+    image_id: int
+
+
+class SearchAnswer(Schema):
+    query: str
+    category: str | None = Field(description="The category searched (given, or predicted with 'auto').")
+    category_predicted: bool
+    filters: dict[str, Any] = Field(description="The filters applied, by name.")
+    matches: list[Match]
+
+
+class PhotoSearchAnswer(SearchAnswer):
+    photo: PhotoLabel
+
+
+class Piece(Schema):
+    """What is being completed: a catalog product or the piece in a photo."""
+
+    label: str
+    product_id: int | None
+    category: str | None
+    slot: str
+    gender: str | None
+    occasion: str | None
+    season: str | None
+    colour: str | None
+    price: float | None
+    age_group: str
+    loud_pattern: bool
+    predicted: dict[str, str] = Field(description="For a photo: attribute -> how its value was found.")
+
+
+class Suggestion(Schema):
+    product_id: int
+    source_id: str
+    slot: str
+    title: str
+    score: float
+    reason: str
+    category: str | None
+    colour: str | None
+    gender: str | None
+    price: float | None
+    image_path: str | None
+    parts: dict[str, float] = Field(description="The score's parts, by name.")
+
+
+class Completion(Schema):
+    piece: Piece
+    slots: list[str]
+    items: list[Suggestion]
+    looks: list[list[int]] = Field(description="Whole outfits: look n takes the n-th pick of every slot.")
+    ms: float
+
+
+class PhotoCompletion(Completion):
+    photo: PhotoLabel
+
+
+class Prediction(Schema):
+    value: str
+    confidence: float
+    alternatives: list[tuple[str, float]] = Field(description="The top classes, best first: [value, probability].")
+
+
+class TagAnswer(Schema):
+    query: str
+    photo: PhotoLabel
+    model: str
+    attributes: dict[str, Prediction]
+
+
+class Finding(Schema):
+    """A listing whose stated value the photo contradicts."""
+
+    product_id: int
+    title: str
+    photo: str
+    attribute: str
+    stated: str
+    origin: str
+    evidence: str
+    stated_probability: float
+    photo_value: str
+    confidence: float
+    title_agrees_with: str | None
+
+
+class AuditPage(Schema):
+    n_products: int
+    n_findings: int
+    model: str
+    checked: dict[str, int] = Field(description="Attribute -> stated values the model could judge.")
+    seconds: float
+    findings: list[Finding]
+    total: int
+    limit: int
+    offset: int
+
+
+# -- look -------------------------------------------------------------------------------------------
+class LookMatch(Schema):
+    product_id: int
+    title: str
+    score: float
+    source_id: str
+    category: str | None
+    colour: str | None
+    image_path: str | None
+
+
+class Garment(Schema):
+    region: str
+    box: list[int] = Field(description="[left, top, right, bottom] in the photo's pixels.")
+    person: int | None
+    category: str | None
+    confidence: float
+    colour: str | None
+    colour_rgb: list[int]
+    plausible: float
+    searched_categories: list[str]
+    matches: list[LookMatch]
+
+
+class LookAnswer(Schema):
+    """Route it with response_model_exclude_unset=True: `filters` is there only when filters were given."""
+
+    photo: str
+    kind: str = Field(description="person | product | none")
+    people: int
+    size: list[int]
+    message: str
+    garments: list[Garment]
+    upload: PhotoLabel
+    filters: dict[str, Any] | None = None
+
+
+# -- sources and crawls -----------------------------------------------------------------------------
+class CrawlRun(Schema):
+    id: int
+    source_id: int
+    status: str = Field(description="running | ok | failed | interrupted")
+    started_at: datetime
+    finished_at: datetime | None
+    pages: int
+    new: int
+    changed: int
+    unchanged: int
+    gone: int
+    errors: list[str]
+    notes: list[str]
+
+
+class SourceCrawlRun(CrawlRun):
+    source: str
+
+
+class SourceBase(Schema):
+    id: int
+    name: str
+    kind: str = Field(description="shopify | csv | jsonl | folder")
+    location: str
+    created_at: datetime
+
+
+class Source(SourceBase):
+    last_run: CrawlRun | None
+
+
+class ListedSource(SourceBase):
+    products: int
+    last_run: CrawlRun | None
+
+
+class CrawlStarted(Schema):
+    run_id: int
+    source_id: int
+    source: str
+    status: str
+    href: str = Field(description="Where to follow the run.")
+
+
+# -- stats and map ----------------------------------------------------------------------------------
+class LastRunStats(Schema):
+    status: str
+    finished_at: str | None
+    new: int
+    changed: int
+    unchanged: int
+    gone: int
+
+
+class SourceStats(Schema):
+    kind: str
+    location: str
+    products: int
+    last_run: LastRunStats | None
+
+
+class IndexSummary(Schema):
+    vectors: int
+    embedder: str
+    kind: str
+    version: str | None
+
+
+class CatalogStats(Schema):
+    products: int
+    available: int
+    gone: int
+    variants: int
+    images: dict[str, int] = Field(description="Images by status.")
+    by_category: dict[str, int]
+    by_gender: dict[str, int]
+    by_colour: dict[str, int]
+    sources: dict[str, SourceStats] = Field(description="By source name.")
+    top_title_words: dict[str, int]
+    index: IndexSummary | None
+
+
+class MapPoint(Schema):
+    product_id: int
+    image_id: int
+    x: float
+    y: float
+    category: str
+    title: str
+    href: str
+
+
+class CatalogMap(Schema):
+    method: str
+    total: int = Field(description="Products in the index.")
+    count: int
+    explained: list[float] = Field(description="PCA: the variance share of each axis; t-SNE: [].")
+    categories: list[str]
+    points: list[MapPoint]
+    version: str | None = Field(description="The index version the map is of.")

@@ -1,0 +1,1 @@
+"""Pictures: contact sheets of results and the other images sveta draws."""
