@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# Two shapes, because some jobs have stages and some have not: a one-pass job (index sync) reports (done, total);
-# a job of several passes (training: features, epochs, tagging; audits; evaluations) also names the pass, so one
-# callback can draw a bar per stage. ``total`` is None while unknown.
+# Three shapes, one per kind of job: a stream whose length is not known up front (an ingest, a batch of photos)
+# reports how many more items are done; a one-pass job (index sync, an epoch loop) reports (done, total); a job of
+# several passes (training: features, epochs, tagging; audits; evaluations) also names the pass, so one callback
+# can draw a bar per stage. ``total`` is None while unknown.
+Advance = Callable[[int], None]
 Progress = Callable[[int, int | None], None]
 StageProgress = Callable[[str, int, int | None], None]

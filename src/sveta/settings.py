@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -184,6 +185,9 @@ class Settings(BaseSettings):
         return f"sveta/{__version__} (+{self.contact})"
 
 
+_ENVIRONMENT_LOCK = threading.RLock()
+
+
 @contextmanager
 def library_environment(name: str, value: str) -> Iterator[None]:
     """``name=value`` in the environment while the block runs, unless the user set it; then as it was.
@@ -191,11 +195,12 @@ def library_environment(name: str, value: str) -> Iterator[None]:
     For a third-party library that reads a knob from the environment only (no argument for it): the one place
     outside the Settings constructor where sveta touches the environment, for no longer than the call needs.
     """
-    if name in os.environ:  # the user's own setting wins, as the library documents
-        yield
-        return
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        os.environ.pop(name, None)
+    with _ENVIRONMENT_LOCK:  # one block at a time: two callers must not see or remove each other's value
+        if name in os.environ:  # the user's own setting wins, as the library documents
+            yield
+            return
+        os.environ[name] = value
+        try:
+            yield
+        finally:
+            os.environ.pop(name, None)

@@ -1,4 +1,4 @@
-"""What endpoints share: settings, the catalog (opened once), models cached per index version, API keys, filters."""
+"""What endpoints share: settings, the catalog (opened once), engines per index version, one model cache, keys."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, description="Th
 class Engines:
     """The Searcher, Completer and Looker of the live index version; all are rebuilt when CURRENT changes."""
 
-    def __init__(self, settings: Settings, catalog: CatalogStore) -> None:
-        self.settings, self.catalog = settings, catalog
+    def __init__(self, settings: Settings, catalog: CatalogStore, models: ModelCache) -> None:
+        self.settings, self.catalog, self.models = settings, catalog, models
         self._lock = threading.RLock()
         self.look_lock = threading.Lock()  # the pose model is not known to be thread-safe
         self._version: str | None = None
@@ -63,7 +63,7 @@ class Engines:
         with self._lock:
             searcher = self.searcher()
             if self._completer is None:
-                self._completer = Completer(self.catalog, searcher.index, self.settings)
+                self._completer = Completer(self.catalog, searcher.index, self.settings, self.models)
             return self._completer
 
     def looker(self) -> Looker:
@@ -72,7 +72,7 @@ class Engines:
         with self._lock:
             searcher = self.searcher()
             if self._looker is None:
-                self._looker = Looker(searcher)
+                self._looker = Looker(searcher, models=self.models)
             return self._looker
 
 
@@ -84,7 +84,7 @@ class AppState:
     metrics: Metrics
     crawls: CrawlJobs | None = None
     cache: dict[str, Any] = field(default_factory=dict)
-    models: ModelCache = field(default_factory=ModelCache)  # the trained model `/api/tag` uses
+    models: ModelCache = field(default_factory=ModelCache)  # the trained models, shared by every engine
     audit_lock: threading.Lock = field(default_factory=threading.Lock)  # one audit at a time
     _catalog: CatalogStore | None = None
     _engines: Engines | None = None
@@ -100,7 +100,7 @@ class AppState:
         catalog = self.catalog()
         with self._lock:
             if self._engines is None:
-                self._engines = Engines(self.settings, catalog)
+                self._engines = Engines(self.settings, catalog, self.models)
             return self._engines
 
     def close(self) -> None:

@@ -31,6 +31,9 @@ _COLOURS = {"upper": (220, 40, 40), "lower": (40, 90, 220), "full": (150, 40, 18
 def look(
     photo: Path = typer.Argument(..., help="A photo of a person (or a product shot)."),
     k: int = typer.Option(5, "--k", min=1, max=50, help="Matches per garment."),
+    category: list[str] | None = typer.Option(
+        None, "--category", help="Search every garment in this category instead of its own likeliest ones; repeatable."
+    ),
     gender: list[str] | None = GENDER,
     colour: list[str] | None = COLOUR,
     brand: list[str] | None = BRAND,
@@ -45,7 +48,8 @@ def look(
 ) -> None:
     """Find each garment (upper / lower / full / feet per person, or the product), tag it, search its categories.
 
-    The filters (gender, colour, brand, source, price, stock) narrow every garment's matches, in its own categories.
+    The filters (gender, colour, brand, source, price, stock) narrow every garment's matches, in its own categories
+    (or in --category's).
     """
     flt = Filter.of(
         gender=gender,
@@ -56,6 +60,7 @@ def look(
         price_max=price_max,
         in_stock=in_stock,
     )
+    flt.category = category or None
     result = Looker(Searcher(settings(), catalog())).look(photo, k, flt)
     table = Table("region", "box", "category", "colour", "top matches", title=f"{photo}: {result.message}")
     for g in result.garments:

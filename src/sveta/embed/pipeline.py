@@ -14,6 +14,7 @@ import numpy as np
 
 from sveta.embed.base import ImageEmbedder
 from sveta.errors import SvetaError
+from sveta.progress import Advance
 from sveta.settings import Settings
 
 _PREFETCH = 2  # batches decoded ahead of the model: enough to hide decoding, little memory
@@ -28,7 +29,7 @@ class EmbeddedBatch:
 
 # How (id, path) items become batches of vectors: embed_photos here, or e.g. ray_batch.ray_photo_embed
 PhotoEmbed = Callable[
-    [ImageEmbedder, Sequence[tuple[int, Path | str]], Settings, Callable[[int], None] | None], Iterable[EmbeddedBatch]
+    [ImageEmbedder, Sequence[tuple[int, Path | str]], Settings, Advance | None], Iterable[EmbeddedBatch]
 ]
 
 
@@ -44,7 +45,7 @@ def embed_photos(
     embedder: ImageEmbedder,
     items: Sequence[tuple[int, Path | str]],
     settings: Settings,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Advance | None = None,
 ) -> Iterator[EmbeddedBatch]:
     """Yield embedded batches of (id, path) items; a photo that cannot be read is reported, never fatal."""
     size = settings.embed_batch_size
@@ -96,7 +97,7 @@ def embed_cached(
     embedder: ImageEmbedder,
     items: Sequence[tuple[int, Path, str | None]],
     settings: Settings,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Advance | None = None,
     embed: PhotoEmbed | None = None,
 ) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
     """Embed (id, path, sha256 or None) items, reusing vectors cached for the same photo and embedder."""

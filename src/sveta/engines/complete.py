@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,11 @@ from sveta.learn.store import ModelCache, has_model
 from sveta.outfits.arrays import ADULT_GENDERS, KID_GENDERS, CatalogArrays, outfit_rules
 from sveta.settings import Settings
 from sveta.vocab import colour_harmony as ch
+
+if TYPE_CHECKING:
+    from sveta.engines.search import Searcher
+
+ATTRIBUTE_VOTERS = 20  # nearest products whose gender / occasion / season a photo piece takes by majority
 
 # Weights of the score's parts (they sum to 1); two loud patterns then scale the sum down (colour_harmony).
 WEIGHTS = {"occasion": 0.3, "colour": 0.2, "style": 0.2, "season": 0.1, "gender": 0.1, "price": 0.1}
@@ -115,10 +120,16 @@ class CompleteResult:
 class Completer:
     """Holds the catalog arrays (loaded once); ``complete`` is then one vectorised pass over them."""
 
-    def __init__(self, catalog: CatalogStore, index: VectorIndex | None, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        catalog: CatalogStore,
+        index: VectorIndex | None,
+        settings: Settings | None = None,
+        models: ModelCache | None = None,
+    ) -> None:
         self.catalog = catalog
         self.arrays = CatalogArrays(catalog, index)
-        self.models = ModelCache()  # the attribute model that tags photo pieces, loaded on the first one
+        self.models = models or ModelCache()  # the attribute model that tags photo pieces, loaded on the first one
         self.learned = None
         if settings is not None:  # the trained outfit model joins the score where the data home has one
             from sveta.outfits.scorer import LearnedCompatibility
@@ -290,7 +301,7 @@ def _reason(piece: Piece, card: ProductCard, parts: dict[str, float], a: Catalog
     return "; ".join(bits) or "fills the slot"
 
 
-def piece_of_photo(completer: Completer, searcher: Any, path: Path) -> Piece:
+def piece_of_photo(completer: Completer, searcher: Searcher, path: Path) -> Piece:
     """A photo as a piece: the index's embedder's vector, the trained model's (else the neighbours') category,
     gender, occasion and colour, the neighbours' season."""
     vector = searcher.embed_photo(path)
@@ -310,9 +321,9 @@ def piece_of_photo(completer: Completer, searcher: Any, path: Path) -> Piece:
         if not values.get(name) and neighbours.get(name):
             values[name], predicted[name] = neighbours[name], "neighbours"
     if values["category"]:  # the model's classes are the seller's words ("Shirts"): the vocabulary's name
-        from sveta.vocab.reading import normalize_value
+        from sveta.vocab.reading import canonical
 
-        values["category"] = normalize_value("category", values["category"]) or values["category"]
+        values["category"] = canonical("category", values["category"])
     slot = outfit_rules().slot(values["category"])
     if slot is None:
         raise InputError(
@@ -368,7 +379,9 @@ def _photo_colour(path: Path, model_colour: str | None) -> tuple[str | None, flo
     return name, float(hues[0]), grey, info.name == "Multi", "colour descriptor"
 
 
-def _neighbour_votes(a: CatalogArrays, searcher: Any, vector: np.ndarray, k: int = 20) -> dict[str, str]:
+def _neighbour_votes(
+    a: CatalogArrays, searcher: Searcher, vector: np.ndarray, k: int = ATTRIBUTE_VOTERS
+) -> dict[str, str]:
     """The gender / occasion / season most of the photo's nearest catalog products share."""
     hits = searcher.index.search(vector[None, :], k)[0]
     rows = [a.row_of[h.product_id] for h in hits if h.product_id in a.row_of]

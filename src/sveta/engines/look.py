@@ -101,11 +101,11 @@ class LookResult:
 class Looker:
     """Holds the pose model, the trained attribute model and the searcher; each loads once, on first use."""
 
-    def __init__(self, searcher: Searcher, model_name: str = "catalog") -> None:
+    def __init__(self, searcher: Searcher, model_name: str = "catalog", models: ModelCache | None = None) -> None:
         self.searcher, self.settings, self.model_name = searcher, searcher.settings, model_name
         self._pose: PoseFinder | None = None
         self._extractor: FeatureExtractor | None = None
-        self._models = ModelCache()
+        self._models = models or ModelCache()  # an app shares one cache between its engines
 
     @property
     def pose(self) -> PoseFinder:

@@ -1,10 +1,11 @@
-"""Outfit sets end to end: train the compatibility model on the train split, measure FITB and AUC on the test split,
-and (`sveta outfits train`) keep the model for complete-the-look."""
+"""Outfit sets end to end: train the compatibility model, measure FITB and AUC on the test split, keep the model.
+
+`sveta outfits train` keeps it for complete-the-look.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from sveta.outfits.data import OutfitSet, read_outfits
 from sveta.outfits.metrics import compat_auc, cosine_distance, fitb_accuracy, model_distance
 from sveta.outfits.model import CompatModel
 from sveta.outfits.train import OutfitRecipe, fit_outfit_model
-from sveta.progress import StageProgress
+from sveta.progress import Progress, StageProgress
 
 if TYPE_CHECKING:
     from sveta.learn.features import Features
@@ -99,7 +100,7 @@ def _choices(data: OutfitSet) -> int:
     return max((len(q.candidates) for q in data.fitb), default=1)
 
 
-def _epochs(on_progress: StageProgress | None, stage: str) -> Callable[[int, int], None] | None:
+def _epochs(on_progress: StageProgress | None, stage: str) -> Progress | None:
     if on_progress is None:
         return None
     return lambda done, total: on_progress(stage, done, total)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,14 @@ from sveta.embed.pipeline import embed_cached
 from sveta.errors import InputError
 from sveta.index.base import ItemMeta
 from sveta.ingest.styles import read_styles
+from sveta.progress import Progress
 from sveta.settings import Settings
 
 K = 10
 
 
 def evaluate_retrieval(
-    folder: Path, settings: Settings, embedder: str, on_progress: Callable[[int, int | None], None] | None = None
+    folder: Path, settings: Settings, embedder: str, on_progress: Progress | None = None
 ) -> dict[str, Any]:
     """Embed every item of ``folder`` into a throwaway exact index; each item queries all the others."""
     started = time.perf_counter()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from sveta.errors import InputError
 from sveta.learn.features import Features, extract
 from sveta.learn.labels import Example, examples_from_folder
 from sveta.learn.text_map import TEXT_MODEL, train_text_map
+from sveta.progress import Advance, Progress
 from sveta.settings import Settings
 
 K = 10
@@ -24,7 +25,7 @@ def evaluate_text_search(
     train: Path,
     test: Path,
     settings: Settings,
-    on_progress: Callable[[int, int | None], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train on ``train`` (sharp + thumbnail-like photos), then rank ``test``'s photos for each test title.
 
@@ -82,7 +83,7 @@ def _items(examples: Sequence[Example]) -> list[tuple[int, Path, str | None]]:
 
 
 def _training_data(
-    examples: list[Example], settings: Settings, advance: Callable[[int], None]
+    examples: list[Example], settings: Settings, advance: Advance
 ) -> tuple[list[str], list[Features], dict[str, list[str | None]]]:
     """Titles, [sharp, thumbnail-like] features and labels of the training photos that could be read."""
     sharp_ids, sharp = extract(_items(examples), settings, on_progress=advance)

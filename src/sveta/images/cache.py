@@ -22,6 +22,7 @@ from PIL import Image
 from sveta.errors import ConfigError, InputError, SourceError, SvetaError
 from sveta.images.checks import FORMATS, PAGE_HINT, inspect_image, sniff, too_big
 from sveta.net import make_client
+from sveta.progress import Progress
 from sveta.settings import Settings
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def warm_cache(
     *,
     retry_broken: bool = False,
     limit: int | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> FetchReport:
     """Fetch the catalog's pending images (and broken ones with ``retry_broken``) and record each outcome.
 

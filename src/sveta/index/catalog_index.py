@@ -49,8 +49,11 @@ def index_config(settings: Settings) -> IndexConfig | None:
 def catalog_embedder_spec(settings: Settings) -> str:
     """The embedder the catalog's index uses, else the one settings name for new indexes."""
     config = index_config(settings)
-    if config:
-        return config.embedder
+    return config.embedder if config else new_index_spec(settings)
+
+
+def new_index_spec(settings: Settings) -> str:
+    """The embedder a new index gets: SVETA_EMBEDDER when set, else the trained model, else the default."""
     if "embedder" not in settings.model_fields_set and settings.has_tuned_model(TUNED_MODEL):
         return f"tuned:{TUNED_MODEL}"  # once trained, the catalog's own embedding is the default
     return settings.embedder

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING
 from sveta.errors import InputError
 from sveta.ingest.feeds import FeedReader, read_folder
 from sveta.ingest.pipeline import CrawlState, IngestReport, run_ingest
+from sveta.progress import Advance
 
 if TYPE_CHECKING:
     from sveta.catalog.store import CatalogStore
@@ -25,7 +25,7 @@ class FeedSource:
     location: str
     reader: FeedReader
 
-    def ingest(self, catalog: CatalogStore, *, on_progress: Callable[[int], None] | None = None) -> IngestReport:
+    def ingest(self, catalog: CatalogStore, *, on_progress: Advance | None = None) -> IngestReport:
         return run_ingest(
             catalog,
             name=self.name,
@@ -45,7 +45,7 @@ class FolderSource:
     name: str
     location: str
 
-    def ingest(self, catalog: CatalogStore, *, on_progress: Callable[[int], None] | None = None) -> IngestReport:
+    def ingest(self, catalog: CatalogStore, *, on_progress: Advance | None = None) -> IngestReport:
         state = CrawlState()
         records = read_folder(Path(self.location), state)  # a missing folder fails the crawl run, as it reads
         return run_ingest(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sveta.catalog.records import ProductRecord
 from sveta.catalog.store import BatchResult, CatalogStore, PreparedProduct
 from sveta.errors import SvetaError
+from sveta.progress import Advance
 
 
 @dataclass
@@ -49,7 +50,7 @@ def prepare(record: ProductRecord) -> PreparedProduct:
     """Attach text attributes; resolve gender / category / colour (seller's word first, then the text's)."""
     from sveta.ingest.text_attributes import extract_text_attributes
     from sveta.vocab.attributes import vocabulary
-    from sveta.vocab.reading import normalize_value
+    from sveta.vocab.reading import canonical
 
     text = extract_text_attributes(record.title, record.product_type, record.tags, record.description)
     seller = {a.name: a.value for a in record.attributes}
@@ -60,7 +61,7 @@ def prepare(record: ProductRecord) -> PreparedProduct:
     def resolve(name: str, *given: str | None) -> str | None:
         for value in given:
             if value:
-                return normalize_value(name, value) or value
+                return canonical(name, value)
         return found.get(name)
 
     return PreparedProduct(
@@ -84,7 +85,7 @@ def run_ingest(
     state: CrawlState | None = None,
     complete: bool = True,
     batch_size: int = 500,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Advance | None = None,
 ) -> IngestReport:
     """Store every record of one source; with ``complete``, products the source no longer has are marked gone.
 
@@ -126,7 +127,7 @@ def _store_all(
     seen: set[str],
     report: IngestReport,
     batch_size: int,
-    on_progress: Callable[[int], None] | None,
+    on_progress: Advance | None,
 ) -> None:
     batch: list[PreparedProduct] = []
 

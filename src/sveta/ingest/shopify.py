@@ -19,6 +19,7 @@ from sveta.ingest.pipeline import CrawlState, IngestReport, run_ingest
 from sveta.ingest.robots import RobotsRules
 from sveta.ingest.shopify_records import product_record
 from sveta.net import check_url, make_client
+from sveta.progress import Advance
 from sveta.settings import Settings
 
 if TYPE_CHECKING:
@@ -221,7 +222,7 @@ def ingest_shopify(
     client: httpx.Client | None = None,
     log: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Advance | None = None,
 ) -> IngestReport:
     """Crawl one store into the catalog; products it no longer lists are marked gone."""
     own_client = client is None
@@ -255,7 +256,7 @@ class ShopifySource:
     location: str  # the store's base URL
     options: SourceOptions
 
-    def ingest(self, catalog: CatalogStore, *, on_progress: Callable[[int], None] | None = None) -> IngestReport:
+    def ingest(self, catalog: CatalogStore, *, on_progress: Advance | None = None) -> IngestReport:
         o = self.options
         return ingest_shopify(
             catalog, self.location, settings=o.settings, client=o.client, log=o.log, on_progress=on_progress

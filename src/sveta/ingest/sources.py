@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from sveta.errors import ConfigError
+from sveta.progress import Advance
 
 if TYPE_CHECKING:
     import httpx
@@ -26,7 +27,7 @@ class ProductSource(Protocol):
     name: str  # the catalog's name for the source
     location: str  # what the catalog records: a store's base URL, a feed's or a folder's path
 
-    def ingest(self, catalog: CatalogStore, *, on_progress: Callable[[int], None] | None = None) -> IngestReport: ...
+    def ingest(self, catalog: CatalogStore, *, on_progress: Advance | None = None) -> IngestReport: ...
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from sveta.learn.labels import Example, examples_from_catalog, split, stable_sha
 from sveta.learn.metrics import held_out_metrics
 from sveta.learn.store import DEFAULT_NAME, model_dir, save_model
 from sveta.learn.tagging import tag_products
+from sveta.progress import Progress, StageProgress
 
 if TYPE_CHECKING:
     from sveta.catalog.store import CatalogStore
@@ -80,7 +80,7 @@ def train_catalog(
     return report
 
 
-def _stage(on_progress: StageProgress | None, label: str) -> Callable[[int, int], None] | None:
+def _stage(on_progress: StageProgress | None, label: str) -> Progress | None:
     if on_progress is None:
         return None
     return lambda done, total: on_progress(label, done, total)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ import numpy as np
 from sveta.embed.base import l2_normalise
 from sveta.embed.effnet import DIM, EffNetEmbedder
 from sveta.images.colour import HIST_DIM, PROFILE_DIM, colour_histogram, colour_profile
+from sveta.progress import Advance, StageProgress
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -81,7 +82,7 @@ def extract(
     settings: Settings,
     *,
     degrade: bool = False,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Advance | None = None,
 ) -> tuple[list[int], Features]:
     """Features of (key, photo, sha256 or None) items, cached in the data home; unreadable photos are left out."""
     from sveta.embed.pipeline import embed_cached

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ import numpy as np
 from sveta._optional import require
 from sveta.embed.base import TextEmbedder, get_text_embedder, l2_normalise
 from sveta.errors import ConfigError, InputError
+from sveta.progress import Advance
 
 if TYPE_CHECKING:
     from sveta.learn.features import Features
@@ -213,7 +214,7 @@ def _tower(weights: Mapping[str, np.ndarray], side: str, x: np.ndarray) -> np.nd
 def embed_titles(
     embedder: TextEmbedder,
     titles: Sequence[str],
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Advance | None = None,
     chunk: int = 256,
     cache_dir: Path | None = None,
 ) -> np.ndarray:
@@ -252,7 +253,7 @@ def train_text_map(
     seed: int = 0,
     recipe: Recipe = RECIPE,
     text_model: str = TEXT_MODEL,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Advance | None = None,
 ) -> TextMap:
     """Learn the map from (title, photo) pairs; ``views`` are row-aligned features (e.g. sharp and thumbnail-like).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from sveta.errors import InputError
 from sveta.learn.features import BLOCKS, Features
 from sveta.learn.heads import AttributeModel
 from sveta.learn.labels import ATTRIBUTES, Example, classes
+from sveta.progress import Progress
 
 if TYPE_CHECKING:
     import torch
@@ -56,7 +57,7 @@ def fit(
     views: Sequence[Features],
     settings: Settings,
     recipe: Recipe = Recipe(),
-    on_epoch: Callable[[int, int], None] | None = None,
+    on_epoch: Progress | None = None,
 ) -> AttributeModel:
     """Train on ``examples`` seen through each of ``views`` (row-aligned Features, e.g. sharp and thumbnail-like)."""
     labels = _label_matrix(examples)
@@ -101,7 +102,7 @@ def _train(
     rows: np.ndarray,
     settings: Settings,
     recipe: Recipe,
-    on_epoch: Callable[[int, int], None] | None,
+    on_epoch: Progress | None,
 ) -> dict[str, np.ndarray]:
     require("torch", "train")
     import torch
@@ -132,7 +133,7 @@ def _fit_net(
     labels: dict[str, tuple[list[str], np.ndarray]],
     rows: np.ndarray,
     recipe: Recipe,
-    on_epoch: Callable[[int, int], None] | None,
+    on_epoch: Progress | None,
 ) -> dict[str, np.ndarray]:
     import torch
 
@@ -168,7 +169,7 @@ def _optimise(
     yt: torch.Tensor,
     attributes: list[str],
     recipe: Recipe,
-    on_epoch: Callable[[int, int], None] | None,
+    on_epoch: Progress | None,
 ) -> None:
     import torch
 

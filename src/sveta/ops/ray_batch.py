@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 from sveta._optional import require
 from sveta.embed.base import ImageEmbedder, get_embedder
 from sveta.embed.pipeline import EmbeddedBatch, PhotoEmbed, _prepare_batch, _run_model
+from sveta.progress import Advance
 from sveta.settings import Settings
 
 LOCAL = "local"  # an address meaning: start a Ray on this machine
@@ -125,7 +126,7 @@ def ray_photo_embed(address: str | None = None, workers: int = 2, shards_dir: Pa
         embedder: ImageEmbedder,
         items: Sequence[tuple[int, Path | str]],
         settings: Settings,
-        on_progress: Callable[[int], None] | None = None,
+        on_progress: Advance | None = None,
     ) -> Iterator[EmbeddedBatch]:
         if not items:
             return

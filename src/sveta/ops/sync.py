@@ -7,17 +7,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sveta.catalog.sources import SourceEntry, registered_sources
+from sveta.catalog.sources import registered_sources
 from sveta.errors import InputError, SvetaError
 
 if TYPE_CHECKING:
     import httpx
 
     from sveta.catalog.store import CatalogStore
-    from sveta.ingest.pipeline import IngestReport
     from sveta.settings import Settings
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -45,33 +43,6 @@ def parse_every(text: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2) or "s"]
 
 
-def sources(catalog: CatalogStore) -> list[SourceEntry]:
-    """(name, kind, location) of every registered source."""
-    return registered_sources(catalog)
-
-
-def crawl_source(
-    catalog: CatalogStore,
-    name: str,
-    kind: str,
-    location: str,
-    settings: Settings,
-    *,
-    images: Path | None = None,
-    mapping: dict[str, str] | None = None,
-    client: httpx.Client | None = None,
-    log: Callable[[str], None] = print,
-) -> IngestReport:
-    """Read one source again, as registered: a store URL, a feed file (photos in ``images``, default images/ beside
-    it; columns renamed by ``mapping``), or a folder of photos."""
-    from sveta.ingest.sources import open_source
-
-    source = open_source(
-        kind, location, settings=settings, name=name, images=images, mapping=mapping, client=client, log=log
-    )
-    return source.ingest(catalog)
-
-
 def sync_once(
     catalog: CatalogStore,
     settings: Settings,
@@ -82,12 +53,14 @@ def sync_once(
     """Crawl every source (one failing does not stop the others), then update the index (published atomically:
     searches keep the old version until the new one is complete) and tag products the model has not seen."""
     from sveta.index.catalog_index import sync_index
+    from sveta.ingest.sources import open_source
 
     start = time.perf_counter()
     run = SyncRun()
-    for name, kind, location in sources(catalog):
+    for name, kind, location in registered_sources(catalog):
         try:
-            run.sources.append(crawl_source(catalog, name, kind, location, settings, client=client, log=log).as_dict())
+            source = open_source(kind, location, settings=settings, name=name, client=client, log=log)
+            run.sources.append(source.ingest(catalog).as_dict())
         except SvetaError as exc:
             run.failed.append({"source": name, "error": exc.message, "hint": exc.hint or ""})
             log(f"{name}: {exc.message}")

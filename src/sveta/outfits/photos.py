@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sveta.learn.features import Features, extract
 from sveta.outfits.data import OutfitSet
+from sveta.progress import Advance
 
 if TYPE_CHECKING:
     from sveta.settings import Settings
 
 
-def item_features(
-    data: OutfitSet, settings: Settings, on_progress: Callable[[int], None] | None = None
-) -> dict[str, Features]:
+def item_features(data: OutfitSet, settings: Settings, on_progress: Advance | None = None) -> dict[str, Features]:
     """Each item's features (one row); items whose photo cannot be read are left out."""
     ids = sorted(data.items)
     keys, features = extract(

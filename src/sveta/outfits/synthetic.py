@@ -71,7 +71,7 @@ def build_outfit_set(folder: Path, out: Path, n_outfits: int = 1000, seed: int =
 def _pieces(folder: Path) -> list[Piece]:
     from sveta.ingest.styles import read_styles
     from sveta.outfits.arrays import outfit_rules
-    from sveta.vocab.reading import normalize_value
+    from sveta.vocab.reading import canonical
 
     if not (folder / "styles.csv").is_file():
         raise InputError(f"no styles.csv in {folder}", "give a folder laid out like ../shared/datasets/myntra-small")
@@ -79,7 +79,7 @@ def _pieces(folder: Path) -> list[Piece]:
     rows, _ = read_styles(folder / "styles.csv")
     out = []
     for row in rows:
-        category = normalize_value("category", row["articleType"]) or row["articleType"]
+        category = canonical("category", row["articleType"])
         slot, image = rules.slot(category), folder / "images" / f"{row['id']}.jpg"
         adult = row["gender"] in (*GENDERS, "Unisex") and not KIDS.search(row["productDisplayName"])
         if slot and adult and row["usage"] and image.is_file():

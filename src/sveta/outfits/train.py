@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +13,7 @@ from sveta.errors import InputError
 from sveta.learn.features import Features
 from sveta.outfits.data import OutfitSet
 from sveta.outfits.model import INPUT_BLOCKS, CompatModel
+from sveta.progress import Progress
 
 if TYPE_CHECKING:
     import torch
@@ -45,7 +45,7 @@ def fit_outfit_model(
     features: dict[str, Features],
     settings: Settings,
     recipe: OutfitRecipe = OutfitRecipe(),
-    on_epoch: Callable[[int, int], None] | None = None,
+    on_epoch: Progress | None = None,
 ) -> CompatModel:
     """Train on ``data.train``; ``features`` holds each item's photo features (one row)."""
     outfits = [[i for i in o if i in features] for o in data.train]
@@ -90,7 +90,7 @@ def _optimise(
     outfits: list[list[int]],
     slot: np.ndarray,
     recipe: OutfitRecipe,
-    on_epoch: Callable[[int, int], None] | None,
+    on_epoch: Progress | None,
 ) -> None:
     import torch
 

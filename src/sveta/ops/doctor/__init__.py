@@ -43,6 +43,3 @@ def _safely(name: str, run: Callable[[], list[Check]]) -> list[Check]:
         return run()
     except Exception as exc:  # a doctor reports; it does not crash
         return [Check(name, False, f"the check itself failed: {type(exc).__name__}: {_reason(exc)}", "")]
-
-
-# -- data home, catalog, image cache ------------------------------------------------------------

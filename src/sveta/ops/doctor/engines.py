@@ -147,9 +147,9 @@ def check_index(settings: Settings, store: CatalogStore | None) -> list[Check]:
 
 def _index_embedder(config: IndexConfig, settings: Settings) -> Check:
     """config.json's embedder against what the settings make of it: dimension, weights, model version."""
-    from sveta.index.catalog_index import embedder_identity
+    from sveta.index.catalog_index import embedder_identity, new_index_spec
 
-    spec, wanted = config.embedder, _wanted_spec(settings)
+    spec, wanted = config.embedder, new_index_spec(settings)
     rebuild = f"rebuild it: sveta index build --rebuild --embedder {wanted}"
     dim = _spec_dim(spec, settings)
     if dim is not None and dim != config.dim:
@@ -164,15 +164,6 @@ def _index_embedder(config: IndexConfig, settings: Settings) -> Check:
         fix = f"{rebuild}, or unset SVETA_EMBEDDER"
         return Check("index embedder", False, detail, fix, required=False)
     return Check("index embedder", True, f"{spec} ({config.dim}-d), as the catalog's settings make it")
-
-
-def _wanted_spec(settings: Settings) -> str:
-    """The embedder a new index would get: SVETA_EMBEDDER when set, else the trained model, else the default."""
-    from sveta.learn.store import DEFAULT_NAME, has_model
-
-    if "embedder" not in settings.model_fields_set and has_model(settings):
-        return f"tuned:{DEFAULT_NAME}"
-    return settings.embedder
 
 
 def _spec_dim(spec: str, settings: Settings) -> int | None:
