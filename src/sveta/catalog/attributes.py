@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import delete, insert, select
 
+from sveta.catalog.keyword_index import refresh_keywords
 from sveta.catalog.models import Attribute, Image, Product
 from sveta.catalog.store import CatalogStore
 
@@ -69,7 +70,10 @@ def products_with_image_attributes(catalog: CatalogStore) -> set[int]:
 def replace_image_attributes(
     catalog: CatalogStore, product_ids: Sequence[int], attributes: Sequence[StoredAttribute]
 ) -> None:
-    """Drop the image attributes of ``product_ids`` and store ``attributes`` instead, in one transaction."""
+    """Drop the image attributes of ``product_ids`` and store ``attributes`` instead, in one transaction.
+
+    The keyword index follows: the products' documents are rewritten in the same transaction.
+    """
     rows = [asdict(a) for a in attributes]
     with catalog.session() as s:
         for start in range(0, len(product_ids), DELETE_CHUNK):
@@ -77,3 +81,5 @@ def replace_image_attributes(
             s.execute(delete(Attribute).where(Attribute.origin == "image", Attribute.product_id.in_(chunk)))
         if rows:
             s.execute(insert(Attribute), rows)
+        if catalog.keyword_index:
+            refresh_keywords(s.connection(), [*product_ids, *(a.product_id for a in attributes)])

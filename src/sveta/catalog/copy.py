@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.engine import Connection
 
+from sveta.catalog.keyword_index import rebuild_keywords
 from sveta.catalog.models import Base
 from sveta.catalog.store import CatalogStore, open_catalog, redacted_url
 from sveta.errors import CatalogError
@@ -22,6 +23,7 @@ def copy_catalog(
     """Copy every row of ``source`` into the (migrated, empty) catalog at ``target_url``; rows per table.
 
     Ids are kept, so what refers to them outside the database (the index, trained models' tags) stays valid.
+    The keyword index is rebuilt on the target from the copied rows.
     The copy is one transaction on the target: a failure leaves it as empty as it was.
     """
     target = open_catalog(target_url)
@@ -31,6 +33,7 @@ def copy_catalog(
             counts = {t.name: _copy_table(t, reader, writer, progress) for t in Base.metadata.sorted_tables}
             if writer.dialect.name == "postgresql":
                 _reset_sequences(writer)
+            rebuild_keywords(writer)  # the keyword index is derived (each engine has its own kind), not copied
     finally:
         target.engine.dispose()
     return counts

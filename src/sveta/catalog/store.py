@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from sveta.catalog.keyword_index import refresh_keywords
 from sveta.catalog.models import CrawlRun, Image, Product, Source, utcnow
 from sveta.catalog.records import AttributeRecord, ProductRecord
 from sveta.catalog.writes import apply_record, fingerprint, insert_new
@@ -54,10 +55,15 @@ class BatchResult:
 
 
 class CatalogStore:
-    """One catalog database; cheap to create, safe to share between threads (one session per call)."""
+    """One catalog database; cheap to create, safe to share between threads (one session per call).
 
-    def __init__(self, engine: Engine) -> None:
+    ``keyword_index=False`` leaves the keyword index (``catalog/keyword_index.py``) out of product writes; it exists
+    to measure what keeping it costs, and leaves the index stale until ``rebuild_keywords``.
+    """
+
+    def __init__(self, engine: Engine, *, keyword_index: bool = True) -> None:
         self.engine = engine
+        self.keyword_index = keyword_index
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextmanager
@@ -146,11 +152,14 @@ class CatalogStore:
                     changed_ids.append((row.id, prepared))
                 else:
                     result.unchanged += 1
-            insert_new(s, source_id, new)
+            new_ids = insert_new(s, source_id, new)
             result.new = len(new)
             for product in _load_full(s, [pid for pid, _ in changed_ids]):
                 apply_record(product, dict(changed_ids)[product.id])
                 result.changed += 1
+            if self.keyword_index:
+                s.flush()
+                refresh_keywords(s.connection(), [*new_ids, *(pid for pid, _ in changed_ids)])
         return result
 
     def mark_gone(self, source_id: int, seen: set[str]) -> int:
@@ -243,8 +252,8 @@ class CatalogStore:
 _URL_HINT = "check SVETA_DATABASE_URL (or SVETA_DATA_DIR for the default SQLite file) and that the server is up"
 
 
-def open_catalog(url: str, *, migrate: bool = True) -> CatalogStore:
-    """Connect to the catalog at ``url`` and bring its schema to the newest migration."""
+def open_catalog(url: str, *, migrate: bool = True, keyword_index: bool = True) -> CatalogStore:
+    """Connect to the catalog at ``url`` and bring its schema to the newest migration (see CatalogStore)."""
     engine = _engine(url)
     if migrate:
         from sveta.catalog.migrate import upgrade
@@ -254,7 +263,7 @@ def open_catalog(url: str, *, migrate: bool = True) -> CatalogStore:
         except (OperationalError, InterfaceError) as exc:
             safe = engine.url.render_as_string(hide_password=True)
             raise CatalogError(f"cannot open the catalog database {safe}: {exc.orig}", _URL_HINT) from exc
-    return CatalogStore(engine)
+    return CatalogStore(engine, keyword_index=keyword_index)
 
 
 def _engine(url: str) -> Engine:

@@ -23,10 +23,10 @@ def fingerprint(prepared: PreparedProduct) -> str:
     return prepared.fingerprint or prepared.record.fingerprint()
 
 
-def insert_new(s: Session, source_id: int, batch: Sequence[PreparedProduct]) -> None:
-    """Insert new products and their children with one multi-row statement per table (no per-object work)."""
+def insert_new(s: Session, source_id: int, batch: Sequence[PreparedProduct]) -> list[int]:
+    """Insert new products and their children with one multi-row statement per table; the new products' ids."""
     if not batch:
-        return
+        return []
     rows = [{"source_id": source_id, "external_id": p.record.external_id, **product_values(p)} for p in batch]
     statement = insert(Product).returning(Product.id, sort_by_parameter_order=True)
     ids = [row.id for row in s.execute(statement, [_fitted(Product, r) for r in rows])]
@@ -39,6 +39,7 @@ def insert_new(s: Session, source_id: int, batch: Sequence[PreparedProduct]) -> 
     for model, values in ((Variant, variants), (Image, images), (Attribute, attributes)):
         if values:
             s.execute(insert(model), values)
+    return ids
 
 
 def apply_record(product: Product, prepared: PreparedProduct) -> None:

@@ -10,10 +10,17 @@ from sveta.catalog.models import Base
 config = context.config
 engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url") or "")
 
+
+def _modelled(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate leaves the keyword index alone: migration 0002 writes it by hand (FTS5 has no model)."""
+    return not (type_ == "table" and (name or "").startswith("product_keywords"))
+
+
 with engine.begin() as connection:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
+        include_name=_modelled,
     )
     context.run_migrations()

@@ -1,0 +1,110 @@
+"""Keyword search over the catalog's keyword index: plain words in, ranked product ids out, never FTS syntax.
+
+The shopper's text never reaches the FTS5 ``MATCH`` or the ``tsquery`` parser: it is cut into terms of letters and
+digits only (lower-cased, at most ``MAX_TERMS`` of at most ``MAX_TERM_CHARS`` each), and each term goes in as a
+quoted FTS5 string or a bound ``plainto_tsquery`` argument. Terms are joined by OR and ranked by BM25 (SQLite) or
+``ts_rank`` (PostgreSQL), so a product matching more of the words, or matching them in its title rather than its
+description, ranks higher, and a query with one unknown word still finds the others. Whole words by default (both
+engines stem, so "dresses" finds "dress"); ``prefix_last`` makes the last term a prefix, for text still being typed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from sveta.catalog.keyword_index import PG_CONFIG, TABLE, WORD
+from sveta.catalog.store import CatalogStore
+
+MAX_TERMS = 32
+MAX_TERM_CHARS = 64
+BM25_WEIGHTS = (8.0, 4.0, 2.0, 1.0)  # heading, kind, traits, about: the same ratios as ts_rank's A, B, C, D
+_TS_RANK_WEIGHTS = "{" + ", ".join(str(w / BM25_WEIGHTS[0]) for w in reversed(BM25_WEIGHTS)) + "}"  # D first
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordHit:
+    """A product the words matched; ``score`` is higher for better matches (compare within one result list)."""
+
+    product_id: int
+    score: float
+
+
+def query_terms(query_words: Sequence[str] | str) -> list[str]:
+    """The distinct search terms of ``query_words``, in order: lower-cased runs of letters and digits."""
+    words = [query_words] if isinstance(query_words, str) else query_words
+    terms: list[str] = []
+    for word in words:
+        for term in WORD.findall(str(word).lower()):
+            if term[:MAX_TERM_CHARS] not in terms:
+                terms.append(term[:MAX_TERM_CHARS])
+    return terms[:MAX_TERMS]
+
+
+def keyword_search(
+    catalog: CatalogStore,
+    query_words: Sequence[str] | str,
+    *,
+    limit: int,
+    product_ids: Sequence[int] | None = None,
+    available_only: bool = False,
+    prefix_last: bool = False,
+) -> list[KeywordHit]:
+    """The best ``limit`` products for the words, best first; only among ``product_ids`` when given.
+
+    Any text is accepted: words with no letter or digit, or an empty ``product_ids``, give an empty list.
+    """
+    terms = query_terms(query_words)
+    if not terms or limit <= 0 or (product_ids is not None and not product_ids):
+        return []
+    with catalog.session() as s:
+        conn = s.connection()
+        search = _postgres if conn.dialect.name == "postgresql" else _sqlite
+        return search(conn, terms, limit, product_ids, available_only, prefix_last)
+
+
+def _sqlite(
+    conn: Connection, terms: list[str], limit: int, ids: Sequence[int] | None, available: bool, prefix: bool
+) -> list[KeywordHit]:
+    quoted = [f'"{term}"' for term in terms]  # a term has no quote, so it is one FTS5 string, never an operator
+    if prefix:
+        quoted[-1] += "*"
+    rank = f"bm25({TABLE}, {', '.join(str(w) for w in BM25_WEIGHTS)})"
+    where = [f"{TABLE} MATCH :match"]
+    params: dict[str, Any] = {"match": " OR ".join(quoted), "limit": limit}
+    if ids is not None:
+        where.append("rowid IN (SELECT value FROM json_each(:ids))")
+        params["ids"] = json.dumps([int(i) for i in ids])
+    if available:
+        where.append(f"EXISTS (SELECT 1 FROM products WHERE products.id = {TABLE}.rowid AND products.available)")
+    sql = f"SELECT rowid, -{rank} AS score FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY score DESC, rowid"
+    return [KeywordHit(int(pid), float(score)) for pid, score in conn.execute(text(sql + " LIMIT :limit"), params)]
+
+
+def _postgres(
+    conn: Connection, terms: list[str], limit: int, ids: Sequence[int] | None, available: bool, prefix: bool
+) -> list[KeywordHit]:
+    params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)} | {"limit": limit}
+    parts = [f"plainto_tsquery('{PG_CONFIG}', :t{i})" for i in range(len(terms))]
+    if prefix:  # the term is letters and digits only, so it is one tsquery operand
+        parts[-1] = f"to_tsquery('{PG_CONFIG}', :t{len(terms) - 1} || ':*')"
+    where = ["k.document @@ q.query"]
+    if ids is not None:
+        where.append("k.product_id = ANY(:ids)")
+        params["ids"] = [int(i) for i in ids]
+    if available:
+        where.append("EXISTS (SELECT 1 FROM products AS p WHERE p.id = k.product_id AND p.available)")
+    rank = f"ts_rank('{_TS_RANK_WEIGHTS}', k.document, q.query)"
+    sql = (
+        f"SELECT k.product_id, {rank} AS score FROM (SELECT {' || '.join(parts)} AS query) AS q CROSS JOIN {TABLE} AS k"
+        f" WHERE {' AND '.join(where)} ORDER BY score DESC, k.product_id LIMIT :limit"
+    )
+    return [KeywordHit(int(pid), float(score)) for pid, score in conn.execute(text(sql), params)]
+
+
+__all__ = ["MAX_TERMS", "KeywordHit", "keyword_search", "query_terms"]

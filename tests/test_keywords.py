@@ -1,0 +1,219 @@
+"""The keyword index on SQLite and a real PostgreSQL: kept in step with ingest and photo tags, ranked, safe input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from sveta.catalog import migrate
+from sveta.catalog.attributes import StoredAttribute, replace_image_attributes
+from sveta.catalog.copy import copy_catalog
+from sveta.catalog.keyword_search import MAX_TERMS, keyword_search, query_terms
+from sveta.catalog.store import CatalogStore, open_catalog
+from sveta.ingest.feeds import FeedReader
+from sveta.ingest.pipeline import IngestReport, run_ingest
+from sveta.ingest.shopify_records import product_record
+from tests.conftest import reset_postgres
+
+ROWS = 40  # the first rows of the shared styles.csv: Palm Tree skirts, Nike tops and track pants, Reebok shoes
+
+
+def _styles(myntra: Path, tmp_path: Path, *, drop: str = "", edits: dict[str, str] | None = None) -> Path:
+    """The first ROWS rows of styles.csv, without the row of id ``drop``, with ``edits`` (old -> new) applied."""
+    header, *rows = (myntra / "styles.csv").read_text(encoding="utf-8").splitlines()[: ROWS + 1]
+    rows = [row for row in rows if not drop or not row.startswith(f"{drop},")]
+    text = "\n".join([header, *rows]) + "\n"
+    for old, new in (edits or {}).items():
+        assert old in text
+        text = text.replace(old, new)
+    feed = tmp_path / "styles.csv"
+    feed.write_text(text, encoding="utf-8")
+    return feed
+
+
+def _ingest(catalog: CatalogStore, feed: Path, myntra: Path) -> IngestReport:
+    reader = FeedReader(feed, images_dir=myntra / "images")
+    return run_ingest(
+        catalog, name="myntra", kind="csv", location=str(feed), records=reader.records(), state=reader.state
+    )
+
+
+def _found(catalog: CatalogStore, words: str, **options: object) -> list[str]:
+    """External ids of the hits, best first."""
+    hits = keyword_search(catalog, [words], limit=50, **options)  # type: ignore[arg-type]
+    products = [catalog.get_product(h.product_id) for h in hits]
+    return [p.external_id for p in products if p is not None]
+
+
+def _id(catalog: CatalogStore, external_id: str) -> int:
+    product = catalog.find_product(external_id)
+    assert product is not None
+    return product.id
+
+
+def test_the_index_follows_new_changed_and_unchanged_products(
+    catalog: CatalogStore, myntra: Path, tmp_path: Path
+) -> None:
+    first = _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    assert first.new == ROWS
+    assert sorted(_found(catalog, "reebok")) == ["10035", "10037", "10039"]  # brand
+    assert _found(catalog, "navy blue track pants")[0] == "10012"  # the one product with every word
+    assert "10000" in _found(catalog, "casual") and "10000" not in _found(catalog, "sports")  # seller attributes
+    assert "10003" in _found(catalog, "topwear")  # an attribute value in no title
+    renamed = _styles(myntra, tmp_path, edits={"Feather lite Blue Caps": "Zephyr Blue Caps"})
+    second = _ingest(catalog, renamed, myntra)
+    assert (second.new, second.changed) == (0, 1)
+    assert _found(catalog, "zephyr") == ["10014"] and _found(catalog, "feather") == []
+    again = _ingest(catalog, renamed, myntra)
+    assert (again.changed, again.unchanged) == (0, ROWS) and _found(catalog, "zephyr") == ["10014"]
+
+
+def test_gone_products_keep_their_words_and_leave_available_only_results(
+    catalog: CatalogStore, myntra: Path, tmp_path: Path
+) -> None:
+    _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    assert _ingest(catalog, _styles(myntra, tmp_path, drop="10035"), myntra).gone == 1
+    assert _found(catalog, "runtone") == ["10035"]  # like the vector index, the gone product stays, unavailable
+    assert _found(catalog, "runtone", available_only=True) == []
+    assert sorted(_found(catalog, "reebok", available_only=True)) == ["10037", "10039"]
+    revived = _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    assert revived.changed == 1
+    assert _found(catalog, "runtone", available_only=True) == ["10035"]
+
+
+def test_photo_attribute_writes_update_the_index(catalog: CatalogStore, myntra: Path, tmp_path: Path) -> None:
+    _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    cap, skirt = _id(catalog, "10014"), _id(catalog, "10000")
+    assert _found(catalog, "herringbone") == []
+    tags = [StoredAttribute(cap, "pattern", "Herringbone", "image", confidence=0.8, model_version="m1")]
+    replace_image_attributes(catalog, [cap, skirt], tags)
+    assert _found(catalog, "herringbone") == ["10014"]
+    assert "10014" in _found(catalog, "feather")  # the product's own words stay
+    replace_image_attributes(catalog, [cap], [StoredAttribute(skirt, "pattern", "Herringbone", "image")])
+    assert _found(catalog, "herringbone") == ["10000"]
+
+
+def test_ranking_puts_a_title_match_above_a_description_only_match(catalog: CatalogStore, myntra: Path) -> None:
+    reader = FeedReader(myntra / "styles.csv", images_dir=myntra / "images")
+    records = {r.external_id: r for r, _ in zip(reader.records(), range(ROWS), strict=False)}
+    in_title = replace(records["10003"], title=records["10003"].title + " Tencel")
+    in_description = replace(records["10035"], description="Tencel lining, cushioned insole, rubber outsole.")
+    both_orders = [in_description, records["10039"], in_title]
+    run_ingest(catalog, name="myntra", kind="csv", location="x", records=iter(both_orders))
+    assert _found(catalog, "tencel") == ["10003", "10035"]
+    assert _found(catalog, "white tencel")[0] == "10003"
+
+
+def test_a_shopify_store_is_searchable_by_title_brand_and_type(catalog: CatalogStore, shared: Path) -> None:
+    raw = json.loads((shared / "fixtures" / "shopify" / "love-the-label-products.json").read_text(encoding="utf-8"))
+    records = [product_record(p, "https://lovethelabel.example") for p in raw["products"]]
+    run_ingest(catalog, name="shop", kind="shopify", location="x", records=iter(records))
+    by_id = {r.external_id: r.title for r in records}
+    assert by_id[_found(catalog, "indigo jacket")[0]] == "Lenny Jacket in Indigo"
+    assert [by_id[e] for e in _found(catalog, "outerwear")] == ["Lenny Jacket in Indigo"]
+    assert len(_found(catalog, "love the label")) == len(records)
+    assert {by_id[e] for e in _found(catalog, "skirts")} == {
+        "Madden Midi Skirt in Wuthering Winds Print",
+        "Ava Skirt in Kaleidoscope Scarf Print",
+    }
+
+
+def test_limit_and_product_ids_restrict_the_results(catalog: CatalogStore, myntra: Path, tmp_path: Path) -> None:
+    _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    everything = keyword_search(catalog, ["nike"], limit=100)
+    assert len(everything) > 20 and [h.score for h in everything] == sorted((h.score for h in everything), reverse=True)
+    assert keyword_search(catalog, ["nike"], limit=3) == everything[:3]
+    allowed = [everything[-1].product_id, everything[5].product_id, _id(catalog, "10035")]
+    restricted = keyword_search(catalog, ["nike"], limit=10, product_ids=allowed)
+    assert {h.product_id for h in restricted} == set(allowed[:2])
+    assert keyword_search(catalog, ["nike"], limit=10, product_ids=[]) == []
+    assert keyword_search(catalog, ["nike"], limit=0) == []
+
+
+BAD_INPUT = [
+    "",
+    "   \t\n",
+    '"',
+    '"red',
+    "*",
+    "red*",
+    "NEAR",
+    "NEAR(red dress, 2)",
+    "-",
+    "-black shorts",
+    ":",
+    "title:nike heading:red",
+    "AND OR NOT",
+    "nike AND",
+    "'; DROP TABLE products; --",
+    "a & b | !c <-> d:* (e)",
+    "^nike + {shorts}",
+    "😀👗🔥",
+    "x" * 500,
+    "nike " * 100,
+    "платье красное",
+    "赤いドレス",
+    "caf\u00e9 na\u0303o",
+    "\x00\x01",
+]
+
+
+@pytest.mark.parametrize("prefix_last", [False, True])
+def test_no_input_reaches_fts_syntax(catalog: CatalogStore, myntra: Path, tmp_path: Path, prefix_last: bool) -> None:
+    _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    results = {text: keyword_search(catalog, [text], limit=5, prefix_last=prefix_last) for text in BAD_INPUT}
+    assert all(results[text] == [] for text in ("", "   \t\n", '"', "*", "-", ":", "😀👗🔥", "x" * 500))
+    assert results["nike " * 100] and results["-black shorts"] and results["title:nike heading:red"]
+    assert keyword_search(catalog, BAD_INPUT, limit=5, prefix_last=prefix_last)  # all of it at once: still words
+
+
+def test_prefix_last_finds_a_word_being_typed(catalog: CatalogStore, myntra: Path, tmp_path: Path) -> None:
+    _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    assert _found(catalog, "reebok runt") == _found(catalog, "reebok")  # runt is no word: reebok alone matches
+    assert _found(catalog, "reebok runt", prefix_last=True)[0] == "10035"
+
+
+def test_query_terms_are_letters_and_digits_only() -> None:
+    assert query_terms('"Red" NEAR(dress*) -blue: 😀 red') == ["red", "near", "dress", "blue"]
+    assert query_terms("T-Shirt") == ["t", "shirt"] and query_terms(["Navy", "blue"]) == ["navy", "blue"]
+    assert query_terms("Café_Noir") == ["café", "noir"] and query_terms("") == []
+    assert len(query_terms(" ".join(f"w{i}" for i in range(100)))) == MAX_TERMS
+    assert query_terms("y" * 500) == ["y" * 64]
+
+
+def test_the_migration_fills_an_existing_catalog_and_its_downgrade_removes_it(
+    catalog: CatalogStore, myntra: Path, tmp_path: Path
+) -> None:
+    _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    before = keyword_search(catalog, ["nike navy blue"], limit=20)
+    assert migrate.current(catalog.engine) == "0002"
+    migrate.downgrade(catalog.engine, "0001")
+    assert "product_keywords" not in inspect(catalog.engine).get_table_names()
+    migrate.upgrade(catalog.engine)
+    assert "product_keywords" in inspect(catalog.engine).get_table_names()
+    assert keyword_search(catalog, ["nike navy blue"], limit=20) == before and before
+
+
+def test_a_catalog_copied_to_postgres_rebuilds_its_index(myntra: Path, tmp_path: Path, postgres_url: str) -> None:
+    source = open_catalog(f"sqlite:///{tmp_path}/catalog.db")
+    _ingest(source, _styles(myntra, tmp_path), myntra)
+    reset_postgres(postgres_url)
+    copy_catalog(source, postgres_url)
+    target = open_catalog(postgres_url)
+    try:
+        assert sorted(_found(target, "reebok")) == sorted(_found(source, "reebok")) == ["10035", "10037", "10039"]
+        assert _found(target, "navy blue track pants")[0] == "10012"
+    finally:
+        target.engine.dispose()
+        source.engine.dispose()
+
+
+def test_with_the_keyword_index_off_writes_leave_it_alone(myntra: Path, tmp_path: Path) -> None:
+    catalog = open_catalog(f"sqlite:///{tmp_path}/catalog.db", keyword_index=False)
+    _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    assert _found(catalog, "reebok") == []  # what the benchmark's baseline measures: ingest without the index
+    catalog.engine.dispose()
