@@ -32,10 +32,17 @@ pytestmark = pytest.mark.skipif(fixture_file() is None, reason="the shared Shopi
 
 
 class Sleeps(list[float]):
-    """A sleep that records what it was asked and returns at once."""
+    """A sleep that records what it was asked and returns at once, and the clock it moves: only sleeping takes time,
+    so the waits asked for do not depend on how fast this machine stores a page."""
+
+    now = 0.0
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -69,13 +76,10 @@ def base(store: ShopifyStore) -> Iterator[str]:
 def crawl(
     catalog: CatalogStore, base: str, settings: Settings, sleep: Sleeps | None = None, logs: list[str] | None = None
 ) -> IngestReport:
-    return ingest_shopify(
-        catalog,
-        base,
-        settings=settings,
-        sleep=sleep if sleep is not None else Sleeps(),
-        log=logs.append if logs is not None else lambda _m: None,
-    )
+    sleep = sleep if sleep is not None else Sleeps()
+    log = logs.append if logs is not None else lambda _m: None
+    clock = sleep.clock if isinstance(sleep, Sleeps) else time.monotonic  # real sleeps go with the real clock
+    return ingest_shopify(catalog, base, settings=settings, sleep=sleep, clock=clock, log=log)
 
 
 def product_rows(catalog: CatalogStore) -> dict[str, tuple[Any, ...]]:

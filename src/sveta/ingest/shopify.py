@@ -222,6 +222,7 @@ def ingest_shopify(
     client: httpx.Client | None = None,
     log: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     on_progress: Advance | None = None,
 ) -> IngestReport:
     """Crawl one store into the catalog; products it no longer lists are marked gone."""
@@ -229,7 +230,7 @@ def ingest_shopify(
     client = client or make_client(settings)
     try:
         state = CrawlState()
-        crawler = ShopifyCrawler(url, client=client, settings=settings, state=state, log=log, sleep=sleep)
+        crawler = ShopifyCrawler(url, client=client, settings=settings, state=state, log=log, sleep=sleep, clock=clock)
         base = crawler.base_url
         return run_ingest(
             catalog,

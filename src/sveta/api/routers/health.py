@@ -58,7 +58,11 @@ def _index_check(state: AppState) -> dict[str, Any]:
     return {"ok": True, "vectors": config.count, "embedder": config.embedder, "kind": config.kind}
 
 
-@router.get("/metrics", summary="Request counts, latencies and sizes in the Prometheus text format")
+@router.get(
+    "/metrics",
+    summary="Request counts, latencies and sizes in the Prometheus text format",
+    response_class=PlainTextResponse,
+)
 def metrics(state: AppState = Depends(app_state)) -> PlainTextResponse:
     index, catalog = _index_check(state), _catalog_check(state)
     crawls = state.crawls.running() if state.crawls else 0
