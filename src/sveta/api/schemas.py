@@ -154,7 +154,8 @@ class ProductDetail(ProductCard):
 # -- search, complete, tag, audit -------------------------------------------------------------------
 class Match(ProductCard):
     score: float
-    image_id: int
+    image_id: int = Field(description="The photo that matched (image_path is its file).")
+    why: list[str] = Field(default_factory=list, description='Why it matched: "title: nike", "colour: Red (seller)".')
 
 
 class SearchAnswer(Schema):
@@ -162,6 +163,11 @@ class SearchAnswer(Schema):
     category: str | None = Field(description="The category searched (given, or predicted with 'auto').")
     category_predicted: bool
     filters: dict[str, Any] = Field(description="The filters applied, by name.")
+    understood: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the words were read as: category, colour, gender, brand, prices, excluded, and the "
+        "spans (key, value, words, start, end) that produced each part.",
+    )
     matches: list[Match]
 
 
@@ -263,6 +269,7 @@ class LookMatch(Schema):
     category: str | None
     colour: str | None
     image_path: str | None
+    gender: str | None = None
 
 
 class Garment(Schema):
@@ -289,6 +296,9 @@ class LookAnswer(Schema):
     garments: list[Garment]
     upload: PhotoLabel
     filters: dict[str, Any] | None = None
+    assumed: dict[str, Any] | None = Field(
+        None, description="Who the wearer seems to be (gender, age_group, confidence, from), preferred in results."
+    )
 
 
 # -- sources and crawls -----------------------------------------------------------------------------

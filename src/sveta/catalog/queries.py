@@ -1,4 +1,4 @@
-"""Read-only catalog look-ups that search results need: product cards and a product's indexed photos."""
+"""Read-only catalog look-ups that search results need: product cards, photos, brands and stored attributes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sveta.catalog.models import Image, Product, Source
+from sveta.catalog.models import Attribute, Image, Product, Source
 from sveta.catalog.store import CatalogStore
 from sveta.errors import InputError
 
@@ -72,6 +72,52 @@ def product_image_ids(catalog: CatalogStore, product_id: int) -> list[int]:
     with catalog.session() as s:
         query = select(Image.id).where(Image.product_id == product_id).order_by(Image.position, Image.id)
         return list(s.scalars(query))
+
+
+def image_paths(catalog: CatalogStore, image_ids: Sequence[int]) -> dict[int, str]:
+    """The cached file of each image id that has one (a result shows the photo that matched)."""
+    if not image_ids:
+        return {}
+    query = select(Image.id, Image.local_path).where(Image.id.in_(list(image_ids)), Image.status == "cached")
+    with catalog.session() as s:
+        return {int(i): path for i, path in s.execute(query) if path}
+
+
+def first_image_ids(catalog: CatalogStore, product_ids: Sequence[int]) -> dict[int, int]:
+    """Each product's first cached photo id (by position), for a result that no photo matched."""
+    if not product_ids:
+        return {}
+    query = (
+        select(Image.product_id, Image.id)
+        .where(Image.product_id.in_(list(product_ids)), Image.status == "cached")
+        .order_by(Image.product_id, Image.position, Image.id)
+    )
+    first: dict[int, int] = {}
+    with catalog.session() as s:
+        for product_id, image_id in s.execute(query):
+            first.setdefault(int(product_id), int(image_id))
+    return first
+
+
+def brand_names(catalog: CatalogStore) -> list[str]:
+    """The distinct brands of the catalog's products (the query reader's brand list)."""
+    query = select(Product.brand).where(Product.brand.is_not(None), Product.gone_at.is_(None)).distinct()
+    with catalog.session() as s:
+        return sorted(b for b in s.scalars(query) if b and b.strip())
+
+
+def product_attributes(
+    catalog: CatalogStore, product_ids: Sequence[int]
+) -> dict[int, list[tuple[str, str, str, float]]]:
+    """Each product's stored attributes as (name, value, origin, confidence), for ranking by what a query asks."""
+    out: dict[int, list[tuple[str, str, str, float]]] = {int(p): [] for p in product_ids}
+    if not out:
+        return out
+    query = select(Attribute.product_id, Attribute.name, Attribute.value, Attribute.origin, Attribute.confidence)
+    with catalog.session() as s:
+        for pid, name, value, origin, confidence in s.execute(query.where(Attribute.product_id.in_(list(out)))):
+            out[pid].append((name, value, origin, float(confidence if confidence is not None else 1.0)))
+    return out
 
 
 def _first_images(s: Any, product_ids: Sequence[int]) -> dict[int, str]:

@@ -1,34 +1,49 @@
-"""The facade the CLI and API call: search by photo or URL, similar to a product, with filters."""
+"""The facade the CLI and API call: search by photos, URL or words (hybrid), photo + words, similar, filters."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sveta.catalog.queries import ProductCard, product_cards, product_image_ids, resolve_product
+from sveta.catalog.queries import (
+    ProductCard,
+    brand_names,
+    image_paths,
+    product_cards,
+    product_image_ids,
+    resolve_product,
+)
 from sveta.catalog.store import CatalogStore
 from sveta.embed.base import ImageEmbedder, get_embedder
 from sveta.embed.pipeline import prepare_photo
+from sveta.engines.hybrid import Ranked, hybrid_rank, keyword_words
+from sveta.engines.intent import hard_filter
 from sveta.errors import ConfigError, InputError
 from sveta.index.base import Filter, Hit, VectorIndex
 from sveta.settings import Settings
+from sveta.vocab.query import Intent, parse_query
 from sveta.vocab.reading import canonical
 
 VOTERS = 20  # neighbours that vote for a category (search's --category auto, look's bottoms)
 VOTE_TEMPERATURE = 0.05  # softmax over scores: a near-duplicate outvotes many so-so neighbours
+BRANDS_SECONDS = 60.0  # how stale the query reader's brand list may get in a long-running server
+Photo = str | Path | bytes
 
 
 @dataclass
 class Match:
-    card: ProductCard
+    card: ProductCard  # its image_path is the photo that matched
     score: float
     image_id: int
+    why: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.card.as_dict(), "score": round(self.score, 4), "image_id": self.image_id}
+        return {**self.card.as_dict(), "score": round(self.score, 4), "image_id": self.image_id, "why": self.why}
 
 
 @dataclass
@@ -38,6 +53,7 @@ class SearchResult:
     category: str | None = None  # the category filter used (given, or predicted with "auto")
     predicted: bool = False
     filters: dict[str, Any] = field(default_factory=dict)
+    understood: dict[str, Any] = field(default_factory=dict)  # what the words were read as (Intent.as_dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +61,7 @@ class SearchResult:
             "category": self.category,
             "category_predicted": self.predicted,
             "filters": self.filters,
+            "understood": self.understood,
             "matches": [m.as_dict() for m in self.matches],
         }
 
@@ -56,6 +73,7 @@ class Searcher:
         self.settings, self.catalog = settings, catalog
         self._index: VectorIndex | None = None
         self._embedder: ImageEmbedder | None = None
+        self._brands: tuple[float, list[str]] | None = None
 
     @property
     def index(self) -> VectorIndex:
@@ -71,6 +89,17 @@ class Searcher:
             self._embedder = get_embedder(self.index.config.embedder, self.settings)
         return self._embedder
 
+    def brands(self) -> list[str]:
+        """The catalog's brands, for reading queries: read again at most every BRANDS_SECONDS (syncs add brands)."""
+        now = time.monotonic()
+        if self._brands is None or now - self._brands[0] > BRANDS_SECONDS:
+            self._brands = (now, brand_names(self.catalog))
+        return self._brands[1]
+
+    def understand(self, text: str) -> Intent:
+        """The query read with the vocabulary and this catalog's brands."""
+        return parse_query(text, self.brands())
+
     def embed_photo(self, source: str | Path | bytes) -> np.ndarray:
         """One photo (path, bytes, or http(s) URL fetched through the SSRF guard) as a query vector."""
         if isinstance(source, str) and source.startswith(("http://", "https://")):
@@ -83,48 +112,105 @@ class Searcher:
         return self.embedder.embed_prepared([prepare_photo(self.embedder, source, self.settings)])[0]
 
     def search_photo(
-        self, source: str | Path | bytes, k: int = 10, flt: Filter | None = None, category: str | None = "auto"
+        self,
+        source: Photo | Sequence[Photo],
+        k: int = 10,
+        flt: Filter | None = None,
+        category: str | None = "auto",
+        text: str | None = None,
     ) -> SearchResult:
-        label = source if isinstance(source, str | Path) else "uploaded photo"
-        return self.search_vector(self.embed_photo(source), str(label), k, flt, category)
+        """Products that look like the photo (several photos: like any of them), refined by ``text`` when given."""
+        sources: list[Photo] = list(source) if isinstance(source, list | tuple) else [source]  # type: ignore[list-item]
+        if not sources:
+            raise InputError("no photo given", "give one or more photos")
+        vectors = np.stack([self.embed_photo(s) for s in sources])
+        label = ", ".join(str(s) if isinstance(s, str | Path) else "uploaded photo" for s in sources)
+        if text is None or not text.strip():
+            return self.search_vectors(vectors, label, k, flt, category)
+        return self.refine(vectors, f"{label} + {text.strip()}", text, k, flt, category)
+
+    def refine(
+        self, vectors: np.ndarray, label: str, text: str, k: int, flt: Filter | None, category: str | None
+    ) -> SearchResult:
+        """The photos' look with the words' asks: "in red" keeps the style and category, takes the colour."""
+        intent = self.understand(text)
+        if intent.empty:
+            raise InputError(f"nothing to refine by in {text!r}", 'name what to change, e.g. "in red"')
+        flt = replace(flt) if flt else Filter()
+        predicted = category == "auto" and intent.category is None and flt.category is None
+        if predicted:
+            category = self.predict_category(_mean(vectors), flt)
+        if category and category != "auto" and intent.category is None:
+            flt.category = [canonical("category", category)]
+        ranked = hybrid_rank(self.catalog, self.index, intent, vectors, k, flt, use_keywords=False)
+        used = flt.category[0] if flt.category else intent.category
+        return self._ranked(label, ranked, used, predicted, hard_filter(intent, flt), intent)
 
     def search_text(
-        self, text: str, k: int = 10, flt: Filter | None = None, category: str | None = None
+        self,
+        text: str,
+        k: int = 10,
+        flt: Filter | None = None,
+        category: str | None = None,
+        *,
+        hybrid: bool = True,
     ) -> SearchResult:
-        """Photos that match a description: the tuned model's text map, or a CLIP embedder's text tower."""
-        embed_texts = getattr(self.embedder, "embed_texts", None)
-        if embed_texts is None:
-            raise ConfigError(
-                f"the index's embedder {self.embedder.spec} cannot embed text",
-                "train on the catalog (sveta train), which indexes with a text map, or use a CLIP embedder",
+        """Products that match a description: keywords, the text map (or a CLIP text tower) and the words' intent,
+        fused (``hybrid=False``: the vector alone, as before hybrid search)."""
+        intent = self.understand(text)
+        if intent.empty or not (intent.spans or keyword_words(intent)):
+            raise InputError(
+                "the text query has no words to search" + (f": {text.strip()!r}" if text.strip() else ""),
+                'describe the item, e.g. --text "navy blue formal shirt"',
             )
-        if not text.strip():
-            raise InputError("the text query is empty", 'describe the item, e.g. --text "navy blue formal shirt"')
-        return self.search_vector(embed_texts([text])[0], f"text: {text}", k, flt, category)
+        embed_texts = getattr(self.embedder, "embed_texts", None)
+        if not hybrid:
+            if embed_texts is None:
+                raise ConfigError(
+                    f"the index's embedder {self.embedder.spec} cannot embed text",
+                    "train on the catalog (sveta train), which indexes with a text map, or use a CLIP embedder",
+                )
+            return self.search_vectors(embed_texts([text])[:1], f"text: {text}", k, flt, category)
+        flt = replace(flt) if flt else Filter()
+        if category:
+            flt.category = [canonical("category", category)]
+        vectors = embed_texts([text])[:1] if embed_texts is not None else None
+        ranked = hybrid_rank(self.catalog, self.index, intent, vectors, k, flt)
+        return self._ranked(f"text: {text}", ranked, category, False, hard_filter(intent, flt), intent)
 
     def similar(
         self, product: str | int, k: int = 10, flt: Filter | None = None, category: str | None = None
     ) -> SearchResult:
-        """Products that look like a catalog product (the product itself excluded)."""
+        """Products that look like a catalog product, by any of its photos (the product itself excluded)."""
         product_id = resolve_product(self.catalog, product)
-        indexed = [i for i in product_image_ids(self.catalog, product_id) if i in set(self.index.ids().tolist())]
-        if not indexed:
+        vectors = self._indexed_vectors(product_image_ids(self.catalog, product_id))
+        if not len(vectors):
             raise InputError(f"product {product} has no indexed photo", "run `sveta index update` first")
         flt = flt or Filter()
         flt = replace(flt, exclude_products=[*flt.exclude_products, product_id])  # a copy: the caller's stays
-        vector = self.index.vectors(np.array(indexed[:1], dtype=np.int64))[0]
-        return self.search_vector(vector, f"product {product}", k, flt, category)
+        return self.search_vectors(vectors, f"product {product}", k, flt, category)
 
     def search_vector(
         self, vector: np.ndarray, label: str, k: int, flt: Filter | None, category: str | None
     ) -> SearchResult:
+        return self.search_vectors(vector[None, :], label, k, flt, category)
+
+    def search_vectors(
+        self, vectors: np.ndarray, label: str, k: int, flt: Filter | None, category: str | None
+    ) -> SearchResult:
+        """The products nearest to any of ``vectors`` (each scored by its best photo against its best query)."""
         flt = replace(flt) if flt else Filter()  # a copy: the caller's filter stays as given
         predicted = category == "auto"
         if predicted:
-            category = self.predict_category(vector, flt)
+            category = self.predict_category(_mean(vectors), flt)
         if category:
             flt.category = [canonical("category", category)]
-        hits = self.index.search(vector[None, :], k, flt)[0]
+        best: dict[int, Hit] = {}
+        for hits in self.index.search(vectors, k, flt):
+            for hit in hits:
+                if hit.product_id not in best or hit.score > best[hit.product_id].score:
+                    best[hit.product_id] = hit
+        hits = sorted(best.values(), key=lambda h: (-h.score, h.product_id))[:k]
         return SearchResult(label, self._matches(hits), category, predicted, filter_summary(flt))
 
     def predict_category(self, vector: np.ndarray, flt: Filter | None = None) -> str | None:
@@ -146,7 +232,43 @@ class Searcher:
 
     def _matches(self, hits: list[Hit]) -> list[Match]:
         cards = product_cards(self.catalog, [h.product_id for h in hits])
-        return [Match(cards[h.product_id], h.score, h.id) for h in hits if h.product_id in cards]
+        photos = image_paths(self.catalog, [h.id for h in hits])
+        return [
+            Match(_shown(cards[h.product_id], photos.get(h.id)), h.score, h.id, [f"looks like: {h.score:.2f}"])
+            for h in hits
+            if h.product_id in cards
+        ]
+
+    def _ranked(
+        self, label: str, ranked: list[Ranked], category: str | None, predicted: bool, flt: Filter, intent: Intent
+    ) -> SearchResult:
+        photos = image_paths(self.catalog, [r.image_id for r in ranked])
+        matches = [Match(_shown(r.card, photos.get(r.image_id)), r.score, r.image_id, r.why) for r in ranked]
+        return SearchResult(label, matches, category, predicted, filter_summary(flt), intent.as_dict())
+
+    def _indexed_vectors(self, image_ids: list[int]) -> np.ndarray:
+        """The stored vectors of those of ``image_ids`` the index holds (a photo may have failed to embed)."""
+        try:
+            return self.index.vectors(np.array(image_ids, dtype=np.int64))
+        except KeyError:
+            rows = []
+            for image_id in image_ids:
+                try:
+                    rows.append(self.index.vectors(np.array([image_id], dtype=np.int64))[0])
+                except KeyError:
+                    continue
+            return np.array(rows, np.float32)
+
+
+def _shown(card: ProductCard, photo: str | None) -> ProductCard:
+    """The card with the photo that matched in place of the product's first one."""
+    return replace(card, image_path=photo) if photo else card
+
+
+def _mean(vectors: np.ndarray) -> np.ndarray:
+    mean = vectors.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else vectors[0]
 
 
 def filter_summary(flt: Filter) -> dict[str, Any]:

@@ -43,9 +43,12 @@ class Filter:
     price_max: float | None = None
     available: bool | None = None
     exclude_products: list[int] = field(default_factory=list)
+    # field (category, gender, colour, brand, source) -> values a row must not have ("not black"); a row with
+    # no value for the field passes
+    exclude: dict[str, list[str]] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f) in (None, []) for f in self.__slots__)
+        return all(getattr(self, f) in (None, [], {}) for f in self.__slots__)
 
     @classmethod
     def of(

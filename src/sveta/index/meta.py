@@ -148,6 +148,11 @@ class Columns:
         if flt.exclude_products:
             _any_of(self.product, flt.exclude_products, tmp, tmp2)
             mask &= np.logical_not(tmp, out=tmp)
+        for f, unwanted in flt.exclude.items():
+            codes = [c for v in unwanted for c in self._match[f].get(_norm(v), [])] if f in TEXT_FIELDS else []
+            if codes:
+                _any_of(self.codes[f], codes, tmp, tmp2)
+                mask &= np.logical_not(tmp, out=tmp)
         return mask
 
     def _scratch(self) -> list[np.ndarray]:

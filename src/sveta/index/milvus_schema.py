@@ -81,6 +81,9 @@ def filter_expr(flt: Filter | None) -> str:
         parts.append(f"available == {'true' if flt.available else 'false'}")
     if flt.exclude_products:
         parts.append(f"product_id not in [{', '.join(str(int(p)) for p in flt.exclude_products)}]")
+    for f, unwanted in flt.exclude.items():
+        if f in TEXT_FIELDS and unwanted:
+            parts.append(f"{f}{KEY} not in [{', '.join(_quote(_norm(v)) for v in unwanted)}]")
     return " and ".join(parts)
 
 

@@ -1,0 +1,151 @@
+"""What a parsed query asks of a product: hard filters (gender, brand, price, "not ..."), soft wants, and agreement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sveta.catalog.queries import ProductCard
+from sveta.index.base import Filter
+from sveta.vocab.query import Intent
+
+# Who a gender word lets in: "men's" shows men's and unisex items; a child's gender stays a child's.
+GENDERS = {
+    "Men": ["Men", "Unisex"],
+    "Women": ["Women", "Unisex"],
+    "Boys": ["Boys"],
+    "Girls": ["Girls"],
+    "Unisex": ["Unisex"],
+}
+KIDS = ["Boys", "Girls"]
+# Soft attributes and what agreeing on each is worth (category outweighs the rest: "red dress" is a dress first).
+SOFT = {"category": 3.0, "colour": 1.5, "pattern": 1.0, "sleeve_length": 1.0, "neckline": 1.0, "material": 1.0,
+        "fit": 0.5, "occasion": 0.5}  # fmt: skip
+NEAR_SHADE = 0.5  # "navy" asked, Blue found: half an agreement
+EXACT_GENDER = 0.5  # "men's" asked: Men before Unisex
+ORIGIN_ORDER = ("seller", "text", "image")  # the listing's own value first; photo tags fill what it lacks
+ORIGIN_LABEL = {"seller": "seller", "text": "title", "image": "photo"}
+_CARD_FIELDS = ("category", "colour", "gender")  # also on the product row (ingest picks them), as a fallback
+
+Attributes = Sequence[tuple[str, str, str, float]]  # (name, value, origin, confidence), as the catalog stores them
+
+
+def hard_filter(intent: Intent, flt: Filter | None, *, gender_and_brand: bool = True) -> Filter:
+    """``flt`` narrowed by what the words require: gender, brand, price, and the excluded values the index knows."""
+    out = replace(flt) if flt else Filter()
+    out.exclude = {f: list(v) for f, v in out.exclude.items()}
+    if gender_and_brand and out.gender is None:
+        if intent.gender:
+            out.gender = GENDERS.get(intent.gender, [intent.gender])
+        elif intent.age_group == "Kids":
+            out.gender = KIDS
+    if gender_and_brand and intent.brand and out.brand is None:
+        out.brand = [intent.brand]
+    if intent.price_min is not None:
+        out.price_min = max(intent.price_min, out.price_min or intent.price_min)
+    if intent.price_max is not None:
+        out.price_max = min(intent.price_max, out.price_max if out.price_max is not None else intent.price_max)
+    for name in ("category", "colour", "gender", "brand"):
+        if intent.excluded.get(name):
+            out.exclude[name] = [*out.exclude.get(name, []), *intent.excluded[name]]
+    return out
+
+
+def passes(card: ProductCard, flt: Filter) -> bool:
+    """Whether a product (found by its words, not by the index) meets ``flt`` as the index would apply it."""
+    for name in ("category", "gender", "colour", "brand", "source"):
+        value, allowed = getattr(card, name), getattr(flt, name)
+        if allowed is not None and (value is None or _fold(value) not in {_fold(a) for a in allowed}):
+            return False
+        if value is not None and _fold(value) in {_fold(u) for u in flt.exclude.get(name, [])}:
+            return False
+    price = card.price
+    if flt.price_min is not None and (price is None or price < flt.price_min):
+        return False
+    if flt.price_max is not None and (price is None or price > flt.price_max):
+        return False
+    if flt.available is not None and card.available != flt.available:
+        return False
+    return card.product_id not in flt.exclude_products
+
+
+def _fold(value: str) -> str:
+    return " ".join(value.casefold().split())
+
+
+def wanted(intent: Intent) -> dict[str, str]:
+    """The soft attributes the words name: attribute -> canonical value."""
+    return {name: value for name in SOFT if (value := getattr(intent, name)) is not None}
+
+
+def best_values(card: ProductCard, attributes: Attributes) -> dict[str, tuple[str, str, float]]:
+    """Attribute -> (value, origin, confidence): the seller's value, else the title's, else the photo's."""
+    best: dict[str, tuple[str, str, float]] = {}
+    rank = {origin: i for i, origin in enumerate(ORIGIN_ORDER)}
+    for name, value, origin, confidence in attributes:
+        held = best.get(name)
+        if held is None or rank.get(origin, 9) < rank.get(held[1], 9):
+            best[name] = (value, origin, confidence)
+    for name in _CARD_FIELDS:
+        value = getattr(card, name)
+        if value and name not in best:
+            best[name] = (value, "seller", 1.0)
+    return best
+
+
+def excluded_by(intent: Intent, card: ProductCard, values: dict[str, tuple[str, str, float]]) -> bool:
+    """Whether the product has something the shopper said "not" / "without" to."""
+    for name, unwanted in intent.excluded.items():
+        if name == "brand" and card.brand and card.brand.casefold() in {u.casefold() for u in unwanted}:
+            return True
+        if name == "words" and any(w.casefold() in card.title.casefold() for w in unwanted):
+            return True
+        held = values.get(name)
+        if held and held[0].casefold() in {u.casefold() for u in unwanted}:
+            return True
+    return False
+
+
+def agreement(intent: Intent, card: ProductCard, values: dict[str, tuple[str, str, float]]) -> tuple[float, list[str]]:
+    """How far the product has what the words ask (0..1, confidence-weighted), and the reasons to show."""
+    asked = wanted(intent)
+    total = sum(SOFT[name] for name in asked) + (EXACT_GENDER if intent.gender else 0.0)
+    if not total:
+        return 0.0, []
+    score, why = 0.0, []
+    for name, value in asked.items():
+        held = values.get(name)
+        if held is None:
+            continue
+        credit = _credit(name, value, held[0], intent)
+        if credit:
+            score += SOFT[name] * credit * held[2]
+            why.append(f"{_label(name)}: {held[0]} ({ORIGIN_LABEL.get(held[1], held[1])})")
+    if intent.gender and card.gender == intent.gender:
+        score += EXACT_GENDER
+        why.append(f"gender: {card.gender}")
+    return score / total, why
+
+
+def _credit(name: str, asked: str, held: str, intent: Intent) -> float:
+    if held.casefold() == asked.casefold():
+        return 1.0
+    if name == "colour" and held in intent.colour_near:
+        return NEAR_SHADE
+    return 0.0
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def price_band_fit(band: str | None, price: float | None, cuts: tuple[float, float] | None) -> float:
+    """1 when a price sits in the asked band ("cheap": the lowest third of the candidates), else 0."""
+    if band is None or price is None or cuts is None:
+        return 0.0
+    low, high = cuts
+    inside = {"low": price <= low, "mid": low < price <= high, "high": price > high}
+    return 1.0 if inside.get(band, False) else 0.0
+
+
+__all__ = ["agreement", "best_values", "excluded_by", "hard_filter", "passes", "price_band_fit", "wanted"]
