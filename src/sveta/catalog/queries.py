@@ -99,6 +99,12 @@ def first_image_ids(catalog: CatalogStore, product_ids: Sequence[int]) -> dict[i
     return first
 
 
+def all_product_ids(catalog: CatalogStore) -> list[int]:
+    """The ids of the products still in their source, in id order."""
+    with catalog.session() as s:
+        return [int(i) for i in s.scalars(select(Product.id).where(Product.gone_at.is_(None)).order_by(Product.id))]
+
+
 def brand_names(catalog: CatalogStore) -> list[str]:
     """The distinct brands of the catalog's products (the query reader's brand list)."""
     query = select(Product.brand).where(Product.brand.is_not(None), Product.gone_at.is_(None)).distinct()

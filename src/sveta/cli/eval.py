@@ -102,11 +102,57 @@ def text_search(
     with progress("photos and titles") as bar:
         result = evaluate_text_search(train, test, settings(), on_progress=bar.update)
     console.print(
-        f"{result['n_items']} test titles ({result['n_train']} trained on), {result['text_model']}: "
+        f"{result['n_items']} test titles, gallery {result['gallery']} photos ({result['n_train']} trained on), "
+        f"{result['text_model']}: "
         f"r@1 {result['r1']:.3f}, r@10 {result['r10']:.3f}, mrr {result['mrr']:.3f} ({result['seconds']} s)"
     )
     if as_json:
         print_json(result)
+
+
+@app.command("queries")
+def queries(
+    path: Path = typer.Argument(..., help="A labelled folder (styles.csv + images/), split into train / val / test."),
+    part: str = typer.Option("test", "--part", help="The held-out part searched: val (to choose settings) or test."),
+    images: str = typer.Option("images", "--images", help="The photo subfolder: images, or thumbs (thumbnail-like)."),
+    work: Path | None = typer.Option(None, "--work", help="Keep the throwaway catalogs here (reused by later runs)."),
+    tune: bool = typer.Option(False, "--tune", help="Also try the fusion weights' grid (on --part val only)."),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON line: P@10 per kind, and vector_only."),
+) -> None:
+    """Shopper queries made from the labels (category, colour + category, brand + category, gender + colour +
+    category, "not COLOUR", photo + "in COLOUR"): precision@10 of hybrid search beside vector-only, same run."""
+    from sveta.cli._common import settings
+    from sveta.cli.learn import staged_progress
+    from sveta.eval.queries import evaluate_queries
+    from sveta.eval.query_sets import KINDS
+
+    if tune and part != "val":
+        raise InputError("--tune chooses settings, so it runs on --part val only", "add --part val")
+    if not (path / images).is_dir():
+        raise InputError(
+            f"no {images}/ folder in {path}", "give a folder laid out like ../shared/datasets/myntra-small"
+        )
+    with staged_progress("building") as report:
+        result = evaluate_queries(path, settings(), part=part, images=images, work=work, tune=tune, on_progress=report)
+    table = Table("kind", "queries", "hybrid P@10", "vector-only P@10", title=_queries_title(result))
+    for kind in KINDS:
+        table.add_row(kind, str(result["n_queries"][kind]), _p(result[kind]), _p(result["vector_only"][kind]))
+    console.print(table)
+    ts = result["text_search"]
+    console.print(
+        f"title -> own product, {ts['n_queries']} titles, gallery {ts['gallery']} photos: "
+        f"r@10 hybrid {ts['hybrid']['r10']:.3f}, text map alone {ts['text_map']['r10']:.3f}"
+    )
+    if as_json:
+        print_json(result)
+
+
+def _queries_title(result: dict[str, object]) -> str:
+    return f"{result['part']} part ({result['images']}): {result['n_products']} products, {result['gallery']} photos"
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 @app.command("audit")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -30,8 +31,12 @@ _SHEET = typer.Option(None, "--sheet", help="Write a contact sheet PNG of the qu
 
 
 def search(
-    photo: str | None = typer.Argument(None, help="A photo file or an http(s) URL (or give --text)."),
-    text: str | None = typer.Option(None, "--text", help="Search by a description instead of a photo."),
+    photos: list[str] | None = typer.Argument(
+        None, help="Photo files or http(s) URLs (several: products like any of them); or give --text alone."
+    ),
+    text: str | None = typer.Option(
+        None, "--text", help='Words: alone, a search by description; with photos, a refinement ("in red").'
+    ),
     k: int = _K,
     category: str = typer.Option("auto", "--category", help="auto (predicted from neighbours), a name, or 'any'."),
     gender: list[str] | None = GENDER,
@@ -44,20 +49,23 @@ def search(
     as_json: bool = _JSON,
     sheet: Path | None = _SHEET,
 ) -> None:
-    """Products that look like a photo (or match --text), inside the predicted (or given) category, with filters."""
+    """Products that look like photos (refined by --text), or that match --text, with filters.
+
+    Words are read as words: category, colour and its shades, gender, brand, price words and "not ..." become
+    filters and boosts, fused with keyword and look-alike ranks; --json shows what was understood and why each
+    result matched.
+    """
     flt = _filter(gender, colour, brand, source, price_min, price_max, in_stock)
-    if (photo is None) == (text is None):
-        raise InputError(
-            "give a photo or --text, not both", 'e.g. sveta search shirt.jpg, or sveta search --text "red dress"'
-        )
-    if text is not None:
+    if not photos and text is None:
+        raise InputError("give a photo or --text", 'e.g. sveta search shirt.jpg --text "in red", or --text "red dress"')
+    if not photos:
+        assert text is not None
         # a description names its category itself: predicting one from neighbours adds nothing
         result = _searcher().search_text(text, k, flt, None if category in ("any", "auto") else category)
         _show(result, None, as_json, sheet)
         return
-    assert photo is not None
-    result = _searcher().search_photo(photo, k, flt, None if category == "any" else category)
-    _show(result, photo if not photo.startswith("http") else None, as_json, sheet)
+    result = _searcher().search_photo(photos, k, flt, None if category == "any" else category, text=text)
+    _show(result, next((p for p in photos if not p.startswith("http")), None), as_json, sheet)
 
 
 def similar(
@@ -115,10 +123,13 @@ def _product_photo(searcher: Searcher, product: str) -> str | None:
 
 def _show(result: SearchResult, query_photo: str | None, as_json: bool, sheet: Path | None) -> None:
     used = f" in category {result.category}" + (" (predicted)" if result.predicted else "") if result.category else ""
-    table = Table("#", "score", "id", "title", "category", "colour", "price", title=f"{result.query}{used}")
+    table = Table("#", "score", "id", "title", "category", "colour", "price", "why", title=f"{result.query}{used}")
     for n, m in enumerate(result.matches, 1):
         c = m.card
-        table.add_row(str(n), f"{m.score:.3f}", c.source_id, c.title, c.category or "", c.colour or "", _price(c.price))
+        row = (c.source_id, c.title, c.category or "", c.colour or "", _price(c.price), "; ".join(m.why))
+        table.add_row(str(n), f"{m.score:.3f}", *row)
+    if result.understood:
+        console.print("understood: " + _understood(result.understood))
     console.print(table)
     if sheet is not None:
         _write_sheet(result, query_photo, sheet)
@@ -132,6 +143,12 @@ def _write_sheet(result: SearchResult, query_photo: str | None, out: Path) -> No
     tiles = [Tile(m.card.image_path, m.card.title, m.score) for m in result.matches]
     contact_sheet(Tile(query_photo, "query"), tiles, out, title=result.query)
     console.print(f"wrote {out}")
+
+
+def _understood(understood: dict[str, Any]) -> str:
+    spans: list[dict[str, Any]] = understood.get("spans") or []
+    parts = [f"{s['key']}={s['value']} ({s['words']!r})" for s in spans]
+    return ", ".join(parts) or "nothing (keywords and look-alikes only)"
 
 
 def _price(value: float | None) -> str:

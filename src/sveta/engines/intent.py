@@ -8,6 +8,7 @@ from dataclasses import replace
 from sveta.catalog.queries import ProductCard
 from sveta.index.base import Filter
 from sveta.vocab.query import Intent
+from sveta.vocab.reading import canonical
 
 # Who a gender word lets in: "men's" shows men's and unisex items; a child's gender stays a child's.
 GENDERS = {
@@ -85,7 +86,7 @@ def best_values(card: ProductCard, attributes: Attributes) -> dict[str, tuple[st
     for name, value, origin, confidence in attributes:
         held = best.get(name)
         if held is None or rank.get(origin, 9) < rank.get(held[1], 9):
-            best[name] = (value, origin, confidence)
+            best[name] = (canonical(name, value), origin, confidence)  # a feed's "Tshirts" is the vocabulary's T-Shirt
     for name in _CARD_FIELDS:
         value = getattr(card, name)
         if value and name not in best:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,9 +11,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from sveta.engines.search import Match, Searcher, filter_summary
+from sveta.engines.wearer import Wearer, assumed_of, estimate_wearers, person_crop, search_preferring
 from sveta.errors import InputError
 from sveta.images.colour import describe_lab, rgb_to_lab
-from sveta.images.people import Box, PoseFinder, Region, person_regions, product_region
+from sveta.images.people import Box, Person, PoseFinder, Region, person_regions, product_region
 from sveta.images.prepare import crop_box, load_image, standardise, to_rgb
 from sveta.index.base import Filter
 from sveta.learn.features import FeatureExtractor, Features
@@ -44,7 +46,7 @@ VOTE_WEIGHT = 0.5
 KNEE_BARING = ("Shorts", "Skirt")
 KNEE_PENALTY = 0.3
 WHITE = (255, 255, 255)
-MATCH_KEYS = ("product_id", "title", "score", "source_id", "category", "colour", "image_path")
+MATCH_KEYS = ("product_id", "title", "score", "source_id", "category", "colour", "image_path", "gender")
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Garment:
     plausible: float  # the model's probability on the region's plausible categories (all of them for a product)
     matches: list[Match] = field(default_factory=list)
     person: int | None = None
+    wearer: Wearer | None = None  # who its matches were picked for (that gender first), when anyone was assumed
     crop: Image.Image | None = None  # for the sheet; never stored
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,6 +88,7 @@ class LookResult:
     size: tuple[int, int]
     message: str = ""
     filters: dict[str, Any] = field(default_factory=dict)  # the conditions given, as the caller gave them
+    assumed: dict[str, Any] | None = None  # who the wearer seems to be (wearer.Wearer.as_dict), or None
 
     def as_dict(self) -> dict[str, Any]:
         out = {
@@ -95,7 +99,7 @@ class LookResult:
             "message": self.message,
             "garments": [g.as_dict() for g in self.garments],
         }
-        return out | ({"filters": self.filters} if self.filters else {})
+        return out | ({"filters": self.filters} if self.filters else {}) | {"assumed": self.assumed}
 
 
 class Looker:
@@ -121,30 +125,35 @@ class Looker:
         """Load every model now (for timing, or a server), so the first photo does not pay for it."""
         self.look_image(Image.new("RGB", (64, 64), WHITE), "warm-up", k=1)
 
-    def look(self, photo: str | Path, k: int = 5, filters: Filter | None = None) -> LookResult:
+    def look(self, photo: str | Path, k: int = 5, filters: Filter | None = None, assume: bool = True) -> LookResult:
         """The photo's garments, each with its k best matches under `filters` (see look_image)."""
         if not Path(photo).is_file():
             raise InputError(f"no such photo: {photo}", "give a path to a JPEG/PNG/WEBP file")
         image = load_image(Path(photo), max_pixels=self.settings.image_max_pixels)
-        return self.look_image(to_rgb(ImageOps.exif_transpose(image)), str(photo), k, filters)
+        return self.look_image(to_rgb(ImageOps.exif_transpose(image)), str(photo), k, filters, assume)
 
-    def look_image(self, image: Image.Image, label: str, k: int = 5, filters: Filter | None = None) -> LookResult:
+    def look_image(
+        self, image: Image.Image, label: str, k: int = 5, filters: Filter | None = None, assume: bool = True
+    ) -> LookResult:
         """Every garment searched in its own likeliest categories, or in `filters.category` when that is given;
-        the filter's other conditions apply to every garment's matches (the categories it is tagged with stay)."""
+        the filter's other conditions apply to every garment's matches (the categories it is tagged with stay).
+        A person's matches put the gender the wearer seems to be first, unless `assume` is off or a gender is given."""
         flt = filters or Filter()
         people = self.pose.find(image)
         regions = [r for i, p in enumerate(people) for r in person_regions(p, image.size, i)]
         if people:
-            garments = self._person_garments(image, regions, k, flt)
+            garments = self._person_garments(image, regions, k, flt, people if assume and not flt.gender else [])
             kind = "person"
         else:
             garments = [g for g in self._garments(image, [product_region(image)], k, flt) if _confident(g)]
             kind = "product" if garments else "none"
-        message = _message(kind, len(people), garments)
-        return LookResult(label, kind, len(people), garments, image.size, message, filter_summary(flt))
+        message, assumed = _message(kind, len(people), garments), assumed_of((g.person, g.wearer) for g in garments)
+        return LookResult(label, kind, len(people), garments, image.size, message, filter_summary(flt), assumed)
 
-    def _person_garments(self, image: Image.Image, regions: list[Region], k: int, flt: Filter) -> list[Garment]:
-        garments = self._garments(image, regions, k, flt)
+    def _person_garments(
+        self, image: Image.Image, regions: list[Region], k: int, flt: Filter, people: list[Person]
+    ) -> list[Garment]:
+        garments = self._garments(image, regions, k, flt, people)
         # a full-length region is one garment (a dress, a jumpsuit) only when the model says so; then it replaces
         # that person's upper and lower garments, otherwise it is dropped
         keep: list[Garment] = []
@@ -157,10 +166,13 @@ class Looker:
             ]
         return keep
 
-    def _garments(self, image: Image.Image, regions: list[Region], k: int, flt: Filter) -> list[Garment]:
+    def _garments(
+        self, image: Image.Image, regions: list[Region], k: int, flt: Filter, people: Sequence[Person] = ()
+    ) -> list[Garment]:
+        """The regions' garments; `people` given, each person's matches are picked for who they seem to be."""
         if not regions:
             return []
-        crops = [_masked_crop(image, r) for r in regions]
+        crops = [_masked_crop(image, r) for r in regions] + [person_crop(image, p) for p in people]
         extractor = self._features_extractor()
         size = self.settings.image_size
         features = Features.from_matrix(
@@ -168,14 +180,25 @@ class Looker:
         )
         heads = self.model.probabilities(features)
         vectors = self._search_vectors(features, crops)
+        wearers = estimate_wearers(self.searcher, regions, vectors) if people else {}
         garments = []
         for n, region in enumerate(regions):
-            garments.append(self._garment(image, region, {h: p[n] for h, p in heads.items()}, vectors[n], k, flt))
+            wearer = wearers.get(region.person)
+            garments.append(
+                self._garment(image, region, {h: p[n] for h, p in heads.items()}, vectors[n], k, flt, wearer)
+            )
             garments[-1].crop = crops[n]
         return garments
 
     def _garment(
-        self, image: Image.Image, region: Region, heads: dict[str, np.ndarray], vector: np.ndarray, k: int, flt: Filter
+        self,
+        image: Image.Image,
+        region: Region,
+        heads: dict[str, np.ndarray],
+        vector: np.ndarray,
+        k: int,
+        flt: Filter,
+        wearer: Wearer | None = None,
     ) -> Garment:
         """One region tagged (category, colour) from its heads' probabilities and searched in its categories
         (the filter's, when it names some) under the filter's other conditions."""
@@ -187,9 +210,9 @@ class Looker:
         covered = legs_covered(image, region, pixels) if region.name == "lower" else None
         category, confidence, plausible, searched = self._category(region.name, heads["category"], vector, covered)
         wanted = [canonical("category", c) for c in flt.category] if flt.category else searched or None
-        hits = self.searcher.search_vector(vector, region.name, k, replace(flt, category=wanted), None).matches
+        hits = search_preferring(self.searcher, vector, region.name, k, replace(flt, category=wanted), wearer)
         return Garment(
-            region.name, region.box, category, confidence, colour, rgb, searched, plausible, hits, region.person
+            region.name, region.box, category, confidence, colour, rgb, searched, plausible, hits, region.person, wearer
         )
 
     def _colour_head(self, p: np.ndarray) -> str | None:

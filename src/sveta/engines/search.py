@@ -21,7 +21,7 @@ from sveta.catalog.queries import (
 from sveta.catalog.store import CatalogStore
 from sveta.embed.base import ImageEmbedder, get_embedder
 from sveta.embed.pipeline import prepare_photo
-from sveta.engines.hybrid import Ranked, hybrid_rank, keyword_words
+from sveta.engines.hybrid import FUSION, Ranked, hybrid_rank, keyword_words
 from sveta.engines.intent import hard_filter
 from sveta.errors import ConfigError, InputError
 from sveta.index.base import Filter, Hit, VectorIndex
@@ -74,6 +74,7 @@ class Searcher:
         self._index: VectorIndex | None = None
         self._embedder: ImageEmbedder | None = None
         self._brands: tuple[float, list[str]] | None = None
+        self.fusion = FUSION  # the hybrid ranking's weights (an evaluation tries others)
 
     @property
     def index(self) -> VectorIndex:
@@ -142,7 +143,7 @@ class Searcher:
             category = self.predict_category(_mean(vectors), flt)
         if category and category != "auto" and intent.category is None:
             flt.category = [canonical("category", category)]
-        ranked = hybrid_rank(self.catalog, self.index, intent, vectors, k, flt, use_keywords=False)
+        ranked = hybrid_rank(self.catalog, self.index, intent, vectors, k, flt, use_keywords=False, fusion=self.fusion)
         used = flt.category[0] if flt.category else intent.category
         return self._ranked(label, ranked, used, predicted, hard_filter(intent, flt), intent)
 
@@ -175,7 +176,7 @@ class Searcher:
         if category:
             flt.category = [canonical("category", category)]
         vectors = embed_texts([text])[:1] if embed_texts is not None else None
-        ranked = hybrid_rank(self.catalog, self.index, intent, vectors, k, flt)
+        ranked = hybrid_rank(self.catalog, self.index, intent, vectors, k, flt, fusion=self.fusion)
         return self._ranked(f"text: {text}", ranked, category, False, hard_filter(intent, flt), intent)
 
     def similar(

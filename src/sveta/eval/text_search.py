@@ -53,6 +53,7 @@ def evaluate_text_search(
         "mrr": round(float(np.mean(1.0 / (ranks + 1))), 4),
         "n_train": len(titles),
         "n_items": len(ids),
+        "gallery": len(ids),  # the photos each title is ranked among: recall falls as the gallery grows
         "text_model": TEXT_MODEL,
         "seconds": round(time.perf_counter() - started, 2),
     }
