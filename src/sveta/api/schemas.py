@@ -151,30 +151,7 @@ class ProductDetail(ProductCard):
     mismatches: list[Mismatch]
 
 
-# -- search, complete, tag, audit -------------------------------------------------------------------
-class Match(ProductCard):
-    score: float
-    image_id: int = Field(description="The photo that matched (image_path is its file).")
-    why: list[str] = Field(default_factory=list, description='Why it matched: "title: nike", "colour: Red (seller)".')
-
-
-class SearchAnswer(Schema):
-    query: str
-    category: str | None = Field(description="The category searched (given, or predicted with 'auto').")
-    category_predicted: bool
-    filters: dict[str, Any] = Field(description="The filters applied, by name.")
-    understood: dict[str, Any] = Field(
-        default_factory=dict,
-        description="What the words were read as: category, colour, gender, brand, prices, excluded, and the "
-        "spans (key, value, words, start, end) that produced each part.",
-    )
-    matches: list[Match]
-
-
-class PhotoSearchAnswer(SearchAnswer):
-    photo: PhotoLabel
-
-
+# -- complete, tag, audit (search answers: schemas_search.py) --------------------------------------
 class Piece(Schema):
     """What is being completed: a catalog product or the piece in a photo."""
 

@@ -1,4 +1,4 @@
-"""Photo uploads: a body-size guard, the declared type, the image checks (bytes, pixels, decoding), a temp file."""
+"""Photo uploads: a body-size guard, the declared type, the image checks (bytes, pixels, decoding), temp files."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from sveta.settings import Settings
 MULTIPART_SLACK = 64 * 1024  # room for the multipart envelope around a photo of the largest size
 _ACCEPTED_TYPES = ("image/", "application/octet-stream")
 _UPLOAD_HINT = "send a JPEG, PNG or WEBP photo as the multipart field 'file'"
+MAX_PHOTOS = 8  # photos one search takes (the body limit counts them together)
 
 
 @dataclass
@@ -86,15 +87,44 @@ def uploaded_photo(
     settings: Settings = Depends(get_settings),
 ) -> Iterator[UploadedPhoto]:
     """The dependency photo endpoints take: checks the upload, yields it as a temp file, then removes it."""
+    photo = _checked(file, settings)
+    try:
+        yield photo
+    finally:
+        photo.path.unlink(missing_ok=True)
+
+
+def uploaded_photos(
+    file: list[UploadFile] = File(
+        ..., description=f"One photo or up to {MAX_PHOTOS} (repeat the field): JPEG, PNG, WEBP, GIF, BMP or TIFF."
+    ),
+    settings: Settings = Depends(get_settings),
+) -> Iterator[list[UploadedPhoto]]:
+    """Several photos in the field ``file``, each checked as one is; all temp files removed after the response."""
+    if len(file) > MAX_PHOTOS:
+        raise ApiError(
+            422,
+            f"{len(file)} photos were sent, at most {MAX_PHOTOS} are searched at once",
+            "send fewer photos",
+            "input_error",
+        )
+    photos: list[UploadedPhoto] = []
+    try:
+        for upload in file:
+            photos.append(_checked(upload, settings))
+        yield photos
+    finally:
+        for photo in photos:
+            photo.path.unlink(missing_ok=True)
+
+
+def _checked(file: UploadFile, settings: Settings) -> UploadedPhoto:
+    """One upload: its declared type, its size, the image checks; written to a temp file."""
     name = _safe_name(file.filename)
     _check_declared_type(file.content_type, name)
     data = _read_bounded(file, settings.max_upload_bytes)
     fmt, width, height = check_image(data, name, settings.image_max_pixels)
-    path = _write_temp(data, FORMATS[fmt][1])
-    try:
-        yield UploadedPhoto(name, path, fmt, width, height)
-    finally:
-        path.unlink(missing_ok=True)
+    return UploadedPhoto(name, _write_temp(data, FORMATS[fmt][1]), fmt, width, height)
 
 
 def check_image(data: bytes, name: str, max_pixels: int) -> tuple[str, int, int]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Form, Query
 from pydantic import BaseModel, Field
 
 from sveta.api.deps import Engines, get_engines, product_or_404, require_read, search_filter
-from sveta.api.schemas import PhotoSearchAnswer, SearchAnswer
-from sveta.api.uploads import UploadedPhoto, label, uploaded_photo
+from sveta.api.schemas_search import PhotoSearchAnswer, SearchAnswer
+from sveta.api.uploads import UploadedPhoto, label, uploaded_photos
 from sveta.index.base import Filter
 from sveta.net import check_url
 
@@ -21,17 +21,26 @@ class UrlQuery(BaseModel):
     url: str = Field(..., description="An http(s) image URL; fetched through the SSRF guard and the image cache.")
 
 
-@router.post("/search/photo", summary="Products that look like an uploaded photo")
+@router.post("/search/photo", summary="Products that look like uploaded photos, refined by words")
 def search_photo(
-    photo: UploadedPhoto = Depends(uploaded_photo),
+    photos: list[UploadedPhoto] = Depends(uploaded_photos),
+    text: str | None = Form(
+        None, max_length=500, description="Words that refine the photos' look, e.g. 'in red', 'with long sleeves'."
+    ),
     k: int = K,
     category: str = CATEGORY_AUTO,
     flt: Filter = Depends(search_filter),
     engines: Engines = Depends(get_engines),
 ) -> PhotoSearchAnswer:
-    result = engines.searcher().search_photo(photo.path, k, flt, _category(category))
-    result.query = photo.name
-    return PhotoSearchAnswer.model_validate(result.as_dict() | {"photo": label(photo)})
+    """One photo, or several (results look like any of them); with ``text``, what the words ask for too (a colour,
+    a brand, a price, "not black"), with what they were understood as and why each result matched."""
+    words = text if text and text.strip() else None  # as sent: the understood spans index these very characters
+    paths = [photo.path for photo in photos]
+    result = engines.searcher().search_photo(paths, k, flt, _category(category), text=words)
+    names = ", ".join(photo.name for photo in photos)
+    result.query = f"{names} + {words.strip()}" if words else names
+    labels = [label(photo) for photo in photos]
+    return PhotoSearchAnswer.model_validate(result.as_dict() | {"photo": labels[0], "photos": labels})
 
 
 @router.post("/search/url", summary="Products that look like the photo at a URL")

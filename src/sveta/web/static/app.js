@@ -1,7 +1,7 @@
-// The web page's entry: hash routes (#/, #/product/ID, #/search?q=, #/audit, #/stats, #/map) to views.
+// The web page's entry: hash routes (#/, #/product/ID, #/search?q=, #/photos, #/audit, #/stats, #/map) to views.
 import { lookView } from "./look.js";
 import { mapView } from "./map.js";
-import { auditView, searchView, statsView } from "./pages.js";
+import { auditView, photoSearchView, searchView, statsView } from "./pages.js";
 import { productView } from "./product.js";
 import { errorBox } from "./ui.js";
 
@@ -13,6 +13,7 @@ const routes = [
   [/^\/?$/, "look", () => lookView()],
   [/^\/product\/([^/?]+)$/, "product", (m) => productView(decodeURIComponent(m[1]))],
   [/^\/search$/, "search", (m, query) => searchView(query)],
+  [/^\/photos$/, "photos", () => photoSearchView()],
   [/^\/audit$/, "audit", () => auditView()],
   [/^\/stats$/, "stats", () => statsView()],
   [/^\/map$/, "map", (m, query) => mapView(query)],

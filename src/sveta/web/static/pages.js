@@ -1,20 +1,141 @@
-// The text search results, the audit list and the catalog stats with their bar charts.
-import { api, cards, cssColour, errorBox, facets, filterForm, h, percent, spinner } from "./ui.js";
+// Text search and photo search, with what the words were understood as (removable chips) and why each result
+// matched; the audit list; the catalog stats with their bar charts.
+import {
+  api, cards, cssColour, cutSpan, errorBox, facets, filterForm, h, percent, spinner, understoodChips, uploadable,
+} from "./ui.js";
 
 const FILTERS = ["category", "colour", "gender", "min_price", "max_price", "in_stock"];
+const PHOTO_K = 24;
+const MAX_PHOTOS = 8; // as the API takes at once
 
 export async function searchView(query) {
   const q = query.get("q") || "";
   const values = Object.fromEntries(FILTERS.filter((k) => query.get(k)).map((k) => [k, query.get(k)]));
-  const results = h("div", { class: "search-results" }, spinner("Searching…"));
+  const go = (text, params) => {
+    location.hash = `#/search?${new URLSearchParams({ q: text, ...params })}`;
+  };
   const lists = await facets();
-  const form = filterForm(lists, values, (params) => {
-    location.hash = `#/search?${new URLSearchParams({ q, ...params })}`;
-  });
+  const form = filterForm(lists, values, (params) => go(q, params));
+  if (!q.trim()) {
+    return { node: h("section", { class: "search" }, h("h1", null, "Search"),
+      h("p", { class: "empty" }, "Type what you look for above, e.g. “red dress not black” or “nike shoes under 50”.")) };
+  }
+  const understood = h("div", { class: "understood-box" });
+  const results = h("div", { class: "search-results" }, spinner("Searching…"));
   api("/api/search/text", { params: { q, k: 24, ...values } })
-    .then((r) => results.replaceChildren(cards(r.matches, { score: false })))
+    .then((r) => {
+      understood.replaceChildren(understoodChips(r.understood, (start, end) => go(cutSpan(q, start, end), values)) || "");
+      results.replaceChildren(cards(r.matches, { score: false, why: true }));
+    })
     .catch((error) => results.replaceChildren(errorBox(error)));
-  return { node: h("section", { class: "search" }, h("h1", null, `“${q}”`), form, results) };
+  return { node: h("section", { class: "search" }, h("h1", null, `“${q}”`), understood, form, results) };
+}
+
+let shot = { photos: [], text: "", result: null }; // the photo search: kept while the page is left and re-entered
+
+/** Search by one or more photos (results look like any of them), refined by words: "in red", "with long sleeves". */
+export function photoSearchView() {
+  const status = h("div", { class: "look-status", "aria-live": "polite" });
+  const strip = h("div", { class: "photo-strip" });
+  const chips = h("div", { class: "understood-box" });
+  const results = h("div", { class: "photo-results" });
+  const input = h("input", { type: "search", name: "text", value: shot.text, placeholder: "in red, with long sleeves, under 50",
+    "aria-label": "Refine the photo search", autocomplete: "off", enterkeyhint: "search", maxlength: 500,
+    "data-testid": "refine" });
+  const refine = h("form", { class: "refine", role: "search", hidden: !shot.photos.length },
+    h("span", { class: "refine-label" }, "Refine:"), input, h("button", { type: "submit" }, "Refine"));
+  let asked = 0;
+  const show = (r) => {
+    const spans = (r.understood && r.understood.spans) || [];
+    const refined = spans.length > 0;
+    chips.replaceChildren(understoodChips(r.understood, (start, end) => {
+      const others = spans.some((s) => s.end <= start || s.start >= end);
+      shot.text = others ? cutSpan(shot.text, start, end) : ""; // the last part goes: "in" alone refines nothing
+      input.value = shot.text;
+      run();
+    }) || "");
+    const where = r.category ? ` in ${r.category}${r.category_predicted ? " (as the photos look)" : ""}` : "";
+    const names = (r.photos && r.photos.length ? r.photos : [r.photo]).map((p) => p.name).join(", ");
+    status.replaceChildren(h("p", { class: "muted" }, `${r.matches.length} products like ${names}${where}.`));
+    results.replaceChildren(cards(r.matches, { score: !refined, why: true }));
+  };
+  const run = async () => {
+    refine.hidden = !shot.photos.length;
+    drawStrip();
+    if (!shot.photos.length) {
+      shot.result = null;
+      status.replaceChildren();
+      chips.replaceChildren();
+      results.replaceChildren();
+      return;
+    }
+    const ask = ++asked;
+    const body = new FormData();
+    for (const photo of shot.photos) body.append("file", photo.blob, photo.name);
+    if (shot.text) body.append("text", shot.text);
+    status.replaceChildren(spinner(shot.text ? `Searching, refined by “${shot.text}”…` : "Searching…"));
+    results.classList.add("busy");
+    try {
+      const r = await api("/api/search/photo", { body, params: { k: PHOTO_K } });
+      if (ask !== asked) return;
+      shot.result = r;
+      show(r);
+    } catch (error) {
+      if (ask === asked) {
+        status.replaceChildren(errorBox(error));
+        chips.replaceChildren();
+      }
+    } finally {
+      if (ask === asked) results.classList.remove("busy");
+    }
+  };
+  const drawStrip = () => strip.replaceChildren(...shot.photos.map((photo, i) => h("figure", { class: "strip-photo" },
+    h("img", { src: photo.url, alt: photo.name }),
+    h("button", { type: "button", class: "chip-x", "aria-label": `remove ${photo.name}`, onclick: () => {
+      URL.revokeObjectURL(photo.url);
+      shot.photos.splice(i, 1);
+      run();
+    } }, "×"))));
+  const add = async (files) => {
+    const room = MAX_PHOTOS - shot.photos.length;
+    const chosen = [...files].filter((f) => f.type.startsWith("image/") || !f.type).slice(0, Math.max(0, room));
+    for (const file of chosen) {
+      const blob = await uploadable(file);
+      shot.photos.push({ blob, name: file.name || "photo.jpg", url: URL.createObjectURL(blob) });
+    }
+    if (files.length > chosen.length) status.replaceChildren(`At most ${MAX_PHOTOS} photos at once.`);
+    if (chosen.length) run();
+  };
+  refine.addEventListener("submit", (event) => {
+    event.preventDefault();
+    shot.text = input.value.trim();
+    run();
+  });
+  const picker = h("input", { type: "file", accept: "image/*", multiple: true, class: "visually-hidden",
+    "data-testid": "photos" });
+  picker.addEventListener("change", () => {
+    add(picker.files);
+    picker.value = "";
+  });
+  const zone = h("div", { class: "drop" },
+    h("p", { class: "drop-title" }, "Search by photos"),
+    h("p", { class: "drop-sub" }, "Products that look like your photo, or like any of several; then refine in words."),
+    h("div", { class: "drop-buttons" }, h("label", { class: "button primary" }, picker, "Choose photos")));
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (event) => {
+      event.preventDefault();
+      zone.classList.add("over");
+    });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    add(event.dataTransfer.files || []);
+  });
+  drawStrip();
+  if (shot.result) show(shot.result);
+  return { node: h("section", { class: "photo-search" }, zone, strip, refine, chips, status, results) };
 }
 
 export function auditView() {

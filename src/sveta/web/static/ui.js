@@ -94,8 +94,9 @@ export function photoOf(item) {
   return item.image_id ? `/api/images/${item.image_id}` : `/api/products/${item.product_id}/image`;
 }
 
-/** A product card: photo, title, score (or slot and reason), colour / gender / price; opens the product page. */
-export function card(item, { reason = false, slot = false, score = true } = {}) {
+/** A product card: photo, title, score (or slot and reason), colour / gender / price, why it matched (`why`);
+ * opens the product page. */
+export function card(item, { reason = false, slot = false, score = true, why = false } = {}) {
   const facts = [item.category, item.colour, item.gender, price(item.price, item.currency)].filter(Boolean);
   const dataset = { product: item.product_id, category: item.category, colour: item.colour, gender: item.gender };
   return h("a", { class: "card", href: `#/product/${item.product_id}`, dataset },
@@ -105,7 +106,9 @@ export function card(item, { reason = false, slot = false, score = true } = {}) 
     h("div", { class: "title" }, item.title),
     h("div", { class: "facts" }, facts.join(" · ")),
     score && item.score !== undefined ? h("div", { class: "score", title: "similarity" }, percent(item.score)) : null,
-    reason && item.reason ? h("div", { class: "reason" }, item.reason) : null);
+    reason && item.reason ? h("div", { class: "reason" }, item.reason) : null,
+    why && item.why && item.why.length
+      ? h("ul", { class: "why", "aria-label": "why it matched" }, item.why.map((w) => h("li", null, w))) : null);
 }
 
 function brokenImage(event) {
@@ -115,6 +118,64 @@ function brokenImage(event) {
 export function cards(items, options) {
   if (!items.length) return h("p", { class: "empty" }, "Nothing matches these filters.");
   return h("div", { class: "cards" }, items.map((item) => card(item, options)));
+}
+
+const KEY_NAMES = { price_min: "over", price_max: "under", excluded: "not" };
+
+/** A chip's words for one part of what was understood: "colour: Red", "brand: Nike", "under 50", "not: Black". */
+export function chipLabel(span) {
+  const [key, sub] = span.key.split(".");
+  if (key === "excluded") return `not: ${span.value}`;
+  if (key === "price_min" || key === "price_max") return `${KEY_NAMES[key]} ${span.value}`;
+  return `${(sub || key).replace(/_/g, " ")}: ${span.value}`;
+}
+
+/** `text` without the characters [start, end) (code points, as the API counts them), spaces tidied. */
+export function cutSpan(text, start, end) {
+  const chars = Array.from(text);
+  return [...chars.slice(0, start), " ", ...chars.slice(end)].join("").replace(/\s+/g, " ").trim();
+}
+
+/** What the words were understood as: one removable chip per span of the words (spans over the very same words,
+ * "between 20 and 40", share a chip); the chip's × calls `onRemove(start, end)`. Null when nothing was understood. */
+export function understoodChips(understood, onRemove) {
+  const groups = new Map();
+  for (const span of (understood && understood.spans) || []) {
+    const at = `${span.start}:${span.end}`;
+    if (!groups.has(at)) groups.set(at, []);
+    groups.get(at).push(span);
+  }
+  if (!groups.size) return null;
+  return h("div", { class: "understood", "aria-label": "what the words were understood as" },
+    h("span", { class: "muted" }, "Understood:"),
+    [...groups.values()].map((spans) => {
+      spans.sort((a, b) => (b.key === "price_min") - (a.key === "price_min")); // "over 20, under 40"
+      const { start, end, words } = spans[0];
+      const label = spans.map(chipLabel).join(", ");
+      return h("span", { class: "chip", title: `from “${words}”`, dataset: { key: spans.map((s) => s.key).join(" "),
+        start, end } },
+        h("span", { class: "chip-label" }, label),
+        h("button", { type: "button", class: "chip-x", "aria-label": `remove ${label}`, title: `search without “${words}”`,
+          onclick: () => onRemove(start, end) }, "×"));
+    }));
+}
+
+const MAX_SIDE = 1600; // a phone's 12-megapixel photo goes up as a 1600-pixel JPEG: faster, and under the limit
+
+/** A photo the server takes: JPEG/PNG/WEBP of at most MAX_SIDE pixels, upright; else the file as it is. */
+export async function uploadable(file) {
+  const plain = ["image/jpeg", "image/png", "image/webp"].includes(file.type) && file.size < 2_500_000;
+  if (plain || typeof createImageBitmap !== "function") return file;
+  try {
+    const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    const canvas = h("canvas", { width: Math.round(bitmap.width * scale), height: Math.round(bitmap.height * scale) });
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
+    return blob || file;
+  } catch {
+    return file; // the server says what is wrong with it
+  }
 }
 
 let facetsPromise = null;
