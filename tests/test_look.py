@@ -35,7 +35,16 @@ pytestmark = pytest.mark.slow
 LOOK_TYPES = {"Tshirts": 50, "Tops": 50, "Shirts": 30, "Jeans": 50, "Trousers": 30, "Shorts": 30, "Skirts": 20}
 LOOK_TYPES |= {"Leggings": 16, "Capris": 15, "Track Pants": 20}
 BLUES = ("Blue", "Navy Blue", "Turquoise Blue")
-MATCH_KEYS = ["product_id", "title", "score", "source_id", "category", "colour", "image_path"]  # in the JSON's order
+MATCH_KEYS = [
+    "product_id",
+    "title",
+    "score",
+    "source_id",
+    "category",
+    "colour",
+    "image_path",
+    "gender",
+]  # in the JSON's order
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,9 @@ def look(
     price_min: float | None = PRICE_MIN,
     price_max: float | None = PRICE_MAX,
     in_stock: bool = IN_STOCK,
+    assume: bool = typer.Option(
+        True, "--assume/--no-assume", help="Put the gender the wearer seems to be first (--gender overrides it)."
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="End with one JSON line: the garments and their matches (and the filters given)."
     ),
@@ -49,7 +52,8 @@ def look(
     """Find each garment (upper / lower / full / feet per person, or the product), tag it, search its categories.
 
     The filters (gender, colour, brand, source, price, stock) narrow every garment's matches, in its own categories
-    (or in --category's).
+    (or in --category's). Without --gender, a person's matches show the gender they seem to be first (the others
+    fill up); the answer says what it assumed, and --no-assume turns that off.
     """
     flt = Filter.of(
         gender=gender,
@@ -61,12 +65,14 @@ def look(
         in_stock=in_stock,
     )
     flt.category = category or None
-    result = Looker(Searcher(settings(), catalog())).look(photo, k, flt)
+    result = Looker(Searcher(settings(), catalog())).look(photo, k, flt, assume)
     table = Table("region", "box", "category", "colour", "top matches", title=f"{photo}: {result.message}")
     for g in result.garments:
         tops = "; ".join(f"{m.card.title} ({m.score:.2f})" for m in g.matches[:3])
         table.add_row(g.region, str(list(g.box)), f"{g.category} {g.confidence:.2f}", g.colour, tops)
     console.print(table)
+    if result.assumed:
+        console.print(f"assumed: {result.assumed['gender']} ({result.assumed['confidence']:.2f}); --gender to change")
     if sheet is not None:
         write_sheet(result, photo, sheet)
         console.print(f"wrote {sheet}")

@@ -26,9 +26,12 @@ def look(
         None, description="Search every garment in this category instead of its own likeliest ones; repeatable."
     ),
     flt: Filter = Depends(search_filter),
+    assume: bool = Query(
+        True, description="Put the gender the wearer seems to be first (a gender filter overrides it); see `assumed`."
+    ),
     engines: Engines = Depends(get_engines),
 ) -> LookAnswer:
     looker = engines.looker()
     with engines.look_lock:
-        result = looker.look(photo.path, k, replace(flt, category=category or None))
+        result = looker.look(photo.path, k, replace(flt, category=category or None), assume)
     return LookAnswer.model_validate(result.as_dict() | {"photo": photo.name, "upload": label(photo)})

@@ -4,7 +4,11 @@ import { api, cards, cssColour, errorBox, facets, filterForm, h, percent, spinne
 const K = 8;
 const MAX_SIDE = 1600; // a phone's 12-megapixel photo goes up as a 1600-pixel JPEG: faster, and under the limit
 const BOX_COLOURS = ["#e4572e", "#2e86de", "#17a05d", "#a05cd6", "#f0a202", "#d6336c"];
-let current = null; // {blob, url, name, result, filters: {i: params}}: kept while the page is left and re-entered
+const WEARERS = ["Women", "Men", "Girls", "Boys"];
+const ANYONE = "anyone";
+// {blob, url, name, result, filters: {i: params}, wearer: params}: kept while the page is left and re-entered;
+// `wearer` is whom the whole look is for: {} (as the server guesses), {gender} or {assume: "false"}
+let current = null;
 
 export function lookView() {
   const node = h("section", { class: "look" });
@@ -66,7 +70,7 @@ async function upload(file, status, result) {
   try {
     const blob = await prepared(file);
     if (current && current.url) URL.revokeObjectURL(current.url);
-    current = { blob, name: file.name || "photo.jpg", url: URL.createObjectURL(blob), filters: {} };
+    current = { blob, name: file.name || "photo.jpg", url: URL.createObjectURL(blob), filters: {}, wearer: {} };
     current.result = await look({});
     status.replaceChildren();
     renderResult(result);
@@ -78,7 +82,32 @@ async function upload(file, status, result) {
 function look(params) {
   const body = new FormData();
   body.append("file", current.blob, current.name);
-  return api("/api/look", { body, params: { k: K, ...params } });
+  return api("/api/look", { body, params: { k: K, ...current.wearer, ...params } }); // a garment's gender wins
+}
+
+/** "Shown for: Women ▾": whom the matches are for, as the server guessed it; another choice re-runs the look. */
+function wearerPicker(target) {
+  const { result, wearer } = current;
+  const chosen = wearer.gender || (wearer.assume === "false" ? ANYONE : result.assumed?.gender || ANYONE);
+  const picker = h("select", { name: "wearer", "aria-label": "Shown for" },
+    [...WEARERS, ANYONE].map((v) => h("option", { value: v, selected: v === chosen }, v)));
+  const status = h("span", { class: "muted" },
+    result.assumed && !wearer.gender ? ` guessed, ${percent(result.assumed.confidence)} sure` : "");
+  picker.addEventListener("change", async () => {
+    current.wearer = picker.value === ANYONE ? { assume: "false" } : { gender: picker.value };
+    picker.disabled = true;
+    status.replaceChildren(spinner("Searching again…"));
+    try {
+      current.result = await look({});
+      current.filters = {};
+      renderResult(target);
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+      picker.disabled = false;
+    }
+  });
+  return h("div", { class: "wearer", style: { "margin-top": "0.4rem" } },
+    h("label", null, "Shown for: ", picker), status);
 }
 
 function renderResult(target) {
@@ -95,7 +124,8 @@ function renderResult(target) {
   });
   const frame = h("figure", { class: "photo-frame" },
     h("div", { class: "photo-box" }, h("img", { src: current.url, alt: "your photo" }), boxes),
-    h("figcaption", null, result.message));
+    h("figcaption", null, result.message),
+    result.kind === "person" ? wearerPicker(target) : null);
   const garments = h("div", { class: "garments" });
   target.replaceChildren(frame, garments);
   if (!result.garments.length) {
