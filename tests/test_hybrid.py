@@ -17,7 +17,8 @@ from tests.conftest import reset_postgres
 from tests.test_api import build_catalog
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+# PostgreSQL in the slow run: the fast one keeps its keyword index in tests/test_keywords.py
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def searcher(
     request: pytest.FixtureRequest, myntra: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Searcher]:
