@@ -58,6 +58,9 @@ class _Candidate:
     vector: Hit | None = None
 
 
+_NOT_KEYWORDS = ("price_min", "price_max", "price_band", "gender", "age_group")  # filters, not words to look up
+
+
 def keyword_words(intent: Intent) -> list[str]:
     """The words to look up in the keyword index: what the shopper asked for, without negated and price words.
 
@@ -66,7 +69,7 @@ def keyword_words(intent: Intent) -> list[str]:
     stop = query_words().stop
     words: list[str] = []
     for span in intent.spans:
-        if span.key.startswith("excluded.") or span.key in ("price_min", "price_max", "price_band", "gender"):
+        if span.key.startswith("excluded.") or span.key in _NOT_KEYWORDS:
             continue
         words += [span.value] if span.key == "brand" else span.words.split()
     words += intent.rest.split()
@@ -115,8 +118,8 @@ def _rank(catalog: CatalogStore, index: VectorIndex, query: _Query, k: int, flt:
         _vector_candidates(index, intent, query.vectors, pool, flt, candidates)
     if query.use_keywords:
         _keyword_candidates(catalog, intent, pool, flt, candidates)
-    cards = product_cards(catalog, list(candidates))
-    attributes = product_attributes(catalog, list(cards))
+    cards = product_cards(catalog, list(candidates), photos=False)  # the results' photos: _with_photos
+    attributes = product_attributes(catalog, list(cards), {*wanted(intent), *intent.excluded})
     cuts = _price_cuts([c.price for c in cards.values()]) if intent.price_band else None
     ranked = []
     for pid, card in cards.items():
