@@ -97,6 +97,7 @@ def _register() -> None:
         ingest,
         learn,
         look,
+        model,
         outfits,
         search,
         serve,
@@ -110,6 +111,7 @@ def _register() -> None:
     app.add_typer(eval.app, name="eval")
     app.add_typer(index.app, name="index")
     app.add_typer(outfits.app, name="outfits")
+    app.add_typer(model.app, name="model")
     app.command("search")(search.search)
     app.command("similar")(search.similar)
     app.command("demo")(demo.demo)
