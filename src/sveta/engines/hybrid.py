@@ -34,7 +34,7 @@ class Fusion:
     vector: float = 0.5
     attributes: float = 6.0  # a full agreement is worth this many first places in one list
     rrf_k: int = 60  # the reciprocal-rank constant: larger flattens the head of each list
-    pool: int = 100  # candidates taken from each list
+    pool: int = 50  # candidates from each list: on validation 50 answers as 100 did, at 100k products 1.4x faster
 
 
 FUSION = Fusion()
