@@ -148,3 +148,25 @@ def test_arrays_survive_the_trip(trained: Settings, exported: Path, tmp_path: Pa
     with np.load(model_dir(trained) / "model.npz") as a, np.load(model_dir(other) / "model.npz") as b:
         assert sorted(a.files) == sorted(b.files)
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_training_twice_gives_the_same_model(trained: Settings, tmp_path: Path) -> None:
+    """Seeded, with the thread count fixed: the same catalog and settings give the same weights and metrics."""
+    again = trained.model_copy(update={"data_dir": tmp_path / "again", "database_url": trained.catalog_url})
+    catalog = open_catalog(again.catalog_url)
+    try:
+        train_catalog(catalog, again, text=False)
+    finally:
+        catalog.engine.dispose()
+    first, second = (json.loads((model_dir(s) / "card.json").read_text()) for s in (trained, again))
+    assert {k: round(v, 4) for k, v in first["metrics"].items()} == {
+        k: round(v, 4) for k, v in second["metrics"].items()
+    }
+    assert first["model_id"] != second["model_id"]  # each training is still a model of its own
+    with np.load(model_dir(trained) / "model.npz") as a, np.load(model_dir(again) / "model.npz") as b:
+        weights = [k for k in a.files if k != "meta"]  # meta holds the card: its model id and time differ
+        assert weights and all(np.array_equal(a[k], b[k]) for k in weights)
+        meta_a, meta_b = (json.loads(str(m["meta"])) for m in (a, b))
+        assert (meta_a["classes"], meta_a["temperatures"]) == (meta_b["classes"], meta_b["temperatures"])
+        same = ("labels", "metrics", "recipe", "blocks", "features")
+        assert {k: first[k] for k in same} == {k: second[k] for k in same}
