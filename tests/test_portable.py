@@ -16,7 +16,7 @@ from sveta.errors import ConfigError, InputError
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
 from sveta.learn.catalog import train_catalog
-from sveta.learn.portable import MANIFEST, export_model, import_model
+from sveta.learn.portable import MANIFEST, export_model, import_model, load_portable
 from sveta.learn.store import load_model, model_dir
 from sveta.settings import Settings
 from tests import test_learn
@@ -170,3 +170,44 @@ def test_training_twice_gives_the_same_model(trained: Settings, tmp_path: Path) 
         assert (meta_a["classes"], meta_a["temperatures"]) == (meta_b["classes"], meta_b["temperatures"])
         same = ("labels", "metrics", "recipe", "blocks", "features")
         assert {k: first[k] for k in same} == {k: second[k] for k in same}
+
+
+def test_train_from_a_model_file(trained: Settings, exported: Path, tmp_path: Path) -> None:
+    """A catalog trained from another's model records where it started, and its heads start from those weights."""
+    start = load_portable(trained, exported)
+    warm = trained.model_copy(update={"data_dir": tmp_path / "warm", "database_url": trained.catalog_url})
+    catalog = open_catalog(warm.catalog_url)
+    try:
+        report = train_catalog(catalog, warm, "warm", text=False, start=start)
+    finally:
+        catalog.engine.dispose()
+    card = json.loads((model_dir(warm, "warm") / "card.json").read_text())
+    assert card["started_from"]["model_id"] == _manifest(exported)["model_id"]
+    assert report.metrics["sharp/category_wf1"] >= 0.8, report.metrics
+
+
+def test_warm_start_copies_known_classes_only(trained: Settings, exported: Path) -> None:
+    from sveta.learn.train import Recipe, _net, _warm_start
+
+    start = load_portable(trained, exported)
+    known = start.classes["category"]
+    classes = {"category": [known[1], "Sarees", known[0]]}  # a class the start never saw, in the middle
+    net = _net(start.weights["fc_w"].shape[1], [3], Recipe())
+    fresh = net.heads[0].weight[1].detach().numpy().copy()
+    _warm_start(net, start, classes)
+    head = net.heads[0].weight.detach().numpy()
+    w = start.weights["head/category/w"]
+    assert np.array_equal(head[0], w[1]) and np.array_equal(head[2], w[0])
+    assert np.array_equal(head[1], fresh)  # the new class keeps its fresh weights
+    assert np.array_equal(net.fc.weight.detach().numpy(), start.weights["fc_w"])
+
+
+def test_train_from_a_bad_file_is_a_clear_error(trained: Settings, tmp_path: Path) -> None:
+    (tmp_path / "junk").write_bytes(b"PK\x03\x04 not really")
+    _common.set_settings(trained)
+    try:
+        result = CliRunner().invoke(app, ["train", "--from", str(tmp_path / "junk"), "--no-index"])
+    finally:
+        _common.set_settings(Settings())
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert result.exit_code != 0 and "not a sveta model file" in said and "Traceback" not in said

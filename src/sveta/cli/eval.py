@@ -69,15 +69,18 @@ def attributes(
     train: Path = typer.Argument(..., help="A labelled folder (styles.csv + images/) to train the heads on."),
     test: Path = typer.Argument(..., help="A labelled folder to measure them on."),
     plot: Path | None = typer.Option(None, "--plot", help="Write confusion-matrix PNGs into this folder."),
+    start: Path | None = typer.Option(None, "--from", help="Train TRAIN starting from this model file."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line: articleType_wf1, ..._acc, ..."),
 ) -> None:
     """Attribute heads from photos: weighted F1 and accuracy per attribute on TEST after training on TRAIN."""
     from sveta.cli._common import settings
     from sveta.cli.learn import staged_progress
     from sveta.eval.attributes import evaluate_attributes
+    from sveta.learn.portable import load_portable
 
+    begin = load_portable(settings(), start) if start is not None else None
     with staged_progress("features") as report:
-        result = evaluate_attributes(train, test, settings(), plot_dir=plot, on_progress=report)
+        result = evaluate_attributes(train, test, settings(), plot_dir=plot, on_progress=report, start=begin)
     table = Table("attribute", "weighted F1", "accuracy", title=f"{result['n_items']} test photos")
     for column in ("articleType", "baseColour", "gender", "usage"):
         if f"{column}_wf1" in result:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -31,14 +32,19 @@ def train(
     name: str = typer.Option("catalog", "--name", help="Model name; the embedder becomes tuned:NAME."),
     no_text: bool = typer.Option(False, "--no-text", help="Skip the text map (no text search)."),
     no_index: bool = typer.Option(False, "--no-index", help="Do not rebuild the index with the tuned embedding."),
+    start: Path | None = typer.Option(
+        None, "--from", help="Start from a model file (sveta model export) trained on a larger catalog."
+    ),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line: sizes, held-out metrics, seconds."),
 ) -> None:
     """Train attribute heads, the tuned embedding and the text map on the catalog; tag every product."""
     from sveta.index.catalog_index import sync_index
     from sveta.learn.catalog import train_catalog
+    from sveta.learn.portable import load_portable
 
+    begin = load_portable(settings(), start) if start is not None else None
     with staged_progress("features") as report_progress:
-        report = train_catalog(catalog(), settings(), name, text=not no_text, on_progress=report_progress)
+        report = train_catalog(catalog(), settings(), name, text=not no_text, on_progress=report_progress, start=begin)
     print_training(report.as_dict())
     if not no_index:
         with progress(f"indexing with tuned:{name}") as bar:

@@ -17,7 +17,12 @@ from sveta.progress import StageProgress
 from sveta.settings import Settings
 
 
-def train_on_folder(train: Path, settings: Settings, on_progress: StageProgress | None = None) -> AttributeModel:
+def train_on_folder(
+    train: Path,
+    settings: Settings,
+    on_progress: StageProgress | None = None,
+    start: AttributeModel | None = None,
+) -> AttributeModel:
     """The attribute model fitted on every item of ``train``: its photos as they are and thumbnail-like."""
     from sveta.learn.train import fit
 
@@ -28,11 +33,12 @@ def train_on_folder(train: Path, settings: Settings, on_progress: StageProgress 
     keep = _common_keys(examples, views)
     kept = [e for e in examples if e.key in keep[0]]
     on_epoch = (lambda done, total: on_progress("training", done, total)) if on_progress else None
-    return fit(kept, [v[1].take(k) for v, k in zip(views, keep[1], strict=True)], settings, on_epoch=on_epoch)
+    views_kept = [v[1].take(k) for v, k in zip(views, keep[1], strict=True)]
+    return fit(kept, views_kept, settings, on_epoch=on_epoch, start=start)
 
 
 def folder_model(
-    train: Path, settings: Settings, on_progress: StageProgress | None = None
+    train: Path, settings: Settings, on_progress: StageProgress | None = None, start: AttributeModel | None = None
 ) -> tuple[str, AttributeModel]:
     """The model trained on a labelled folder, trained once and kept in the data home (keyed by the folder's content).
 
@@ -46,11 +52,12 @@ def folder_model(
 
     styles = Path(train) / "styles.csv"
     content = hashlib.sha256(styles.read_bytes()).hexdigest() if styles.is_file() else ""
-    key = f"{Path(train).resolve()}|{content}|{VERSION}|{Recipe()}"
+    begin = start.card.get("started_from", {}).get("model_id") if start is not None else None
+    key = f"{Path(train).resolve()}|{content}|{VERSION}|{Recipe()}" + (f"|from {begin}" if begin else "")
     name = "eval-" + hashlib.sha1(key.encode()).hexdigest()[:10]
     if has_model(settings, name):
         return name, load_model(settings, name)
-    model = train_on_folder(train, settings, on_progress)
+    model = train_on_folder(train, settings, on_progress, start)
     model.card.update(name=name, model_id=name, embedder=f"tuned:{name}", trained_on=str(train))
     save_model(model, settings, name, card=False)
     return name, load_model(settings, name)
@@ -62,10 +69,15 @@ def save_folder_model(train: Path, settings: Settings, on_progress: StageProgres
 
 
 def evaluate_attributes(
-    train: Path, test: Path, settings: Settings, plot_dir: Path | None = None, on_progress: StageProgress | None = None
+    train: Path,
+    test: Path,
+    settings: Settings,
+    plot_dir: Path | None = None,
+    on_progress: StageProgress | None = None,
+    start: AttributeModel | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    _, model = folder_model(train, settings, on_progress)
+    _, model = folder_model(train, settings, on_progress, start)
     examples = examples_from_folder(test)
     keys, features = features_of(examples, settings, False, on_progress)
     probs = model.probabilities(features)

@@ -55,6 +55,7 @@ def train_catalog(
     *,
     text: bool = True,
     on_progress: StageProgress | None = None,
+    start: AttributeModel | None = None,
 ) -> TrainReport:
     """Fetch missing photos, fit on 80% of the labelled products, measure on the rest, save, tag every product."""
     from sveta.learn.train import fit
@@ -69,7 +70,9 @@ def train_catalog(
         )
     train, test = split(examples)
     views, train = _views(train, settings, on_progress)
-    model = fit(train, views, settings, on_epoch=_stage(on_progress, "training"))
+    model = fit(train, views, settings, on_epoch=_stage(on_progress, "training"), start=start)
+    if start is not None:
+        model.card["started_from"] = start.card.get("started_from") or {"model_id": start.card.get("model_id")}
     report = TrainReport(name, model_dir(settings, name), len(examples), len(train), len(test), {})
     if text:
         report.text_map = _attach_text_map(model, train, views, settings, report.notes)

@@ -15,11 +15,14 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sveta._version import __version__
 from sveta.errors import ConfigError, InputError
 from sveta.settings import Settings
+
+if TYPE_CHECKING:
+    from sveta.learn.heads import AttributeModel
 
 FORMAT = "sveta-model"
 FORMAT_VERSION = 1
@@ -95,6 +98,22 @@ def import_model(settings: Settings, file: Path, name: str | None = None, *, for
         _install_model(z, target, target_name)
         _install_graph(z, manifest, settings.models_dir)
     return manifest | {"installed_as": target_name}
+
+
+def load_portable(settings: Settings, file: Path) -> AttributeModel:
+    """The model in ``file``, checked as an import is, loaded without installing it (``sveta train --from``)."""
+    from sveta.learn.heads import AttributeModel
+
+    with _open(file) as z:
+        manifest = read_manifest(z, file)
+        _check_compatible(manifest, file)
+        _check_members(z, manifest, file)
+        with tempfile.TemporaryDirectory(prefix="sveta-model-") as tmp:
+            for member in MODEL_FILES:
+                (Path(tmp) / member).write_bytes(z.read(member))
+            model = AttributeModel.load(Path(tmp), settings)
+    model.card["started_from"] = {"file": Path(file).name, "name": manifest["name"], "model_id": manifest["model_id"]}
+    return model
 
 
 def _open(file: Path) -> zipfile.ZipFile:
@@ -196,4 +215,4 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "export_model", "import_model", "read_manifest"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "export_model", "import_model", "load_portable", "read_manifest"]

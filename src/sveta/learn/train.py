@@ -58,9 +58,14 @@ def fit(
     settings: Settings,
     recipe: Recipe = Recipe(),
     on_epoch: Progress | None = None,
+    start: AttributeModel | None = None,
 ) -> AttributeModel:
-    """Train on ``examples`` seen through each of ``views`` (row-aligned Features, e.g. sharp and thumbnail-like)."""
-    labels = _label_matrix(examples)
+    """Train on ``examples`` seen through each of ``views`` (row-aligned Features, e.g. sharp and thumbnail-like).
+
+    With ``start`` (a model trained on another, larger catalog), the network starts from its weights: the shared
+    layers as they are, each head's rows for the classes both label sets have, fresh rows for new classes and heads.
+    """
+    labels = _label_matrix(examples, start.classes if start is not None else {})
     if not labels:
         raise InputError(
             f"{len(examples)} products and no attribute with two classes of {_min_hint()}",
@@ -70,7 +75,7 @@ def fit(
     held = rng.permutation(len(examples))[: max(1, int(len(examples) * recipe.calibration_share))]
     fit_rows = np.setdiff1d(np.arange(len(examples)), held)
     started = time.perf_counter()
-    weights = _train(views, labels, fit_rows, settings, recipe, on_epoch)
+    weights = _train(views, labels, fit_rows, settings, recipe, on_epoch, start)
     classes_ = {a: names for a, (names, _) in labels.items()}
     model = AttributeModel(weights, classes_, {a: 1.0 for a in labels})
     model.temperatures = _calibrate(model, views, labels, held)
@@ -83,10 +88,13 @@ def fit(
     return model
 
 
-def _label_matrix(examples: Sequence[Example]) -> dict[str, tuple[list[str], np.ndarray]]:
+def _label_matrix(examples: Sequence[Example], known: dict[str, list[str]]) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Per attribute, its classes and each example's class index. A starting model's classes (``known``) are kept
+    although the catalog has few examples of them: a small catalog then inherits what a larger one learned."""
     out: dict[str, tuple[list[str], np.ndarray]] = {}
     for attribute in ATTRIBUTES:
-        names = classes(examples, attribute)
+        inherited = known.get(attribute, [])
+        names = [*inherited, *(n for n in classes(examples, attribute) if n not in inherited)]
         if len(names) < 2:
             continue
         index = {n: i for i, n in enumerate(names)}
@@ -103,13 +111,14 @@ def _train(
     settings: Settings,
     recipe: Recipe,
     on_epoch: Progress | None,
+    start: AttributeModel | None = None,
 ) -> dict[str, np.ndarray]:
     require("torch", "train")
     import torch
 
     torch.manual_seed(recipe.seed)
     with torch_threads(settings):
-        return _fit_net(views, labels, rows, recipe, on_epoch)
+        return _fit_net(views, labels, rows, recipe, on_epoch, start)
 
 
 @contextmanager
@@ -134,20 +143,45 @@ def _fit_net(
     rows: np.ndarray,
     recipe: Recipe,
     on_epoch: Progress | None,
+    start: AttributeModel | None = None,
 ) -> dict[str, np.ndarray]:
     import torch
 
     x = np.vstack([v.matrix()[rows] for v in views])
-    mu, sd = x.mean(0), x.std(0) + 1e-4
+    mu, sd = (x.mean(0), x.std(0) + 1e-4) if start is None else (start.weights["mu"], start.weights["sd"])
     xt = torch.from_numpy(((x - mu) / sd).astype(np.float32))
     yt = torch.from_numpy(np.stack([np.tile(y[rows], len(views)) for _, y in labels.values()], 1))
     net = _net(xt.shape[1], [len(n) for n, _ in labels.values()], recipe)
+    if start is not None:
+        _warm_start(net, start, {a: names for a, (names, _) in labels.items()})
     _optimise(net, xt, yt, list(labels), recipe, on_epoch)
     params = {"fc_w": net.fc.weight, "fc_b": net.fc.bias, "emb_w": net.emb.weight, "emb_b": net.emb.bias}
     for attribute, head in zip(labels, net.heads, strict=True):
         params |= {f"head/{attribute}/w": head.weight, f"head/{attribute}/b": head.bias}
     weights = {"mu": mu.astype(np.float32), "sd": sd.astype(np.float32)}
     return weights | {k: v.detach().numpy().astype(np.float32) for k, v in params.items()}
+
+
+def _warm_start(net: AttributeNet, start: AttributeModel, classes: dict[str, list[str]]) -> None:
+    """Copy ``start``'s shared layers, and for each head the rows of the classes both models know."""
+    import torch
+
+    w = start.weights
+    if w["fc_w"].shape != tuple(net.fc.weight.shape) or w["emb_w"].shape != tuple(net.emb.weight.shape):
+        raise InputError(
+            f"the starting model's layers ({w['fc_w'].shape}) do not fit this recipe ({tuple(net.fc.weight.shape)})",
+            "start from a model trained with the same recipe and features",
+        )
+    with torch.no_grad():
+        for layer, name in ((net.fc, "fc"), (net.emb, "emb")):
+            layer.weight.copy_(torch.from_numpy(w[f"{name}_w"]))
+            layer.bias.copy_(torch.from_numpy(w[f"{name}_b"]))
+        for (attribute, names), head in zip(classes.items(), net.heads, strict=True):
+            known = {c: i for i, c in enumerate(start.classes.get(attribute, []))}
+            for row, name in enumerate(names):
+                if name in known:
+                    head.weight[row] = torch.from_numpy(w[f"head/{attribute}/w"][known[name]])
+                    head.bias[row] = float(w[f"head/{attribute}/b"][known[name]])
 
 
 def _net(dim: int, sizes: list[int], recipe: Recipe) -> AttributeNet:
