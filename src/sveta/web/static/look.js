@@ -1,8 +1,7 @@
 // The photo page: drop, choose or take a photo; its garments drawn as boxes, each with filtered matches.
-import { api, cards, cssColour, errorBox, facets, filterForm, h, percent, spinner } from "./ui.js";
+import { api, cards, cssColour, errorBox, facets, filterForm, h, percent, spinner, uploadable } from "./ui.js";
 
 const K = 8;
-const MAX_SIDE = 1600; // a phone's 12-megapixel photo goes up as a 1600-pixel JPEG: faster, and under the limit
 const BOX_COLOURS = ["#e4572e", "#2e86de", "#17a05d", "#a05cd6", "#f0a202", "#d6336c"];
 const WEARERS = ["Women", "Men", "Girls", "Boys"];
 const ANYONE = "anyone";
@@ -48,27 +47,11 @@ function dropZone(onFile) {
   return zone;
 }
 
-/** A photo the server takes: JPEG/PNG/WEBP of at most MAX_SIDE pixels, upright; else the file as it is. */
-async function prepared(file) {
-  const plain = ["image/jpeg", "image/png", "image/webp"].includes(file.type) && file.size < 2_500_000;
-  if (plain || typeof createImageBitmap !== "function") return file;
-  try {
-    const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
-    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
-    const canvas = h("canvas", { width: Math.round(bitmap.width * scale), height: Math.round(bitmap.height * scale) });
-    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
-    return blob || file;
-  } catch {
-    return file; // the server says what is wrong with it
-  }
-}
-
 async function upload(file, status, result) {
   status.replaceChildren(spinner("Finding the garments…"));
   result.replaceChildren();
   try {
-    const blob = await prepared(file);
+    const blob = await uploadable(file);
     if (current && current.url) URL.revokeObjectURL(current.url);
     current = { blob, name: file.name || "photo.jpg", url: URL.createObjectURL(blob), filters: {}, wearer: {} };
     current.result = await look({});
