@@ -47,8 +47,8 @@ MATCH_KEYS = [
 ]  # in the JSON's order
 
 
-@pytest.fixture(scope="module")
-def looker(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Looker:
+def build_look_home(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A real catalog of tops and bottoms for men and women, trained and indexed, set as the CLI's catalog."""
     if not PERSON.is_file():
         pytest.skip(f"the shared person photo is missing: {PERSON}")
     with pytest.MonkeyPatch.context() as patch:
@@ -62,7 +62,13 @@ def looker(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Looker:
     sync_index(catalog, settings, embedder="tuned:catalog", rebuild=True)
     _common.set_settings(settings)
     _common._state["catalog"] = catalog
-    return Looker(Searcher(settings, catalog))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def looker(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Looker:
+    settings = build_look_home(myntra, tmp_path_factory)
+    return Looker(Searcher(settings, _common.catalog()))
 
 
 def test_person_gives_an_upper_and_a_lower_garment_searched_in_their_groups(looker: Looker) -> None:

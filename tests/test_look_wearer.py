@@ -17,20 +17,13 @@ import pytest
 from typer.testing import CliRunner
 
 from sveta.api import create_app
-from sveta.catalog.store import open_catalog
 from sveta.cli import _common, app
 from sveta.engines.look import Garment, Looker
 from sveta.engines.search import Searcher
 from sveta.engines.wearer import wearer_of
 from sveta.index.base import Filter
-from sveta.index.catalog_index import sync_index
-from sveta.ingest.feeds import FeedReader
-from sveta.ingest.pipeline import run_ingest
-from sveta.learn.catalog import train_catalog
 from sveta.settings import Settings
-from tests import test_learn
-from tests.test_learn import _subset
-from tests.test_look import LOOK_TYPES, PERSON
+from tests.test_look import PERSON, build_look_home
 
 pytest.importorskip("mediapipe", reason="sveta look needs the people extra: pip install 'sveta[people]'")
 
@@ -40,21 +33,8 @@ WOMEN = {"Women", "Unisex"}  # the woman in the photo: her gender, and items for
 
 @pytest.fixture(scope="module")
 def home(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A real catalog of tops and bottoms for men and women (test_look's), trained and indexed."""
-    if not PERSON.is_file():
-        pytest.skip(f"the shared person photo is missing: {PERSON}")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(test_learn, "TYPES", LOOK_TYPES)
-        folder = _subset(myntra, tmp_path_factory.mktemp("wearer") / "subset")
-    settings = Settings(data_dir=tmp_path_factory.mktemp("wearer-home") / "data")
-    catalog = open_catalog(settings.catalog_url)
-    reader = FeedReader(folder / "styles.csv", images_dir=folder / "images")
-    run_ingest(catalog, name="subset", kind="csv", location=str(folder), records=reader.records(), state=reader.state)
-    train_catalog(catalog, settings, text=False)
-    sync_index(catalog, settings, embedder="tuned:catalog", rebuild=True)
-    _common.set_settings(settings)
-    _common._state["catalog"] = catalog
-    return settings
+    """test_look's catalog of tops and bottoms for men and women, trained and indexed."""
+    return build_look_home(myntra, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
