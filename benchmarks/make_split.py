@@ -1,4 +1,4 @@
-"""The held-out split the learning numbers are measured on: a deterministic 80/20 split of a Myntra-style folder.
+"""The held-out split the learning numbers are measured on: a deterministic split of a Myntra-style folder.
 
     .venv/bin/python benchmarks/make_split.py ../shared/datasets/myntra-small /tmp/split
     .venv/bin/sveta eval attributes /tmp/split/train /tmp/split/test --json
@@ -7,6 +7,11 @@
 Writes OUT/train and OUT/test (styles.csv + symlinked photos; sveta.learn.labels.split, stratified by
 articleType) and OUT/test-thumbs: the same test items with their 60x80 thumbnails resized to 224x224, which
 is how the hidden held-out set is made.
+
+With ``--three`` it writes the 60/20/20 split of ``sveta eval queries`` instead: OUT/train, OUT/val (every choice
+of settings is made on it, sharp and OUT/val-thumbs) and OUT/test (+ OUT/test-thumbs), looked at once, at the end:
+
+    .venv/bin/python benchmarks/make_split.py ../shared/datasets/myntra-small /tmp/split3 --three
 """
 
 from __future__ import annotations
@@ -33,6 +38,22 @@ def make_split(source: Path, out: Path) -> tuple[int, int]:
     return len(train), len(test)
 
 
+def make_three(source: Path, out: Path) -> dict[str, int]:
+    from sveta.eval.queries import split_parts
+
+    parts = split_parts(examples_from_folder(source))
+    with (source / "styles.csv").open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = {r[0]: r for r in reader if len(r) == len(header)}
+    for name, members in parts.items():
+        chosen = [rows[str(e.key)] for e in members]
+        write(source, out / name, header, chosen)
+        if name != "train":
+            write(source, out / f"{name}-thumbs", header, chosen, thumbs=True)
+    return {name: len(members) for name, members in parts.items()}
+
+
 def write(source: Path, folder: Path, header: list[str], rows: list[list[str]], thumbs: bool = False) -> None:
     (folder / "images").mkdir(parents=True, exist_ok=True)
     with (folder / "styles.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -51,6 +72,9 @@ def write(source: Path, folder: Path, header: list[str], rows: list[list[str]], 
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[3] == "--three":
+        print(make_three(Path(sys.argv[1]), Path(sys.argv[2])), "items in", sys.argv[2])
+        sys.exit(0)
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     n_train, n_test = make_split(Path(sys.argv[1]), Path(sys.argv[2]))

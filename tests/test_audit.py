@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 from sveta.catalog.models import Attribute
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.cli import _common, app
-from sveta.engines.audit import audit_catalog, audit_examples, canonical
+from sveta.engines.audit import audit_catalog, audit_examples, candidates, canonical
+from sveta.engines.audit_rules import RULES
 from sveta.engines.wardrobe import analyse_wardrobe
 from sveta.errors import InputError
-from sveta.eval.audit import corrupt, score
+from sveta.eval.audit import Condition, corrupt, score
 from sveta.images.cache import ImageCache, warm_cache
 from sveta.ingest.feeds import FeedReader
 from sveta.ingest.pipeline import run_ingest
@@ -138,6 +139,41 @@ def test_values_are_compared_after_normalisation_and_unknown_ones_skipped(built:
     # A listing whose title says the same as its seller is consistent: the photo model is the likelier one wrong.
     consistent = dataclasses.replace(tee, labels={"category": "Watches"}, title="Classic Black Analog Watches")
     assert not audit_examples(built.model, [consistent], built.features.take(np.array([row])))
+
+
+def test_gender_is_not_judged_on_watches_the_catalog_files_unisex(built: Built) -> None:
+    """A third of the watches filed Unisex, no titles: the photo's guess at a watch's gender is no finding."""
+    p = built.model.probabilities(built.features)["gender"]
+    names = built.model.classes["gender"]
+    watches = [i for i, e in enumerate(built.examples) if e.labels.get("category") == "Watches"]
+    gendered = [i for i in watches if names[int(p[i].argmax())] in {"Men", "Women"}]
+    surest = max(gendered, key=lambda i: float(p[i].max()))  # the watch whose gender the photo is surest of
+    wrong = {"Men": "Women", "Women": "Men"}[names[int(p[surest].argmax())]]
+    relabel = {i: "Unisex" for i in watches[::3] if i != surest} | {surest: wrong}
+    examples = [
+        dataclasses.replace(e, title="", labels=e.labels | ({"gender": relabel[i]} if i in relabel else {}))
+        for i, e in enumerate(built.examples)
+    ]
+    eager = dataclasses.replace(RULES["gender"], min_confidence=0.0, max_stated=1.0)  # the photo alone would do
+    flagged = audit_examples(built.model, examples, built.features, rule={"gender": eager})
+    assert not {f.product_id for f in flagged} & {built.examples[i].key for i in watches}
+    blind = dataclasses.replace(eager, max_unisex=1.0, min_agreement=0.0)  # the same rule without the type's witness
+    flagged = audit_examples(built.model, examples, built.features, rule={"gender": blind})
+    assert built.examples[surest].key in {f.product_id for f in flagged}
+    found = candidates(built.model, examples, built.features)
+    key = built.examples[surest].key
+    watch = next(c for c in found if c.finding.product_id == key and c.finding.attribute == "gender")
+    assert watch.type_unisex >= 0.3 > RULES["gender"].max_unisex
+
+
+def test_the_vectorised_rule_agrees_with_the_rule_on_real_candidates(built: Built) -> None:
+    corrupted, truth = corrupt(built.examples)
+    found = candidates(built.model, corrupted, built.features)
+    condition = Condition.of("fixture", True, found, truth)
+    for attribute, rule in RULES.items():
+        expected = [c.finding.attribute == attribute and rule.accepts(c) for c in found]
+        assert condition.accepted(attribute, rule).tolist() == expected
+    assert int(condition.true.sum()) == sum(truth.get(c.finding.product_id) == c.finding.attribute for c in found)
 
 
 def test_cli_audit_json_and_html(built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

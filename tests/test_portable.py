@@ -187,14 +187,14 @@ def test_train_from_a_model_file(trained: Settings, exported: Path, tmp_path: Pa
 
 
 def test_warm_start_copies_known_classes_only(trained: Settings, exported: Path) -> None:
-    from sveta.learn.train import Recipe, _net, _warm_start
+    from sveta.learn.train import Recipe, make_net, warm_start
 
     start = load_portable(trained, exported)
     known = start.classes["category"]
     classes = {"category": [known[1], "Sarees", known[0]]}  # a class the start never saw, in the middle
-    net = _net(start.weights["fc_w"].shape[1], [3], Recipe())
+    net = make_net(start.weights["fc_w"].shape[1], [3], Recipe())
     fresh = net.heads[0].weight[1].detach().numpy().copy()
-    _warm_start(net, start, classes)
+    warm_start(net, start, classes)
     head = net.heads[0].weight.detach().numpy()
     w = start.weights["head/category/w"]
     assert np.array_equal(head[0], w[1]) and np.array_equal(head[2], w[0])

@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         description="Share of training photos also seen as a degraded thumbnail-like copy by sveta train "
         "(robustness on small thumbnails; each copy costs one more CNN pass).",
     )
+    weak_label_photos: int = Field(
+        1000,
+        ge=0,
+        description="Photos of sleeved garments sveta train reads with MediaPipe for weak sleeve-length labels "
+        "(cached per photo; 0: none). More photos, more labels, ~70 ms each the first time.",
+    )
     tag_min_confidence: float = Field(
         0.5, ge=0, le=1, description="Below this calibrated probability a photo-predicted attribute is 'unknown'."
     )

@@ -40,6 +40,7 @@ def retrieval(
     train: Path | None = typer.Option(
         None, "--train", help="Learn the tuned embedding on this labelled folder first, and evaluate it."
     ),
+    finetune: bool = typer.Option(False, "--finetune", help="With --train: fine-tune the CNN's last stages too."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line: p10_type, p10_type_colour, ..."),
 ) -> None:
     """Precision@10 of visual search: same articleType, same articleType and baseColour, same gender."""
@@ -51,9 +52,10 @@ def retrieval(
     spec = embedder or catalog_embedder_spec(settings())
     if train is not None:
         from sveta.eval.attributes import save_folder_model
+        from sveta.learn.finetune import FineTune
 
         with staged_progress("training features") as report:
-            spec = save_folder_model(train, settings(), on_progress=report)
+            spec = save_folder_model(train, settings(), report, FineTune() if finetune else None)
     with progress(f"embedding with {spec}") as bar:
         result = evaluate_retrieval(path, settings(), spec, on_progress=bar.update)
     console.print(
@@ -70,17 +72,21 @@ def attributes(
     test: Path = typer.Argument(..., help="A labelled folder to measure them on."),
     plot: Path | None = typer.Option(None, "--plot", help="Write confusion-matrix PNGs into this folder."),
     start: Path | None = typer.Option(None, "--from", help="Train TRAIN starting from this model file."),
+    finetune: bool = typer.Option(False, "--finetune", help="Fine-tune the CNN's last stages too (sveta train)."),
+    stages: int | None = typer.Option(None, "--stages", min=1, max=7, help="With --finetune: how many stages."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line: articleType_wf1, ..._acc, ..."),
 ) -> None:
     """Attribute heads from photos: weighted F1 and accuracy per attribute on TEST after training on TRAIN."""
     from sveta.cli._common import settings
     from sveta.cli.learn import staged_progress
     from sveta.eval.attributes import evaluate_attributes
+    from sveta.learn.finetune import FineTune
     from sveta.learn.portable import load_portable
 
     begin = load_portable(settings(), start) if start is not None else None
+    tune = FineTune(stages=stages) if finetune else None
     with staged_progress("features") as report:
-        result = evaluate_attributes(train, test, settings(), plot_dir=plot, on_progress=report, start=begin)
+        result = evaluate_attributes(train, test, settings(), plot, report, begin, tune)
     table = Table("attribute", "weighted F1", "accuracy", title=f"{result['n_items']} test photos")
     for column in ("articleType", "baseColour", "gender", "usage"):
         if f"{column}_wf1" in result:
@@ -162,15 +168,17 @@ def _p(value: float | None) -> str:
 def audit(
     train: Path = typer.Argument(..., help="A labelled folder (styles.csv + images/) to train the photo model on."),
     test: Path = typer.Argument(..., help="A labelled folder: 5% of its listings get a wrong value, then audited."),
+    finetune: bool = typer.Option(False, "--finetune", help="Fine-tune the CNN's last stages too (sveta train)."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line: precision, recall, n_items, ..."),
 ) -> None:
     """The listing audit's flags on TEST after a seeded 5% of its listings get a wrong colour, type or gender."""
     from sveta.cli._common import settings
     from sveta.cli.learn import staged_progress
     from sveta.eval.audit import evaluate_audit
+    from sveta.learn.finetune import FineTune
 
     with staged_progress("features") as report:
-        result = evaluate_audit(train, test, settings(), on_progress=report)
+        result = evaluate_audit(train, test, settings(), report, FineTune() if finetune else None)
     console.print(
         f"{result['n_items']} test listings, {result['n_corrupted']} corrupted: {result['n_flagged']} flags, "
         f"precision {result['precision']:.3f}, recall {result['recall']:.3f} ({result['seconds']} s)"

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from sveta.cli._common import catalog, console, print_json, progress, settings
+from sveta.errors import InputError
+
+if TYPE_CHECKING:
+    from sveta.learn.finetune import FineTune
 
 
 @contextmanager
@@ -35,6 +39,16 @@ def train(
     start: Path | None = typer.Option(
         None, "--from", help="Start from a model file (sveta model export) trained on a larger catalog."
     ),
+    finetune: bool = typer.Option(
+        False, "--finetune", help="Also train the CNN's last stages; kept if it beats the frozen CNN on held-out data."
+    ),
+    stages: int | None = typer.Option(
+        None, "--stages", min=1, max=7, help="With --finetune: stages trained (default 1 on CPU, 7 = all on a GPU)."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="With --finetune: cpu or cuda (default: cuda when torch sees a GPU)."
+    ),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="With --finetune: passes over the photos."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line: sizes, held-out metrics, seconds."),
 ) -> None:
     """Train attribute heads, the tuned embedding and the text map on the catalog; tag every product."""
@@ -43,8 +57,11 @@ def train(
     from sveta.learn.portable import load_portable
 
     begin = load_portable(settings(), start) if start is not None else None
+    tune = _finetune(finetune, stages, device, epochs)
     with staged_progress("features") as report_progress:
-        report = train_catalog(catalog(), settings(), name, text=not no_text, on_progress=report_progress, start=begin)
+        report = train_catalog(
+            catalog(), settings(), name, text=not no_text, on_progress=report_progress, start=begin, finetune=tune
+        )
     print_training(report.as_dict())
     if not no_index:
         with progress(f"indexing with tuned:{name}") as bar:
@@ -52,6 +69,18 @@ def train(
         console.print(f"index: {sync.count} vectors with tuned:{name} ({sync.seconds:.1f} s)")
     if as_json:
         print_json(report.as_dict())
+
+
+def _finetune(wanted: bool, stages: int | None, device: str | None, epochs: int) -> FineTune | None:
+    from sveta.learn.finetune import FineTune
+
+    if not wanted:
+        if stages is not None or device is not None:
+            raise InputError("--stages and --device are settings of --finetune", "add --finetune")
+        return None
+    if device not in (None, "cpu", "cuda"):
+        raise InputError(f"unknown device {device!r}", "give --device cpu or --device cuda")
+    return FineTune(stages=stages, device=device, epochs=epochs)
 
 
 def print_training(report: dict[str, Any]) -> None:
@@ -67,6 +96,12 @@ def print_training(report: dict[str, Any]) -> None:
         ]
         table.add_row(attribute, *cells)
     console.print(table)
+    if tuned := report.get("finetune"):
+        scores = tuned["held_out_mean_wf1"]
+        console.print(
+            f"fine-tuning ({tuned['network']['trained']}, {tuned['network']['seconds']:.0f} s): kept {tuned['kept']}; "
+            f"mean held-out wF1 {scores['tuned']:.3f} fine-tuned, {scores['frozen']:.3f} frozen"
+        )
     for note in report["notes"]:
         console.print(f"[yellow]note:[/] {note}")
 

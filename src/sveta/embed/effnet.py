@@ -69,7 +69,8 @@ def make_effnet(spec: str, settings: Settings) -> EffNetEmbedder:
 class EffNetEmbedder:
     """1280-d EfficientNet-Lite features of a square RGB photo; onnxruntime only at run time."""
 
-    def __init__(self, spec: str, settings: Settings) -> None:
+    def __init__(self, spec: str, settings: Settings, graph: Path | None = None) -> None:
+        """``graph``: a fine-tuned copy of ``spec``'s network (see ``sveta train --finetune``) instead of its own."""
         if spec not in VARIANTS:
             raise ConfigError(f"unknown EfficientNet embedder {spec!r}", f"use one of {', '.join(VARIANTS)}")
         self.spec = spec
@@ -77,8 +78,8 @@ class EffNetEmbedder:
         self.size = VARIANTS[spec].size
         self.input_size = (self.size, self.size)  # (height, width) the photos are resized to
         self.batch_size = settings.embed_batch_size
-        self.model_path = ensure_onnx(spec, settings.models_dir)
-        self._session = _open_session(self.model_path, settings.onnx_threads)
+        self.model_path = graph or ensure_onnx(spec, settings.models_dir)
+        self._session = open_session(self.model_path, settings.onnx_threads)
 
     def prepare(self, image: Image.Image) -> np.ndarray:
         """(size, size, 3) uint8 RGB, the graph's input; thread-safe."""
@@ -111,7 +112,7 @@ class EffNetEmbedder:
         return np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
 
 
-def _open_session(path: Path, threads: int) -> InferenceSession:
+def open_session(path: Path, threads: int) -> InferenceSession:
     ort = require("onnxruntime", None)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads  # 0: onnxruntime's default, one thread per core
@@ -137,7 +138,7 @@ def is_valid(path: Path) -> bool:
     if not (path.is_file() and sidecar.is_file()):
         return False
     recorded = sidecar.read_text(encoding="utf-8").split()
-    return bool(recorded) and recorded[0] == _sha256(path)
+    return bool(recorded) and recorded[0] == sha256_file(path)
 
 
 def export_onnx(spec: str, path: Path) -> None:
@@ -149,10 +150,10 @@ def export_onnx(spec: str, path: Path) -> None:
     tmp = Path(tmp_name)
     try:
         _export_to(spec, tmp)
-        digest = _sha256(tmp)
+        digest = sha256_file(tmp)
         tmp.chmod(0o644)  # mkstemp makes it private; the model is no secret
         os.replace(tmp, path)
-        _write_atomic(checksum_path(path), f"{digest}  {path.name}\n")
+        write_atomic(checksum_path(path), f"{digest}  {path.name}\n")
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -176,19 +177,32 @@ def load_torch_features(spec: str) -> EfficientNet:
     return model.eval()
 
 
-def load_torch_graph(spec: str) -> torch.nn.Module:
-    """What the ONNX file computes: uint8 (N, H, W, 3) -> normalise -> NCHW -> (pooled, mid) (needs torch)."""
-    model = load_torch_features(spec)
+def stage_starts(model: EfficientNet) -> list[int]:
+    """The index of each stage's first block (a stage: consecutive blocks of one output width)."""
+    widths = [block._block_args.output_filters for block in model._blocks]
+    return [i for i in range(len(widths)) if i == 0 or widths[i - 1] != widths[i]]
+
+
+def mid_blocks(model: EfficientNet) -> list[int]:
+    """The blocks whose pooled outputs are the "mid" features: the ends of the last three stages."""
+    ends = [start - 1 for start in stage_starts(model)[1:]] + [len(model._blocks) - 1]
+    return ends[-3:]
+
+
+def load_torch_graph(spec: str, model: EfficientNet | None = None) -> torch.nn.Module:
+    """What the ONNX file computes: uint8 (N, H, W, 3) -> normalise -> NCHW -> (pooled, mid) (needs torch).
+
+    With ``model`` (a fine-tuned copy of ``spec``'s network), the graph computes with its weights.
+    """
+    network = model if model is not None else load_torch_features(spec)
     import torch
 
-    widths = [block._block_args.output_filters for block in model._blocks]
-    stage_ends = {i for i in range(len(widths)) if i == len(widths) - 1 or widths[i + 1] != widths[i]}
-    mid_blocks = sorted(stage_ends)[-3:]
+    mids_at = set(mid_blocks(network))
 
     class Graph(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.model = model
+            self.model = network
 
         def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             m = self.model
@@ -196,7 +210,7 @@ def load_torch_graph(spec: str) -> torch.nn.Module:
             mids = []
             for index, block in enumerate(m._blocks):
                 x = block(x, drop_connect_rate=None)
-                if index in mid_blocks:
+                if index in mids_at:
                     mids.append(x.mean((2, 3)))
             head = m._swish(m._bn1(m._conv_head(x)))
             return head.mean((2, 3)), torch.cat(mids, 1)
@@ -207,10 +221,13 @@ def load_torch_graph(spec: str) -> torch.nn.Module:
 def _export_to(spec: str, target: Path) -> None:
     require("torch", "export")
     require("onnx", "export")  # torch.onnx writes through it; say so before loading the model
+    export_graph(load_torch_graph(spec), VARIANTS[spec].size, target, [OUTPUT, MID])
+
+
+def export_graph(model: torch.nn.Module, size: int, target: Path, outputs: list[str]) -> None:
+    """Write ``model`` (uint8 (N, size, size, 3) pixels in, ``outputs`` out) to ``target`` as ONNX."""
     import torch
 
-    model = load_torch_graph(spec)
-    size = VARIANTS[spec].size
     example = torch.zeros(2, size, size, 3, dtype=torch.uint8)
     # the package and the TorchScript exporter print and warn freely; keep the user's terminal clean
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.no_grad():
@@ -220,14 +237,14 @@ def _export_to(spec: str, target: Path) -> None:
             (example,),
             str(target),
             input_names=[INPUT],
-            output_names=[OUTPUT, MID],
-            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}, MID: {0: "batch"}},
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in (INPUT, *outputs)},
             opset_version=OPSET,
             dynamo=False,  # the dynamo exporter needs onnxscript; this model traces cleanly
         )
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -235,7 +252,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

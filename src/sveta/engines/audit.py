@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sveta.engines.audit_rules import DEFAULT_MIN_CONFIDENCE, Candidate, Rule, rules_with, type_witnesses
 from sveta.learn.store import DEFAULT_NAME
 from sveta.vocab.reading import canonical
 
@@ -22,54 +23,6 @@ if TYPE_CHECKING:
     from sveta.settings import Settings
 
 AUDITED = ("category", "colour", "gender", "occasion")
-DEFAULT_MIN_CONFIDENCE = 0.9  # Settings.audit_min_confidence's default, for callers without settings
-
-
-@dataclass(frozen=True)
-class Rule:
-    """When a disagreement becomes a finding. Designed for precision: a human reviews every flag.
-
-    The stated value must be implausible for the photo (its own calibrated probability tiny, not merely second
-    best: near-synonyms the catalog keeps apart, Navy Blue / Blue or Tshirts / Tops, keep a few percent). The
-    listing's own title is a second, independent witness: when it names the photo's value, the seller's value
-    is contradicted twice and a less certain photo suffices; when it names the stated value, the listing is
-    consistent and the photo model is the likelier one to be wrong, so nothing is flagged. A contradiction the
-    catalog makes often (titles saying "slippers" of items filed under Sandals) is a convention, not a slip:
-    it is skipped when more than ``max_convention`` of the other listings whose title names the photo's value
-    state the same value. The numbers were chosen by cross-validation on the training half of myntra-small only
-    (``sveta.eval.audit.cross_validate``, 3 folds, the first two run): the best recall with precision >= 0.9 in
-    every fold. Flags from the photo alone cost precision there and found almost nothing (a slipped seller value
-    rarely also changes the title), hence its very strict ``max_stated``; they remain for listings whose title
-    says nothing and for values read from the title itself.
-    """
-
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE  # the photo's answer, when nothing else backs it
-    max_stated: float = 0.0001  # the stated value's probability, when nothing else backs the photo
-    corroborated_min_confidence: float = 0.7  # the photo's answer, when the title names it too
-    corroborated_max_stated: float = 0.02
-    max_convention: float = 0.02
-
-    def accepts(self, c: Candidate) -> bool:
-        if c.title_agrees_with == "stated":
-            return False
-        if c.title_agrees_with == "photo":
-            return (
-                c.confidence >= self.corroborated_min_confidence
-                and c.stated_probability <= self.corroborated_max_stated
-                and c.convention_rate <= self.max_convention
-            )
-        return c.confidence >= self.min_confidence and c.stated_probability <= self.max_stated
-
-
-@dataclass(slots=True)
-class Candidate:
-    """A stated value that is not the photo's answer, with what a rule weighs."""
-
-    finding: Finding
-    confidence: float
-    stated_probability: float
-    title_agrees_with: str | None  # "photo", "stated" or None (the title names neither, or is the statement)
-    convention_rate: float
 
 
 @dataclass(slots=True)
@@ -135,7 +88,8 @@ def run_audit(
         if on_progress:
             on_progress("features", done[0], len(examples))
 
-    ids, features = extract([(e.key, e.path, e.sha256) for e in examples], settings, on_progress=advance)
+    items = [(e.key, e.path, e.sha256) for e in examples]
+    ids, features = extract(items, settings, on_progress=advance, backbone=model.backbone)
     by_key = {e.key: e for e in examples}
     audited = [by_key[k] for k in ids]  # photos that cannot be read are left out by extract
     checked: dict[str, int] = {}
@@ -150,14 +104,25 @@ def audit_examples(
     features: Features,
     *,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-    rule: Rule | None = None,
+    rule: Rule | Mapping[str, Rule] | None = None,
     checked: dict[str, int] | None = None,
 ) -> list[Finding]:
-    """Findings for ``examples`` (row-aligned with ``features``) under ``rule`` (default: ``Rule`` with the
-    photo-alone threshold ``min_confidence``), most certain first."""
-    rule = rule or Rule(min_confidence=min_confidence)
-    found = [c.finding for c in candidates(model, examples, features, checked) if rule.accepts(c)]
+    """Findings for ``examples`` (row-aligned with ``features``) under ``rule``, most certain first.
+
+    ``rule`` is one Rule for every attribute or one per attribute; by default the calibrated ``RULES`` with the
+    photo-alone threshold ``min_confidence``.
+    """
+    if rule is None:
+        rules: Mapping[str, Rule] = rules_with(min_confidence)
+    else:
+        rules = dict.fromkeys(AUDITED, rule) if isinstance(rule, Rule) else rule
+    found = [c.finding for c in candidates(model, examples, features, checked) if _accepts(rules, c)]
     return sorted(found, key=lambda f: (-f.confidence, f.stated_probability, f.product_id, f.attribute))
+
+
+def _accepts(rules: Mapping[str, Rule], c: Candidate) -> bool:
+    rule = rules.get(c.finding.attribute)
+    return rule is not None and rule.accepts(c)
 
 
 def candidates(
@@ -165,32 +130,59 @@ def candidates(
 ) -> list[Candidate]:
     """Every stated value the model can judge that is not the photo's answer, with its witnesses."""
     titles = [_title_values(e) for e in examples]
+    probabilities = model.probabilities(features)
+    types = _types(model, examples, probabilities)
     out: list[Candidate] = []
-    for attribute, p in model.probabilities(features).items():
-        if attribute not in AUDITED:
-            continue
-        names, merged = _merged(model.classes[attribute], attribute, p)
-        index = {n: i for i, n in enumerate(names)}
-        stated = [canonical(attribute, e.labels[attribute]) if attribute in e.labels else None for e in examples]
-        conventions = _conventions(attribute, stated, titles)
-        for row, example in enumerate(examples):
-            column = index.get(stated[row] or "")
-            if column is None:  # nothing stated, or a value the model never learned
-                continue
-            if checked is not None:
-                checked[attribute] = checked.get(attribute, 0) + 1
-            best = int(merged[row].argmax())
-            if best == column:
-                continue
-            said = (
-                titles[row].get(attribute, set()) if example.evidence.get(attribute, "").startswith("seller") else set()
-            )
-            agrees = "photo" if names[best] in said else "stated" if stated[row] in said else None
-            pair = conventions.get((names[best], stated[row] or ""), (1, 1))
-            finding = _finding(example, attribute, float(merged[row, column]), names[best], merged[row], agrees)
-            rate = (pair[0] - 1) / pair[1] if agrees == "photo" else 0.0  # the others: this listing left out
-            out.append(Candidate(finding, finding.confidence, float(merged[row, column]), agrees, rate))
+    for attribute, p in probabilities.items():
+        if attribute in AUDITED:
+            names, merged = _merged(model.classes[attribute], attribute, p)
+            out += _judged(attribute, names, merged, examples, titles, types, checked)
     return out
+
+
+def _judged(
+    attribute: str,
+    names: list[str],
+    merged: np.ndarray,
+    examples: Sequence[Example],
+    titles: list[dict[str, set[str]]],
+    types: list[str],
+    checked: dict[str, int] | None,
+) -> list[Candidate]:
+    """``candidates`` for one attribute: ``merged`` holds its probabilities per canonical value in ``names``."""
+    index = {n: i for i, n in enumerate(names)}
+    stated = [canonical(attribute, e.labels[attribute]) if attribute in e.labels else None for e in examples]
+    known = [s if s in index else None for s in stated]  # nothing stated, or a value the model never learned
+    best = [names[int(i)] for i in merged.argmax(axis=1)]
+    conventions = _conventions(attribute, stated, titles)
+    witnesses = type_witnesses(attribute, stated, best, types)  # the catalog's filing, learned value or not
+    if checked is not None and any(known):
+        checked[attribute] = checked.get(attribute, 0) + sum(s is not None for s in known)
+    out: list[Candidate] = []
+    for row, example in enumerate(examples):
+        value = known[row]
+        if value is None or best[row] == value:
+            continue
+        said = titles[row].get(attribute, set()) if example.evidence.get(attribute, "").startswith("seller") else set()
+        agrees = "photo" if best[row] in said else "stated" if value in said else None
+        pair = conventions.get((best[row], value), (1, 1))
+        p_stated = float(merged[row, index[value]])
+        finding = _finding(example, attribute, p_stated, best[row], merged[row], agrees)
+        rate = (pair[0] - 1) / pair[1] if agrees == "photo" else 0.0  # the others: this listing left out
+        out.append(Candidate(finding, finding.confidence, p_stated, agrees, rate, *witnesses[row]))
+    return out
+
+
+def _types(model: AttributeModel, examples: Sequence[Example], probabilities: dict[str, np.ndarray]) -> list[str]:
+    """Each listing's type: its stated category, else the photo's."""
+    if "category" not in probabilities:
+        return [canonical("category", e.labels.get("category", "")) for e in examples]
+    names, merged = _merged(model.classes["category"], "category", probabilities["category"])
+    photo = merged.argmax(axis=1)
+    return [
+        canonical("category", e.labels["category"]) if "category" in e.labels else names[int(photo[row])]
+        for row, e in enumerate(examples)
+    ]
 
 
 def _title_values(example: Example) -> dict[str, set[str]]:

@@ -222,7 +222,7 @@ class Looker:
 
     def _features_extractor(self) -> FeatureExtractor:
         if self._extractor is None:
-            self._extractor = FeatureExtractor(self.settings)
+            self._extractor = FeatureExtractor(self.settings, backbone=self.model.backbone)
         return self._extractor
 
     def _search_vectors(self, features: Features, crops: list[Image.Image]) -> np.ndarray:

@@ -66,7 +66,8 @@ def tag_files(
 
     tagged: list[dict[str, Any]] = []
     unreadable: list[dict[str, str]] = []
-    for batch in embed_photos(FeatureExtractor(settings), list(enumerate(photos)), settings):
+    extractor = FeatureExtractor(settings, backbone=model.backbone)
+    for batch in embed_photos(extractor, list(enumerate(photos)), settings):
         unreadable += [{"path": str(photos[i]), "error": reason} for i, reason in batch.failures]
         if not batch.ids:
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from sveta.errors import InputError
 from sveta.learn.features import Features, features_of
 from sveta.learn.heads import AttributeModel
 from sveta.learn.labels import STYLES_COLUMNS, Example, examples_from_folder
+
+if TYPE_CHECKING:
+    from sveta.learn.finetune import FineTune
 from sveta.learn.metrics import accuracy, weighted_f1
 from sveta.progress import StageProgress
 from sveta.settings import Settings
@@ -22,13 +25,22 @@ def train_on_folder(
     settings: Settings,
     on_progress: StageProgress | None = None,
     start: AttributeModel | None = None,
+    finetune: FineTune | None = None,
+    folder: Path | None = None,
 ) -> AttributeModel:
-    """The attribute model fitted on every item of ``train``: its photos as they are and thumbnail-like."""
+    """The attribute model fitted on every item of ``train``: its photos as they are and thumbnail-like.
+
+    With ``finetune``, the CNN's last stages are trained too and the network is written into ``folder``.
+    """
     from sveta.learn.train import fit
 
     examples = examples_from_folder(train)
     if len(examples) < 20:
         raise InputError(f"{train} has {len(examples)} labelled photos", "give a folder with styles.csv and images/")
+    if finetune is not None and folder is not None:
+        from sveta.learn.finetune import fine_tune
+
+        return fine_tune(examples, settings, folder, finetune, on_progress=on_progress, share=1.0).tuned
     views = [features_of(examples, settings, degrade, on_progress) for degrade in (False, True)]
     keep = _common_keys(examples, views)
     kept = [e for e in examples if e.key in keep[0]]
@@ -38,7 +50,11 @@ def train_on_folder(
 
 
 def folder_model(
-    train: Path, settings: Settings, on_progress: StageProgress | None = None, start: AttributeModel | None = None
+    train: Path,
+    settings: Settings,
+    on_progress: StageProgress | None = None,
+    start: AttributeModel | None = None,
+    finetune: FineTune | None = None,
 ) -> tuple[str, AttributeModel]:
     """The model trained on a labelled folder, trained once and kept in the data home (keyed by the folder's content).
 
@@ -47,25 +63,28 @@ def folder_model(
     import hashlib
 
     from sveta.learn.features import VERSION
-    from sveta.learn.store import has_model, load_model, save_model
+    from sveta.learn.store import has_model, load_model, model_dir, save_model
     from sveta.learn.train import Recipe
 
     styles = Path(train) / "styles.csv"
     content = hashlib.sha256(styles.read_bytes()).hexdigest() if styles.is_file() else ""
     begin = start.card.get("started_from", {}).get("model_id") if start is not None else None
     key = f"{Path(train).resolve()}|{content}|{VERSION}|{Recipe()}" + (f"|from {begin}" if begin else "")
+    key += f"|{finetune}" if finetune is not None else ""
     name = "eval-" + hashlib.sha1(key.encode()).hexdigest()[:10]
     if has_model(settings, name):
         return name, load_model(settings, name)
-    model = train_on_folder(train, settings, on_progress, start)
+    model = train_on_folder(train, settings, on_progress, start, finetune, model_dir(settings, name))
     model.card.update(name=name, model_id=name, embedder=f"tuned:{name}", trained_on=str(train))
     save_model(model, settings, name, card=False)
     return name, load_model(settings, name)
 
 
-def save_folder_model(train: Path, settings: Settings, on_progress: StageProgress | None = None) -> str:
+def save_folder_model(
+    train: Path, settings: Settings, on_progress: StageProgress | None = None, finetune: FineTune | None = None
+) -> str:
     """The embedder spec of the tuned embedding trained on a labelled folder (see ``folder_model``)."""
-    return f"tuned:{folder_model(train, settings, on_progress)[0]}"
+    return f"tuned:{folder_model(train, settings, on_progress, finetune=finetune)[0]}"
 
 
 def evaluate_attributes(
@@ -75,11 +94,12 @@ def evaluate_attributes(
     plot_dir: Path | None = None,
     on_progress: StageProgress | None = None,
     start: AttributeModel | None = None,
+    finetune: FineTune | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    _, model = folder_model(train, settings, on_progress, start)
+    _, model = folder_model(train, settings, on_progress, start, finetune)
     examples = examples_from_folder(test)
-    keys, features = features_of(examples, settings, False, on_progress)
+    keys, features = features_of(examples, settings, False, on_progress, model.backbone)
     probs = model.probabilities(features)
     by_key = {e.key: e for e in examples}
     result: dict[str, Any] = {}
@@ -93,6 +113,7 @@ def evaluate_attributes(
         if plot_dir is not None:
             plot_confusion(truth, guess, plot_dir / f"confusion-{column}.png", column)
     result.update(n_train=model.card["n_train"], n_items=len(keys), seconds=round(time.perf_counter() - started, 1))
+    result["backbone"] = model.card.get("backbone") or "frozen"
     return result
 
 

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import itertools
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sveta.engines.audit import AUDITED, Candidate, Finding, Rule, audit_examples, candidates, canonical
+from sveta.engines.audit import AUDITED, Finding, audit_examples, candidates, canonical
+from sveta.engines.audit_rules import RULES, Candidate, Rule, rules_with
 from sveta.errors import InputError
 from sveta.eval.attributes import folder_model
-from sveta.learn.features import Features, features_of
+from sveta.learn.features import Backbone, Features, features_of
 from sveta.learn.labels import Example, examples_from_folder
 from sveta.progress import StageProgress
 from sveta.settings import Settings
+
+if TYPE_CHECKING:
+    from sveta.learn.finetune import FineTune
 
 CORRUPTED = ("colour", "category", "gender")  # a wrong colour, a wrong type, a wrong gender: equal shares
 SHARE = 0.05
@@ -26,20 +30,25 @@ SEED = 0
 
 
 def evaluate_audit(
-    train: Path, test: Path, settings: Settings, on_progress: StageProgress | None = None
+    train: Path,
+    test: Path,
+    settings: Settings,
+    on_progress: StageProgress | None = None,
+    finetune: FineTune | None = None,
 ) -> dict[str, Any]:
     """Train on ``train``, corrupt 5% of ``test``'s listings, audit ``test``: precision and recall of the flags."""
     started = time.perf_counter()
-    _, model = folder_model(train, settings, on_progress)  # one training shared with eval attributes / retrieval
-    examples, features = _aligned(test, settings, on_progress)
+    # one training shared with eval attributes / retrieval
+    _, model = folder_model(train, settings, on_progress, finetune=finetune)
+    examples, features = _aligned(test, settings, on_progress, model.backbone)
     corrupted, truth = corrupt(examples)
-    rule = Rule(min_confidence=settings.audit_min_confidence)
-    findings = audit_examples(model, corrupted, features, rule=rule)
+    rules = rules_with(settings.audit_min_confidence)
+    findings = audit_examples(model, corrupted, features, rule=rules)
     result = score(findings, truth)
     result.update(
         n_train=model.card["n_train"],
         n_items=len(examples),
-        rule=dataclasses.asdict(rule),
+        rules={a: dataclasses.asdict(r) for a, r in rules.items()},
         seconds=round(time.perf_counter() - started, 1),
     )
     return result
@@ -99,41 +108,149 @@ def score(findings: Sequence[Finding], truth: dict[int, str]) -> dict[str, Any]:
     }
 
 
-def cross_validate(
-    train: Path, settings: Settings, rules: Sequence[Rule], folds: int = 3, on_progress: StageProgress | None = None
-) -> list[dict[str, Any]]:
-    """How Rule's defaults were chosen, on ``train`` alone: k folds, each fitted on the others and corrupted as
-    the eval does; per rule, each fold's precision and recall (pick the best recall with precision >= 0.9)."""
-    from sveta.learn.train import fit
+TARGET_PRECISION = 0.9
+MARGIN = 0.04  # held-out precision must clear the target by this much: another catalog's errors are not val's
+SEEDS = 6
+# Coarse on purpose (a fine grid fits the few false flags of one split), each threshold's strictest value first.
+GRID: dict[str, tuple[float, ...]] = {
+    "max_stated": (0.0001, 0.001, 0.01),
+    "corroborated_min_confidence": (0.9, 0.7, 0.5),
+    "corroborated_max_stated": (0.005, 0.02, 0.1),
+    "max_convention": (0.02, 0.1),
+    "min_agreement": (0.9, 0.8, 0.7, 0.0),
+}
 
-    examples, sharp = _aligned(train, settings, on_progress)
-    thumb_keys, thumb = features_of(examples, settings, True, on_progress)
-    thumb_rows = _rows(examples, thumb_keys)
-    fold = np.array([int(hashlib.sha1(f"audit-cv:{e.key}".encode()).hexdigest(), 16) % folds for e in examples])
-    per_fold: list[tuple[list[Candidate], dict[int, str]]] = []
-    for k in range(folds):
-        fit_rows, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        model = fit([examples[i] for i in fit_rows], [sharp.take(fit_rows), thumb.take(thumb_rows[fit_rows])], settings)
-        corrupted, truth = corrupt([examples[i] for i in held], seed=k + 1)
-        per_fold.append((candidates(model, corrupted, sharp.take(held)), truth))
+
+@dataclasses.dataclass
+class Condition:
+    """The candidates of one held-out folder under one corruption seed, as columns, with the truth."""
+
+    name: str
+    titled: bool  # the listings' titles as given (else removed: a catalog whose titles say nothing)
+    attribute: np.ndarray
+    agrees: np.ndarray  # 0 the title names neither, 1 the photo's value, 2 the stated value
+    columns: dict[str, np.ndarray]  # confidence, stated_probability, convention_rate, type_agreement, type_unisex
+    true: np.ndarray  # the candidate is a corrupted value
+
+    @classmethod
+    def of(cls, name: str, titled: bool, found: Sequence[Candidate], truth: dict[int, str]) -> Condition:
+        fields = ("confidence", "stated_probability", "convention_rate", "type_agreement", "type_unisex")
+        code = {None: 0, "photo": 1, "stated": 2}
+        return cls(
+            name,
+            titled,
+            np.array([c.finding.attribute for c in found], dtype=object),
+            np.array([code[c.title_agrees_with] for c in found], np.int8),
+            {f: np.array([getattr(c, f) for c in found], np.float64) for f in fields},
+            np.array([truth.get(c.finding.product_id) == c.finding.attribute for c in found], bool),
+        )
+
+    def accepted(self, attribute: str, rule: Rule) -> np.ndarray:
+        """``rule.accepts`` over every candidate of ``attribute``, vectorised (a test keeps the two equal)."""
+        c = self.columns
+        visible = (c["type_agreement"] >= rule.min_agreement) & (c["type_unisex"] <= rule.max_unisex)
+        backed = (
+            (c["confidence"] >= rule.corroborated_min_confidence)
+            & (c["stated_probability"] <= rule.corroborated_max_stated)
+            & (c["convention_rate"] <= rule.max_convention)
+        )
+        alone = (c["confidence"] >= rule.min_confidence) & (c["stated_probability"] <= rule.max_stated)
+        return (self.attribute == attribute) & visible & np.where(self.agrees == 1, backed, (self.agrees == 0) & alone)
+
+
+def held_out_conditions(
+    train: Path,
+    folders: Sequence[Path],
+    settings: Settings,
+    seeds: int = SEEDS,
+    on_progress: StageProgress | None = None,
+) -> list[Condition]:
+    """The model trained on ``train``; each held-out folder corrupted ``seeds`` ways, its titles kept and removed."""
+    _, model = folder_model(train, settings, on_progress)
     out = []
-    for rule in rules:
-        scores = [score([c.finding for c in found if rule.accepts(c)], truth) for found, truth in per_fold]
-        out.append({"rule": dataclasses.asdict(rule), "precision": [r["precision"] for r in scores],
-                    "recall": [r["recall"] for r in scores]})  # fmt: skip
+    for folder in folders:
+        examples, features = _aligned(folder, settings, on_progress)
+        for titled, seed in itertools.product((True, False), range(seeds)):
+            corrupted, truth = corrupt(
+                examples if titled else [dataclasses.replace(e, title="") for e in examples], seed=seed
+            )
+            found = candidates(model, corrupted, features)
+            out.append(Condition.of(f"{Path(folder).name}{'' if titled else ' (no titles)'}", titled, found, truth))
     return out
 
 
-def _aligned(folder: Path, settings: Settings, on_progress: StageProgress | None) -> tuple[list[Example], Features]:
+def calibrate(
+    conditions: Sequence[Condition], target: float = TARGET_PRECISION, margin: float = MARGIN
+) -> dict[str, Any]:
+    """The rules (one per corrupted attribute, from the grid) with the most true flags where titles are kept, whose
+    precision, all attributes together, is at least ``target + margin`` in every condition (seeds pooled).
+
+    Ties go to more true flags without titles, then fewer false flags, then the stricter rules (the grid lists
+    each threshold's strictest value first).
+    """
+    names = sorted({c.name for c in conditions})
+    titled = np.array([any(c.titled for c in conditions if c.name == n) for n in names])
+    fronts = [_front(conditions, a, names) for a in CORRUPTED]
+    best: tuple[tuple[int, int, int], tuple[Option, ...]] | None = None
+    for chosen in itertools.product(*fronts):
+        tp, fp = np.sum([o.tp for o in chosen], axis=0), np.sum([o.fp for o in chosen], axis=0)
+        if np.all(tp >= (target + margin) * (tp + fp)):  # a condition without flags has nothing wrong
+            key = (int(tp[titled].sum()), int(tp.sum()), -int(fp.sum()))
+            if best is None or key > best[0]:
+                best = (key, chosen)
+    if best is None:
+        raise InputError(f"no rule in the grid reaches precision {target + margin} on every held-out condition")
+    tp, fp = np.sum([o.tp for o in best[1]], axis=0), np.sum([o.fp for o in best[1]], axis=0)
+    runs = Counter(c.name for c in conditions)
+    return {
+        "rules": {a: o.rule for a, o in zip(CORRUPTED, best[1], strict=True)},
+        "precision": {n: round(float(t / max(t + f, 1)), 4) for n, t, f in zip(names, tp, fp, strict=True)},
+        "true_flags_per_run": {n: round(float(t) / runs[n], 2) for n, t in zip(names, tp, strict=True)},
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One grid rule for one attribute: its true and false flags per condition (seeds pooled)."""
+
+    rule: Rule
+    tp: np.ndarray
+    fp: np.ndarray
+
+
+def _front(conditions: Sequence[Condition], attribute: str, names: list[str]) -> list[Option]:
+    """The attribute's grid rules that no other rule beats (more true flags, no more false ones, everywhere)."""
+    options = []
+    for rule in _grid(attribute):
+        tp, fp = np.zeros(len(names), np.int64), np.zeros(len(names), np.int64)
+        for c in conditions:
+            mask = c.accepted(attribute, rule)
+            tp[names.index(c.name)] += int((mask & c.true).sum())
+            fp[names.index(c.name)] += int((mask & ~c.true).sum())
+        options.append(Option(rule, tp, fp))
+    return [o for i, o in enumerate(options) if not any(_beats(p, o, j < i) for j, p in enumerate(options) if j != i)]
+
+
+def _beats(p: Option, o: Option, earlier: bool) -> bool:
+    """``p`` is at least as good as ``o`` everywhere, and better somewhere (or the same and stricter)."""
+    if np.any(p.tp < o.tp) or np.any(p.fp > o.fp):
+        return False
+    return earlier or bool(np.any(p.tp > o.tp) or np.any(p.fp < o.fp))
+
+
+def _grid(attribute: str) -> Iterator[Rule]:
+    """Every rule of the grid for ``attribute``, strictest first; the rest of ``RULES[attribute]`` is kept."""
+    for values in itertools.product(*GRID.values()):
+        yield dataclasses.replace(RULES[attribute], **dict(zip(GRID, values, strict=True)))
+
+
+def _aligned(
+    folder: Path, settings: Settings, on_progress: StageProgress | None, backbone: Backbone | None = None
+) -> tuple[list[Example], Features]:
     """A folder's examples whose photo could be read, row-aligned with their (sharp, cached) features."""
     examples = examples_from_folder(folder)
     if not examples:
         raise InputError(f"{folder} has no labelled photos", "give a folder with styles.csv and images/")
-    keys, features = features_of(examples, settings, False, on_progress)
+    keys, features = features_of(examples, settings, False, on_progress, backbone)
     by_key = {e.key: e for e in examples}
     return [by_key[k] for k in keys], features
-
-
-def _rows(examples: Sequence[Example], keys: Sequence[int]) -> np.ndarray:
-    index = {k: i for i, k in enumerate(keys)}
-    return np.array([index[e.key] for e in examples], np.int64)

@@ -13,7 +13,7 @@ import numpy as np
 
 from sveta.errors import InputError
 from sveta.images.cache import warm_photos
-from sveta.learn.features import BASE, VERSION, Features, features_of
+from sveta.learn.features import BASE, VERSION, Backbone, Features, features_of
 from sveta.learn.heads import AttributeModel
 from sveta.learn.labels import Example, examples_from_catalog, split, stable_share
 from sveta.learn.metrics import held_out_metrics
@@ -23,6 +23,7 @@ from sveta.progress import Progress, StageProgress
 
 if TYPE_CHECKING:
     from sveta.catalog.store import CatalogStore
+    from sveta.learn.finetune import FineTune
     from sveta.progress import StageProgress
     from sveta.settings import Settings
 
@@ -40,6 +41,8 @@ class TrainReport:
     tagged: int = 0
     text_map: bool = False
     seconds: float = 0.0
+    finetune: dict[str, Any] | None = None  # with --finetune: which model was kept, both models' scores
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -56,31 +59,140 @@ def train_catalog(
     text: bool = True,
     on_progress: StageProgress | None = None,
     start: AttributeModel | None = None,
+    finetune: FineTune | None = None,
 ) -> TrainReport:
-    """Fetch missing photos, fit on 80% of the labelled products, measure on the rest, save, tag every product."""
-    from sveta.learn.train import fit
+    """Fetch missing photos, fit on 80% of the labelled products, measure on the rest, save, tag every product.
 
-    started = time.perf_counter()
+    With ``finetune``, the CNN's last stages are trained too; the fine-tuned model is kept only when it beats the
+    frozen recipe on the held-out products (the card says which was kept, with both models' metrics).
+    """
+    clock = Clock()
     warm_photos(catalog, settings)  # training reads cached photos only; a broken one is recorded, never fatal
     examples = examples_from_catalog(catalog)
+    clock.lap("photos")
+    weak = _weak_labels(examples, settings, on_progress)
+    clock.lap("weak_labels")
     if len(examples) < 50:
         raise InputError(
             f"the catalog has {len(examples)} products with a downloaded photo; training needs at least 50",
             "ingest a catalog and fetch its photos first: sveta ingest ..., sveta images fetch",
         )
     train, test = split(examples)
-    views, train = _views(train, settings, on_progress)
-    model = fit(train, views, settings, on_epoch=_stage(on_progress, "training"), start=start)
-    if start is not None:
-        model.card["started_from"] = start.card.get("started_from") or {"model_id": start.card.get("model_id")}
+    model, views, train, metrics = _learn(train, test, settings, name, finetune, start, on_progress, clock)
     report = TrainReport(name, model_dir(settings, name), len(examples), len(train), len(test), {})
+    report.finetune = model.card.get("finetune")
+    model.card["weak_labels"] = weak
     if text:
         report.text_map = _attach_text_map(model, train, views, settings, report.notes)
-    report.metrics = held_out_metrics(model, test, settings, on_progress)
+        clock.lap("text_map")
+    report.metrics = metrics or held_out_metrics(model, test, settings, on_progress)
+    clock.lap("held_out_metrics")
     _write(model, report, settings)
     report.tagged = tag_products(catalog, model, examples, settings, on_progress)
-    report.seconds = round(time.perf_counter() - started, 1)
+    clock.lap("tagging")
+    report.seconds, report.steps = clock.total(), clock.steps
     return report
+
+
+class Clock:
+    """Seconds per step of a training, for its report."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.steps: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.steps[step] = round(now - self.last, 1)
+        self.last = now
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self.started, 1)
+
+
+def _learn(
+    train: list[Example],
+    test: list[Example],
+    settings: Settings,
+    name: str,
+    finetune: FineTune | None,
+    start: AttributeModel | None,
+    on_progress: StageProgress | None,
+    clock: Clock,
+) -> tuple[AttributeModel, list[Features], list[Example], dict[str, Any] | None]:
+    """The model and its training views (and, fine-tuned, its held-out metrics, already measured)."""
+    from sveta.learn.train import fit
+
+    if finetune is not None:
+        model, views, train, metrics = _fine_tuned(train, test, settings, name, finetune, on_progress, start)
+        clock.lap("features_and_finetune")
+    else:
+        backbone = start.backbone if start is not None else None  # a fine-tuned start: its network sees the photos
+        views, train = _views(train, settings, on_progress, backbone)
+        clock.lap("features")
+        model = fit(train, views, settings, on_epoch=_stage(on_progress, "training"), start=start)
+        clock.lap("fit")
+        model.backbone, metrics = backbone, None
+        if backbone is not None and start is not None:
+            model.card["backbone"] = dict(start.card["backbone"], inherited=True)
+    if start is not None:
+        model.card["started_from"] = start.card.get("started_from") or {"model_id": start.card.get("model_id")}
+    return model, views, train, metrics
+
+
+def _weak_labels(examples: list[Example], settings: Settings, on_progress: StageProgress | None) -> dict[str, Any]:
+    """Sleeve lengths (and dress lengths) read from photos of people, for products no seller or title labels.
+
+    At most SVETA_WEAK_LABEL_PHOTOS photos are read (the same ones every run; cached per photo). Without MediaPipe
+    the model is trained without them.
+    """
+    from sveta.errors import ConfigError
+    from sveta.learn.weak_labels import METHOD, VERSION, applicable, weak_labels
+
+    takers = [e for e in examples if applicable(e.labels.get("category", ""))]
+    chosen = sorted(takers, key=lambda e: stable_share(e.key, "weak"))[: settings.weak_label_photos]
+    try:
+        found = weak_labels(chosen, settings, _stage(on_progress, "weak labels (pose)"))
+    except ConfigError as exc:
+        return {"skipped": f"{exc.message} ({exc.hint})"}
+    by_key = {e.key: e for e in chosen}
+    added: dict[str, int] = {}
+    for key, labels in found.items():
+        for attribute, value in labels.items():
+            if attribute not in by_key[key].labels:
+                by_key[key].labels[attribute] = value
+                by_key[key].evidence[attribute] = f"image:{VERSION}"
+                added[attribute] = added.get(attribute, 0) + 1
+    return {"method": METHOD, "photos_read": len(chosen), "labels_added": added}
+
+
+def _fine_tuned(
+    train: list[Example],
+    test: list[Example],
+    settings: Settings,
+    name: str,
+    finetune: FineTune,
+    on_progress: StageProgress | None,
+    start: AttributeModel | None = None,
+) -> tuple[AttributeModel, list[Features], list[Example], dict[str, Any]]:
+    """Both recipes from one pass over the photos; the better on the held-out products is kept."""
+    from sveta.learn.finetune import fine_tune
+    from sveta.learn.metrics import mean_f1, thumbnail_sample
+
+    also = [(test, None), (thumbnail_sample(test), "thumb")]
+    result = fine_tune(train, settings, model_dir(settings, name), finetune, also, on_progress, start=start)
+    scores = {k: held_out_metrics(m, test, settings) for k, m in (("frozen", result.frozen), ("tuned", result.tuned))}
+    kept = "tuned" if mean_f1(scores["tuned"]) > mean_f1(scores["frozen"]) else "frozen"
+    model = result.tuned if kept == "tuned" else result.frozen
+    model.card["finetune"] = {
+        "kept": "fine-tuned" if kept == "tuned" else "frozen (fine-tuning did not beat it on the held-out part)",
+        "held_out_mean_wf1": {k: round(mean_f1(v), 4) for k, v in scores.items()},
+        "frozen_metrics": scores["frozen"],
+        "network": result.tuned.card["backbone"],
+    }
+    if kept == "frozen":
+        model.card.pop("backbone", None)
+    return model, result.views[kept], result.kept, scores[kept]
 
 
 def _stage(on_progress: StageProgress | None, label: str) -> Progress | None:
@@ -90,18 +202,18 @@ def _stage(on_progress: StageProgress | None, label: str) -> Progress | None:
 
 
 def _views(
-    examples: list[Example], settings: Settings, on_progress: StageProgress | None
+    examples: list[Example], settings: Settings, on_progress: StageProgress | None, backbone: Backbone | None = None
 ) -> tuple[list[Features], list[Example]]:
     """The photos as they are, and a thumbnail-like view: degraded copies of a share of them, sharp for the rest.
 
     The share (SVETA_TRAIN_THUMBNAIL_SHARE) trades build time for robustness on small catalog thumbnails.
     """
-    sharp_ids, sharp = features_of(examples, settings, False, on_progress)
+    sharp_ids, sharp = features_of(examples, settings, False, on_progress, backbone)
     readable = set(sharp_ids)
     kept = [e for e in examples if e.key in readable]
     sharp = sharp.take(np.array([{k: i for i, k in enumerate(sharp_ids)}[e.key] for e in kept]))
     chosen = [e for e in kept if stable_share(e.key) < settings.train_thumbnail_share]
-    thumb_ids, thumb = features_of(chosen, settings, True, on_progress)
+    thumb_ids, thumb = features_of(chosen, settings, True, on_progress, backbone)
     matrix = sharp.matrix().copy()
     position = {e.key: i for i, e in enumerate(kept)}
     matrix[[position[k] for k in thumb_ids]] = thumb.matrix()

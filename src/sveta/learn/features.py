@@ -51,21 +51,37 @@ class Features:
         return Features(self.pooled[rows], self.mid[rows], self.colour[rows], self.profile[rows])
 
 
+@dataclass(frozen=True)
+class Backbone:
+    """A fine-tuned copy of the CNN (``sveta train --finetune``): its ONNX file and that file's SHA-256."""
+
+    path: Path
+    sha256: str
+
+
+def features_spec(backbone: Backbone | None = None) -> str:
+    """What names a photo's features in the cache: the feature version and the network that made them."""
+    return f"{VERSION}:{BASE}" + (f":ft-{backbone.sha256[:16]}" if backbone else "")
+
+
 class FeatureExtractor:
     """An ImageEmbedder-shaped extractor (so ``embed_cached`` caches it); ``degrade`` imitates thumbnails.
 
     Rows are the concatenated blocks, not one unit vector: this is not a search embedder.
     """
 
-    def __init__(self, settings: Settings, *, degrade: bool = False) -> None:
-        self.cnn = EffNetEmbedder(BASE, settings)
-        self.degrade = degrade
-        self.spec = f"{VERSION}:{BASE}" + (":thumb" if degrade else "")
+    def __init__(
+        self, settings: Settings, *, degrade: bool = False, augment: str | None = None, backbone: Backbone | None = None
+    ) -> None:
+        """``augment``: a name in AUGMENTATIONS (``degrade`` is "thumb"); ``backbone``: a fine-tuned network."""
+        self.cnn = EffNetEmbedder(BASE, settings, backbone.path if backbone else None)
+        self.augment = "thumb" if degrade else augment
+        self.spec = features_spec(backbone) + (f":{self.augment}" if self.augment else "")
         self.dim = sum(BLOCKS.values())
 
     def prepare(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.degrade:
-            image = thumbnail_like(image)
+        if self.augment:
+            image = AUGMENTATIONS[self.augment](image)
         return self.cnn.prepare(image), colour_histogram(image), colour_profile(image)
 
     def embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
@@ -83,11 +99,13 @@ def extract(
     *,
     degrade: bool = False,
     on_progress: Advance | None = None,
+    backbone: Backbone | None = None,
 ) -> tuple[list[int], Features]:
     """Features of (key, photo, sha256 or None) items, cached in the data home; unreadable photos are left out."""
     from sveta.embed.pipeline import embed_cached
 
-    ids, matrix, _failures = embed_cached(FeatureExtractor(settings, degrade=degrade), items, settings, on_progress)
+    extractor = FeatureExtractor(settings, degrade=degrade, backbone=backbone)
+    ids, matrix, _failures = embed_cached(extractor, items, settings, on_progress)
     return ids, Features.from_matrix(matrix)
 
 
@@ -96,6 +114,7 @@ def features_of(
     settings: Settings,
     degrade: bool = False,
     on_progress: StageProgress | None = None,
+    backbone: Backbone | None = None,
 ) -> tuple[list[int], Features]:
     """``extract`` for training examples, reporting (stage, done, total) to a staged progress bar."""
     label = "features (thumbnail-like)" if degrade else "features"
@@ -106,7 +125,8 @@ def features_of(
         if on_progress:
             on_progress(label, done[0], len(examples))
 
-    return extract([(e.key, e.path, e.sha256) for e in examples], settings, degrade=degrade, on_progress=advance)
+    items = [(e.key, e.path, e.sha256) for e in examples]
+    return extract(items, settings, degrade=degrade, on_progress=advance, backbone=backbone)
 
 
 def thumbnail_like(image: Image.Image) -> Image.Image:
@@ -126,3 +146,26 @@ def thumbnail_like(image: Image.Image) -> Image.Image:
     small.save(buffer, "JPEG", quality=int(rng.integers(60, 91)))
     with PILImage.open(io.BytesIO(buffer.getvalue())) as jpeg:
         return jpeg.convert("RGB").resize((width, height), PILImage.Resampling.BICUBIC)
+
+
+def mirrored(image: Image.Image) -> Image.Image:
+    """A mirrored, slightly cropped copy with brightness and contrast jitter that never shifts hue.
+
+    Seeded by the pixels like ``thumbnail_like``. Hue is what a colour label names, so only the lightness and
+    spread of every channel change together (one factor for all three).
+    """
+    from PIL import Image as PILImage
+    from PIL import ImageEnhance
+
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha1(image.tobytes()).digest()[8:16], "little"))
+    width, height = image.size
+    keep = rng.uniform(0.85, 1.0)
+    w, h = round(width * keep), round(height * keep)
+    x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+    image = image.transpose(PILImage.Transpose.FLIP_LEFT_RIGHT).crop((x, y, x + w, y + h))
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.85, 1.15))
+    image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.85, 1.15))
+    return image.resize((width, height), PILImage.Resampling.BICUBIC)
+
+
+AUGMENTATIONS = {"thumb": thumbnail_like, "mirror": mirrored}  # the cached views training may add

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ import numpy as np
 
 from sveta.embed.base import l2_normalise
 from sveta.errors import ConfigError
-from sveta.learn.features import BLOCKS, Features
+from sveta.learn.features import BLOCKS, Backbone, Features
 
 if TYPE_CHECKING:
     from sveta.learn.text_map import TextMap
@@ -46,6 +47,7 @@ class AttributeModel:
     temperatures: dict[str, float]
     card: dict[str, Any] = field(default_factory=dict)
     text_map: TextMap | None = None
+    backbone: Backbone | None = None  # the fine-tuned CNN the features come from (None: the frozen one)
 
     @property
     def attributes(self) -> list[str]:
@@ -80,7 +82,7 @@ class AttributeModel:
                 rows[row][attribute] = Prediction(
                     best if confidence >= threshold else UNKNOWN, confidence, alternatives
                 )
-        return rows
+        return [_applicable(row) for row in rows]
 
     def embed(self, features: Features) -> np.ndarray:
         """The tuned search vector (unit rows): embedding, category and colour beliefs, the text map's image side."""
@@ -107,10 +109,16 @@ class AttributeModel:
         if self.text_map is not None:
             arrays |= {f"text/{k}": v for k, v in self.text_map.to_arrays().items()}
         meta = {"format": FORMAT, "classes": self.classes, "temperatures": self.temperatures, "card": self.card}
+        if self.backbone is not None and self.backbone.path.parent.resolve() != folder.resolve():
+            shutil.copyfile(self.backbone.path, folder / self.backbone.path.name)
         tmp = folder / "model.npz.tmp"
         with tmp.open("wb") as handle:
             np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
         tmp.replace(folder / "model.npz")
+        keep = self.backbone.path.name if self.backbone is not None else None
+        for old in folder.glob("backbone-*.onnx"):  # networks of earlier trainings of this name
+            if old.name != keep:
+                old.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, folder: Path, settings: Settings) -> AttributeModel:
@@ -129,7 +137,22 @@ class AttributeModel:
             from sveta.learn.text_map import TextMap
 
             text_map = TextMap.from_arrays(text, settings)
-        return cls(weights, meta["classes"], meta["temperatures"], meta["card"], text_map)
+        from sveta.learn.backbone import backbone_of
+
+        backbone = backbone_of(meta["card"], folder)
+        return cls(weights, meta["classes"], meta["temperatures"], meta["card"], text_map, backbone)
+
+
+def _applicable(row: dict[str, Prediction]) -> dict[str, Prediction]:
+    """Drop a weak attribute (sleeve length...) from a photo whose category does not take it (a handbag)."""
+    from sveta.learn.labels import WEAK_ATTRIBUTES
+    from sveta.learn.weak_labels import applicable
+
+    if not any(a in row for a in WEAK_ATTRIBUTES):
+        return row
+    category = row["category"].alternatives[0][0] if "category" in row else ""
+    takes = applicable(category)
+    return {a: p for a, p in row.items() if a not in WEAK_ATTRIBUTES or a in takes}
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -13,9 +13,12 @@ from sveta.catalog.store import CatalogStore
 from sveta.errors import InputError
 
 # The attributes heads are trained for, in the catalog's names; a folder's styles.csv names them differently.
-ATTRIBUTES = ("category", "colour", "gender", "occasion", "pattern", "sleeve_length")
+ATTRIBUTES = ("category", "colour", "gender", "occasion", "pattern", "sleeve_length", "length")
 STYLES_COLUMNS = {"category": "articleType", "colour": "baseColour", "gender": "gender", "occasion": "usage"}
 ORIGIN_RANK = {"seller": 0, "text": 1}  # a seller's own attribute beats one read from the title
+# Attributes read from photos of people (learn/weak_labels.py): they hold for some categories only, so their
+# coverage is not measured against the whole catalog, and a photo of another category gets no answer for them.
+WEAK_ATTRIBUTES = ("sleeve_length", "length")
 MIN_PER_CLASS = 8  # a class with fewer training examples is not learned (its items train the other heads)
 TEST_SHARE = 0.2
 

@@ -33,6 +33,18 @@ def accuracy(truth: list[str], guess: list[str]) -> float:
     return float(np.mean([t == g for t, g in zip(truth, guess, strict=True)]))
 
 
+def thumbnail_sample(test: list[Example]) -> list[Example]:
+    """The held-out products also measured thumbnail-like (about THUMBNAIL_METRIC_ITEMS of them)."""
+    share = THUMBNAIL_METRIC_ITEMS / max(len(test), 1)
+    return [e for e in test if stable_share(e.key) < share]
+
+
+def mean_f1(metrics: dict[str, Any]) -> float:
+    """One number to compare two models' held-out metrics by: the mean of their weighted F1s."""
+    scores = [v for k, v in metrics.items() if k.endswith("_wf1")]
+    return float(np.mean(scores)) if scores else 0.0
+
+
 def held_out_metrics(
     model: AttributeModel, test: list[Example], settings: Settings, on_progress: StageProgress | None = None
 ) -> dict[str, Any]:
@@ -40,9 +52,8 @@ def held_out_metrics(
     metrics: dict[str, Any] = {}
     by_key = {e.key: e for e in test}
     for degrade, view in ((False, "sharp"), (True, "thumbnail")):
-        share = THUMBNAIL_METRIC_ITEMS / max(len(test), 1)
-        sample = [e for e in test if stable_share(e.key) < share] if degrade else test
-        ids, features = features_of(sample, settings, degrade, on_progress)
+        sample = thumbnail_sample(test) if degrade else test
+        ids, features = features_of(sample, settings, degrade, on_progress, model.backbone)
         for attribute, p in model.probabilities(features).items():
             truth = [by_key[k].labels.get(attribute) for k in ids]
             keep = [i for i, t in enumerate(truth) if t]

@@ -22,6 +22,7 @@ from sveta.errors import ConfigError, InputError
 from sveta.settings import Settings
 
 if TYPE_CHECKING:
+    from sveta.learn.features import Backbone
     from sveta.learn.heads import AttributeModel
 
 FORMAT = "sveta-model"
@@ -29,6 +30,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 MODEL_FILES = ("model.npz", "card.json", "card.md")
 GRAPH = re.compile(r"effnet-[a-z0-9]+-[a-z0-9-]+\.onnx")  # the backbone graph, as ensure_onnx names it
+FINE = re.compile(r"backbone-[0-9a-f]{16}\.onnx")  # a fine-tuned network, as the model folder names it
 MAX_BYTES = 2 * 1024**3  # unpacked: far above a model (tens of MB), far below a disk
 _MADE_BY = "give a file made by `sveta model export NAME FILE`"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -46,6 +48,8 @@ def export_model(settings: Settings, name: str, out: Path) -> dict[str, Any]:
     card = json.loads((folder / "card.json").read_text())
     graph = ensure_onnx(BASE, settings.models_dir)
     members = {f: folder / f for f in MODEL_FILES} | {graph.name: graph}
+    if fine := card.get("backbone", {}).get("file"):
+        members[fine] = folder / fine
     manifest = _manifest(name, card, members)
     _write_zip(out, manifest, members)
     return manifest
@@ -95,7 +99,7 @@ def import_model(settings: Settings, file: Path, name: str | None = None, *, for
         target = model_dir(settings, target_name)
         if target.exists() and not force:
             raise InputError(f"a model named {target_name!r} exists", "import under --name OTHER, or replace: --force")
-        _install_model(z, target, target_name)
+        _install_model(z, manifest, target, target_name)
         _install_graph(z, manifest, settings.models_dir)
     return manifest | {"installed_as": target_name}
 
@@ -109,9 +113,11 @@ def load_portable(settings: Settings, file: Path) -> AttributeModel:
         _check_compatible(manifest, file)
         _check_members(z, manifest, file)
         with tempfile.TemporaryDirectory(prefix="sveta-model-") as tmp:
-            for member in MODEL_FILES:
+            for member in _model_members(manifest):
                 (Path(tmp) / member).write_bytes(z.read(member))
             model = AttributeModel.load(Path(tmp), settings)
+            if model.backbone is not None:  # the network outlives the unpacked copy: keep it with the graphs
+                model.backbone = _keep(model.backbone, settings.models_dir)
     model.card["started_from"] = {"file": Path(file).name, "name": manifest["name"], "model_id": manifest["model_id"]}
     return model
 
@@ -157,7 +163,7 @@ def _check_members(z: zipfile.ZipFile, manifest: dict[str, Any], file: Path) -> 
     files = manifest.get("files")
     if not isinstance(files, dict) or set(MODEL_FILES) - set(files):
         raise InputError(f"{file} lacks part of the model", "export it again: sveta model export NAME FILE")
-    unexpected = [m for m in files if m not in MODEL_FILES and not GRAPH.fullmatch(m)]
+    unexpected = [m for m in files if m not in MODEL_FILES and not GRAPH.fullmatch(m) and not FINE.fullmatch(m)]
     if unexpected:
         raise InputError(f"{file} holds unexpected files: {unexpected[:3]}", "export it again with sveta")
     if sum(z.getinfo(m).file_size for m in files if m in z.namelist()) > MAX_BYTES:
@@ -171,12 +177,27 @@ def _check_members(z: zipfile.ZipFile, manifest: dict[str, Any], file: Path) -> 
             raise InputError(f"{file} is damaged: {member} does not match its checksum", "copy or export it again")
 
 
-def _install_model(z: zipfile.ZipFile, target: Path, name: str) -> None:
+def _model_members(manifest: dict[str, Any]) -> list[str]:
+    """The files that go in the model's folder: weights and card, and its fine-tuned network if it has one."""
+    return [*MODEL_FILES, *(m for m in manifest["files"] if FINE.fullmatch(m))]
+
+
+def _keep(backbone: Backbone, models_dir: Path) -> Backbone:
+    from sveta.learn.features import Backbone
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = models_dir / backbone.path.name
+    if not path.is_file():
+        shutil.copyfile(backbone.path, path)
+    return Backbone(path, backbone.sha256)
+
+
+def _install_model(z: zipfile.ZipFile, manifest: dict[str, Any], target: Path, name: str) -> None:
     """Unpack beside the target, then swap it in: a failed import leaves any model there as it was."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
     try:
-        for member in MODEL_FILES:
+        for member in _model_members(manifest):
             (staging / member).write_bytes(z.read(member))
         card = json.loads((staging / "card.json").read_text())
         if card.get("name") != name:  # imported under another name: the card says what it is called here

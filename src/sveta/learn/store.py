@@ -66,12 +66,23 @@ def _mtime(path: Path) -> int:
         return 0  # load_model then says there is no model
 
 
+def _network(card: dict[str, Any]) -> str:
+    net = card.get("backbone")
+    if not net:
+        return "frozen ImageNet EfficientNet-Lite0"
+    return (
+        f"EfficientNet-Lite0 fine-tuned on this catalog: {net['trained']}, {net['epochs']} epochs on {net['device']}, "
+        f"views {', '.join(net['views'])}; exported to {net['file']} (ONNX, max difference from torch "
+        f"{net['onnx_check_max_diff']})"
+    )
+
+
 def model_card_markdown(card: dict[str, Any]) -> str:
     lines = [
         f"# Model card: tuned:{card['name']}",
         "",
         f"- trained {card['created']} on {card['n_train']} products, measured on {card['n_test']} held-out ones",
-        f"- features: {card['features']} (frozen ImageNet EfficientNet-Lite0 + colour descriptors)",
+        f"- features: {card['features']} ({_network(card)} + colour descriptors)",
         f"- use: `SVETA_EMBEDDER=tuned:{card['name']}`, `sveta tag`, `sveta audit`; text map: {card['text_map']}",
         "",
         "| measure | value |",

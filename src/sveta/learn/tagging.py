@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sveta.catalog.attributes import StoredAttribute, replace_image_attributes
 from sveta.embed.pipeline import prepare_photo
 from sveta.errors import ConfigError, InputError
-from sveta.learn.features import FeatureExtractor, Features, features_of
+from sveta.learn.features import Backbone, FeatureExtractor, Features, features_of
 from sveta.learn.heads import UNKNOWN, AttributeModel, Prediction
 from sveta.learn.store import DEFAULT_NAME, ModelCache, has_model
 
@@ -21,9 +21,12 @@ if TYPE_CHECKING:
     from sveta.settings import Settings
 
 
-def photo_features(sources: Sequence[Path | bytes], settings: Settings) -> Features:
-    """Features of photos given as files or bytes (not cached: they are the user's, not the catalog's)."""
-    extractor = FeatureExtractor(settings)
+def photo_features(sources: Sequence[Path | bytes], settings: Settings, backbone: Backbone | None = None) -> Features:
+    """Features of photos given as files or bytes (not cached: they are the user's, not the catalog's).
+
+    ``backbone``: the fine-tuned network of the model the features are for (its ``backbone``).
+    """
+    extractor = FeatureExtractor(settings, backbone=backbone)
     return Features.from_matrix(extractor.embed_prepared([prepare_photo(extractor, s, settings) for s in sources]))
 
 
@@ -35,7 +38,7 @@ def tag_photos(
 ) -> list[dict[str, Prediction]]:
     """Each photo's attributes by the trained model ``name`` (kept in ``models`` when the caller has a cache)."""
     model = (models or ModelCache()).get(settings, name)
-    return model.predict(photo_features(sources, settings), settings.tag_min_confidence)
+    return model.predict(photo_features(sources, settings, model.backbone), settings.tag_min_confidence)
 
 
 def tag_query(
@@ -51,7 +54,7 @@ def tag_query(
     if zero_shot is not None or not has_model(settings, name):
         return _zero_shot(query, source, settings, zero_shot)
     model = (models or ModelCache()).get(settings, name)
-    row = model.predict(photo_features([source], settings), settings.tag_min_confidence)[0]
+    row = model.predict(photo_features([source], settings, model.backbone), settings.tag_min_confidence)[0]
     return {
         "query": query,
         "photo": str(source),
@@ -114,7 +117,7 @@ def tag_products(
     on_progress: StageProgress | None = None,
 ) -> int:
     """Store each product's photo-predicted attributes (origin ``image``, with the model version)."""
-    ids, features = features_of(examples, settings, False, on_progress)
+    ids, features = features_of(examples, settings, False, on_progress, model.backbone)
     predictions = model.predict(features, settings.tag_min_confidence)
     version = f"tuned:{model.card.get('name', DEFAULT_NAME)}@{model.card.get('model_id', '')}"
     attributes = [

@@ -15,7 +15,7 @@ from sveta._optional import require
 from sveta.errors import InputError
 from sveta.learn.features import BLOCKS, Features
 from sveta.learn.heads import AttributeModel
-from sveta.learn.labels import ATTRIBUTES, Example, classes
+from sveta.learn.labels import ATTRIBUTES, WEAK_ATTRIBUTES, Example, classes
 from sveta.progress import Progress
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ MIN_STEPS = 300
 # An attribute few products are labelled with (a sleeve length in 22 titles of 9,583) would give every photo,
 # handbags included, an answer learned from a handful of shirts: it gets no head.
 MIN_COVERAGE = 0.25
+MIN_WEAK = 200  # a weak attribute (read from photos of people, for some categories only) needs this many labels
 
 
 @dataclass(frozen=True)
@@ -65,20 +66,18 @@ def fit(
     With ``start`` (a model trained on another, larger catalog), the network starts from its weights: the shared
     layers as they are, each head's rows for the classes both label sets have, fresh rows for new classes and heads.
     """
-    labels = _label_matrix(examples, start.classes if start is not None else {})
+    labels = label_matrix(examples, start.classes if start is not None else {})
     if not labels:
         raise InputError(
             f"{len(examples)} products and no attribute with two classes of {_min_hint()}",
             "ingest a catalog whose products have categories (seller columns or words in the titles)",
         )
-    rng = np.random.default_rng(recipe.seed)
-    held = rng.permutation(len(examples))[: max(1, int(len(examples) * recipe.calibration_share))]
-    fit_rows = np.setdiff1d(np.arange(len(examples)), held)
+    held, fit_rows = calibration_split(len(examples), recipe)
     started = time.perf_counter()
     weights = _train(views, labels, fit_rows, settings, recipe, on_epoch, start)
     classes_ = {a: names for a, (names, _) in labels.items()}
     model = AttributeModel(weights, classes_, {a: 1.0 for a in labels})
-    model.temperatures = _calibrate(model, views, labels, held)
+    model.temperatures = calibrate(model, views, labels, held)
     model.card.update(
         blocks=list(BLOCKS),
         recipe=recipe.__dict__,
@@ -88,7 +87,14 @@ def fit(
     return model
 
 
-def _label_matrix(examples: Sequence[Example], known: dict[str, list[str]]) -> dict[str, tuple[list[str], np.ndarray]]:
+def calibration_split(n: int, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
+    """(rows held out to calibrate the confidences, rows trained on): the same every run."""
+    rng = np.random.default_rng(recipe.seed)
+    held = rng.permutation(n)[: max(1, int(n * recipe.calibration_share))]
+    return held, np.setdiff1d(np.arange(n), held)
+
+
+def label_matrix(examples: Sequence[Example], known: dict[str, list[str]]) -> dict[str, tuple[list[str], np.ndarray]]:
     """Per attribute, its classes and each example's class index. A starting model's classes (``known``) are kept
     although the catalog has few examples of them: a small catalog then inherits what a larger one learned."""
     out: dict[str, tuple[list[str], np.ndarray]] = {}
@@ -99,7 +105,7 @@ def _label_matrix(examples: Sequence[Example], known: dict[str, list[str]]) -> d
             continue
         index = {n: i for i, n in enumerate(names)}
         y = np.array([index.get(e.labels.get(attribute, ""), IGNORE) for e in examples], np.int64)
-        if (y != IGNORE).mean() >= MIN_COVERAGE:
+        if (y != IGNORE).mean() >= MIN_COVERAGE or (attribute in WEAK_ATTRIBUTES and (y != IGNORE).sum() >= MIN_WEAK):
             out[attribute] = (names, y)
     return out
 
@@ -151,9 +157,9 @@ def _fit_net(
     mu, sd = (x.mean(0), x.std(0) + 1e-4) if start is None else (start.weights["mu"], start.weights["sd"])
     xt = torch.from_numpy(((x - mu) / sd).astype(np.float32))
     yt = torch.from_numpy(np.stack([np.tile(y[rows], len(views)) for _, y in labels.values()], 1))
-    net = _net(xt.shape[1], [len(n) for n, _ in labels.values()], recipe)
+    net = make_net(xt.shape[1], [len(n) for n, _ in labels.values()], recipe)
     if start is not None:
-        _warm_start(net, start, {a: names for a, (names, _) in labels.items()})
+        warm_start(net, start, {a: names for a, (names, _) in labels.items()})
     _optimise(net, xt, yt, list(labels), recipe, on_epoch)
     params = {"fc_w": net.fc.weight, "fc_b": net.fc.bias, "emb_w": net.emb.weight, "emb_b": net.emb.bias}
     for attribute, head in zip(labels, net.heads, strict=True):
@@ -162,7 +168,7 @@ def _fit_net(
     return weights | {k: v.detach().numpy().astype(np.float32) for k, v in params.items()}
 
 
-def _warm_start(net: AttributeNet, start: AttributeModel, classes: dict[str, list[str]]) -> None:
+def warm_start(net: AttributeNet, start: AttributeModel, classes: dict[str, list[str]]) -> None:
     """Copy ``start``'s shared layers, and for each head the rows of the classes both models know."""
     import torch
 
@@ -184,7 +190,7 @@ def _warm_start(net: AttributeNet, start: AttributeModel, classes: dict[str, lis
                     head.bias[row] = float(w[f"head/{attribute}/b"][known[name]])
 
 
-def _net(dim: int, sizes: list[int], recipe: Recipe) -> AttributeNet:
+def make_net(dim: int, sizes: list[int], recipe: Recipe) -> AttributeNet:
     from sveta.learn.attribute_net import AttributeNet
 
     return AttributeNet(
@@ -212,21 +218,12 @@ def _optimise(
     epochs = max(recipe.epochs, -(-MIN_STEPS // per_epoch))  # a small catalog still gets enough updates
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, recipe.lr, total_steps=epochs * per_epoch, pct_start=0.1)
     ce = torch.nn.CrossEntropyLoss(label_smoothing=recipe.smoothing, ignore_index=IGNORE)
-    head_weights = [HEAD_WEIGHTS.get(a, OTHER_HEAD_WEIGHT) for a in attributes]
-    pair = [attributes.index(a) if a in attributes else None for a in ("category", "colour")]
     generator = torch.Generator().manual_seed(recipe.seed)
     net.train()
     for epoch in range(epochs):
         for batch in torch.randperm(len(xt), generator=generator).split(recipe.batch):
             logits, embedding = net(xt[batch])
-            y = yt[batch]
-            terms = [
-                w * _masked_ce(ce, out, y[:, i]) for i, (w, out) in enumerate(zip(head_weights, logits, strict=True))
-            ]
-            loss = sum(terms, torch.zeros(()))
-            if recipe.supcon and pair[0] is not None:
-                colour = y[:, pair[1]] if pair[1] is not None else y[:, pair[0]]
-                loss = loss + recipe.supcon * _supcon(embedding, y[:, pair[0]], colour, recipe)
+            loss = multi_task_loss(ce, logits, embedding, yt[batch], attributes, recipe)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -234,6 +231,27 @@ def _optimise(
         if on_epoch:
             on_epoch(epoch + 1, epochs)
     net.eval()
+
+
+def multi_task_loss(
+    ce: torch.nn.CrossEntropyLoss,
+    logits: list[torch.Tensor],
+    embedding: torch.Tensor,
+    y: torch.Tensor,
+    attributes: list[str],
+    recipe: Recipe,
+) -> torch.Tensor:
+    """The heads' weighted cross-entropies plus the supervised-contrastive term on the embedding."""
+    import torch
+
+    weights = [HEAD_WEIGHTS.get(a, OTHER_HEAD_WEIGHT) for a in attributes]
+    terms = [w * _masked_ce(ce, out, y[:, i]) for i, (w, out) in enumerate(zip(weights, logits, strict=True))]
+    loss = sum(terms, torch.zeros((), device=embedding.device))
+    pair = [attributes.index(a) if a in attributes else None for a in ("category", "colour")]
+    if recipe.supcon and pair[0] is not None:
+        colour = y[:, pair[1]] if pair[1] is not None else y[:, pair[0]]
+        loss = loss + recipe.supcon * _supcon(embedding, y[:, pair[0]], colour, recipe)
+    return loss
 
 
 def _masked_ce(ce: torch.nn.CrossEntropyLoss, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -246,7 +264,7 @@ def _supcon(embedding: torch.Tensor, category: torch.Tensor, colour: torch.Tenso
     import torch
 
     e = torch.nn.functional.normalize(embedding, dim=1)
-    eye = torch.eye(len(e), dtype=torch.bool)
+    eye = torch.eye(len(e), dtype=torch.bool, device=e.device)
     logp = torch.log_softmax((e @ e.T / recipe.supcon_tau).masked_fill(eye, -1e9), dim=1)
     known = (category != IGNORE)[:, None] & (category != IGNORE)[None]
     same_type = (category[:, None] == category[None]) & known
@@ -259,7 +277,7 @@ def _supcon(embedding: torch.Tensor, category: torch.Tensor, colour: torch.Tenso
     return -((w * logp).sum(1)[has] / w.sum(1)[has]).mean()
 
 
-def _calibrate(
+def calibrate(
     model: AttributeModel, views: Sequence[Features], labels: dict[str, tuple[list[str], np.ndarray]], rows: np.ndarray
 ) -> dict[str, float]:
     """One temperature per head minimising the held-out log loss: confidences then mean what they say."""

@@ -31,7 +31,7 @@ class TunedEmbedder:
         from sveta.learn.store import load_model
 
         self.model = load_model(settings, name)
-        self.base = FeatureExtractor(settings)
+        self.base = FeatureExtractor(settings, backbone=self.model.backbone)
         self.spec = f"tuned:{name}"
         self.dim = self.model.dim
         self.identity = f"{self.spec}@{self.model.card.get('model_id', '')}"
