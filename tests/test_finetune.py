@@ -147,3 +147,21 @@ def test_finetune_options_need_finetune(tmp_path: Path) -> None:
         _common.set_settings(Settings())
     assert run.exit_code != 0 and "--finetune" in run.output
     assert bad.exit_code != 0 and "--device cpu" in bad.output
+
+
+def test_a_fine_tuned_model_travels_with_its_network(tuned: tuple[Path, object], home: Settings, tmp_path: Path) -> None:
+    from sveta.learn.portable import export_model, import_model
+    from sveta.learn.store import save_model
+
+    _, result = tuned
+    model: AttributeModel = result.tuned  # type: ignore[attr-defined]
+    model.card.update(name="ft", created="2026-12-06T00:00:00+00:00", features="features-v1:effnet-lite0")
+    model.card.update(n_train=1, n_test=1, metrics={}, labels=model.classes, text_map=False, model_id="abc")
+    save_model(model, home, "ft")
+    out = tmp_path / "ft.sveta-model"
+    manifest = export_model(home, "ft", out)
+    assert model.card["backbone"]["file"] in manifest["files"]
+    elsewhere = Settings(data_dir=tmp_path / "elsewhere")
+    import_model(elsewhere, out)
+    moved = load_model(elsewhere, "ft")
+    assert moved.backbone is not None and moved.backbone.sha256 == model.card["backbone"]["sha256"]

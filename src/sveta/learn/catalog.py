@@ -188,6 +188,7 @@ def _fine_tuned(
         "kept": "fine-tuned" if kept == "tuned" else "frozen (fine-tuning did not beat it on the held-out part)",
         "held_out_mean_wf1": {k: round(mean_f1(v), 4) for k, v in scores.items()},
         "frozen_metrics": scores["frozen"],
+        "fine_tuned_metrics": scores["tuned"],
         "network": result.tuned.card["backbone"],
     }
     if kept == "frozen":
