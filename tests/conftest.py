@@ -16,6 +16,15 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 MYNTRA = SHARED / "datasets" / "myntra-small"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_weak_labels_unless_asked() -> Iterator[None]:
+    """Reading photos of people with MediaPipe costs ~70 ms a photo in every training: tests that train for other
+    reasons skip it; the weak-label tests and the demo test ask for it (Settings(weak_label_photos=...))."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SVETA_WEAK_LABEL_PHOTOS", "0")
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     if not (SHARED / "README.md").is_file():

@@ -158,6 +158,7 @@ def test_ctrl_c_stops_promptly_and_the_rerun_finishes(myntra: Path, tmp_path: Pa
 @pytest.mark.timeout(1200)  # the whole main job: ingest, train, tag and index 9,583 products (~4.5 min on 2 cores)
 def test_demo_builds_the_whole_catalog(myntra: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SVETA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SVETA_WEAK_LABEL_PHOTOS")  # the demo as a user runs it: sleeve lengths from photos included
     _common._state.clear()
     result = CliRunner().invoke(app, ["demo", "--data", str(myntra), "--no-serve", "--json"])
     _common._state.clear()
@@ -167,4 +168,5 @@ def test_demo_builds_the_whole_catalog(myntra: Path, tmp_path: Path, monkeypatch
     assert payload["stats"]["by_gender"]["Men"] > 4000
     assert payload["train"]["n_train"] + payload["train"]["n_test"] == 9583 and payload["train"]["text_map"]
     assert payload["train"]["metrics"]["sharp/category_wf1"] > 0.8
+    assert payload["train"]["metrics"]["sharp/sleeve_length_wf1"] > 0.8  # a head learned from weak labels
     assert payload["index"]["embedder"] == "tuned:catalog" and payload["index"]["count"] == 9583

@@ -149,7 +149,9 @@ def test_finetune_options_need_finetune(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "--device cpu" in bad.output
 
 
-def test_a_fine_tuned_model_travels_with_its_network(tuned: tuple[Path, object], home: Settings, tmp_path: Path) -> None:
+def test_a_fine_tuned_model_travels_with_its_network(
+    tuned: tuple[Path, object], home: Settings, tmp_path: Path
+) -> None:
     from sveta.learn.portable import export_model, import_model
     from sveta.learn.store import save_model
 
