@@ -55,6 +55,26 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(f"no PostgreSQL server here: {exc}")
 
 
+@pytest.fixture(scope="session")
+def milvus_address() -> Iterator[str]:
+    """HOST:PORT of a real Milvus 2.3 standalone server (tests/milvus_server.py), started once per session."""
+    from tests.milvus_server import MilvusServer
+
+    server = MilvusServer()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.stop()
+        if os.environ.get("CI"):  # CI must run the Milvus server cases, not skip them
+            pytest.fail(f"CI=true but no Milvus server could be started: {exc}")
+        pytest.skip(f"no Milvus server here: {exc}")
+    print(f"milvus-server {server.address} started in {server.started_s:.1f} s")
+    try:
+        yield server.address
+    finally:
+        server.stop()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CatalogStore]:
     """A fresh, migrated catalog on SQLite and on a real PostgreSQL server."""

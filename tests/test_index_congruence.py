@@ -1,4 +1,5 @@
-"""Every index backend answers the same searches alike: FAISS and Milvus Lite on real embeddings of the shared catalog.
+"""Every index backend answers the same searches alike: FAISS, Milvus Lite and a real Milvus 2.3 server (the exact
+cases) on real embeddings of the shared catalog.
 
 Exact indexes (FAISS flat, Milvus FLAT) must return the same top-10 ids as a float64 brute force and as each
 other; approximate ones (HNSW on both) recall@10 >= 0.95 against it; with and without filters. Two results
@@ -24,6 +25,7 @@ from sveta.index.base import Filter, Hit, ItemMeta, VectorIndex
 from sveta.index.faiss_index import open_faiss_index
 from sveta.index.versions import discard, read_config
 from sveta.settings import Settings
+from tests.milvus_server import SERVER, unique
 
 PHOTOS, N, QUERIES, K = 300, 3000, 200, 10
 TOL = 1e-5
@@ -37,12 +39,18 @@ FILTERS = {
     "not available": Filter(available=False),
     "exclude products": Filter(exclude_products=list(range(0, N // 2, 3))),
     "everything": Filter(gender=["Men", "Unisex"], source=["csv", "shopify"], price_max=400.0, available=True),
+    "not black nor navy (no colour passes)": Filter(exclude={"colour": ["black", " Navy Blue"]}, price_min=50.0),
 }
 
 
-def needs_milvus() -> None:
+def needs_milvus(lite: bool = True) -> None:
     pytest.importorskip("pymilvus", reason="the Milvus backend needs pip install 'sveta[milvus]'")
-    pytest.importorskip("milvus_lite", reason="the Milvus backend needs pip install 'sveta[milvus]'")
+    if lite:
+        pytest.importorskip("milvus_lite", reason="the Milvus backend needs pip install 'sveta[milvus]'")
+
+
+# The exact Milvus indexes compared with FAISS flat: Milvus Lite, and a real Milvus 2.3 standalone server.
+EXACT_MILVUS = ["milvus-flat", pytest.param("milvus-server-flat", marks=SERVER)]
 
 
 @dataclass
@@ -136,6 +144,24 @@ def backends(data: Data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         getattr(index, "close", lambda: None)()
 
 
+@pytest.fixture(scope="module")
+def server_flat(data: Data, tmp_path_factory: pytest.TempPathFactory, milvus_address: str) -> Iterator[VectorIndex]:
+    """The FLAT index of the same rows on the session's Milvus 2.3 server."""
+    needs_milvus(lite=False)
+    url = f"milvus://{milvus_address}/{unique('congruence')}"
+    settings = _settings(tmp_path_factory.mktemp("server-flat"), url, index_kind="flat")
+    index = open_index(settings, embedder="effnet-lite0+colour", dim=data.vectors.shape[1])
+    index.upsert(np.arange(N, dtype=np.int64), data.vectors, data.meta)
+    index.save()
+    yield index
+    index.client.drop_collection(index.collection)  # type: ignore[attr-defined]
+    index.close()  # type: ignore[attr-defined]
+
+
+def exact_milvus(request: pytest.FixtureRequest, backends: dict[str, VectorIndex], name: str) -> VectorIndex:
+    return request.getfixturevalue("server_flat") if name == "milvus-server-flat" else backends[name]
+
+
 def lite_graphs(index: VectorIndex) -> list[str]:
     """The index type behind each flushed segment, once Milvus Lite's background worker has built them all.
 
@@ -166,7 +192,11 @@ def allowed(meta: list[ItemMeta], flt: Filter | None) -> np.ndarray:
             flt.price_max is None or (m.price is not None and m.price <= flt.price_max)
         )
         stock_ok = flt.available is None or m.available == flt.available
-        return price_ok and stock_ok and m.product_id not in flt.exclude_products
+        unwanted = any(
+            getattr(m, f) is not None and _norm(getattr(m, f)) in {_norm(v) for v in values}
+            for f, values in flt.exclude.items()
+        )
+        return price_ok and stock_ok and not unwanted and m.product_id not in flt.exclude_products
 
     return np.array([ok(m) for m in meta])
 
@@ -191,14 +221,18 @@ def same(a: list[Hit], b: list[Hit]) -> str:
 
 
 @pytest.mark.parametrize("name", list(FILTERS))
-def test_exact_backends_return_the_same_top_10(backends: dict[str, VectorIndex], data: Data, name: str) -> None:
+@pytest.mark.parametrize("milvus_name", EXACT_MILVUS)
+def test_exact_backends_return_the_same_top_10(
+    request: pytest.FixtureRequest, backends: dict[str, VectorIndex], data: Data, milvus_name: str, name: str
+) -> None:
     flt = FILTERS[name]
     expected = truth(data, flt)
     assert all(len(t) == K for t in expected)  # every filter leaves at least K rows
     faiss = backends["faiss-flat"].search(data.queries, K, flt, distinct_products=False)
-    milvus = backends["milvus-flat"].search(data.queries, K, flt, distinct_products=False)
+    milvus = exact_milvus(request, backends, milvus_name).search(data.queries, K, flt, distinct_products=False)
     verdicts = [same(f, m) for f, m in zip(faiss, milvus, strict=True)]
-    print(f"congruence exact {name!r}: same ids {verdicts.count('ids')}/{QUERIES}, tied {verdicts.count('tie')}")
+    counts = f"same ids {verdicts.count('ids')}/{QUERIES}, tied {verdicts.count('tie')}"
+    print(f"congruence exact {milvus_name} {name!r}: {counts}")
     assert verdicts.count("differ") == 0
     assert verdicts.count("ids") >= 0.99 * QUERIES  # ties at the 10th rank are rare on real embeddings
     assert all(same(f, t) != "differ" for f, t in zip(faiss, expected, strict=True))
@@ -206,9 +240,12 @@ def test_exact_backends_return_the_same_top_10(backends: dict[str, VectorIndex],
 
 
 @pytest.mark.parametrize("name", ["none", "gender", "exclude products"])
-def test_distinct_products_agree(backends: dict[str, VectorIndex], data: Data, name: str) -> None:
+@pytest.mark.parametrize("milvus_name", EXACT_MILVUS)
+def test_distinct_products_agree(
+    request: pytest.FixtureRequest, backends: dict[str, VectorIndex], data: Data, milvus_name: str, name: str
+) -> None:
     faiss = backends["faiss-flat"].search(data.queries, K, FILTERS[name])
-    milvus = backends["milvus-flat"].search(data.queries, K, FILTERS[name])
+    milvus = exact_milvus(request, backends, milvus_name).search(data.queries, K, FILTERS[name])
     assert all(len({h.product_id for h in hits}) == K for hits in milvus)
     assert all(same(f, m) != "differ" for f, m in zip(faiss, milvus, strict=True))
 
@@ -295,8 +332,9 @@ def test_filter_expressions_quote_what_people_type(small: tuple[Settings, Vector
 
     flt = Filter(brand=['Levi\'s "Red"\\ '], price_min=1e-05, available=False, exclude_products=[3, 4])
     assert filter_expr(flt) == (
-        'brand_key in ["levi\'s \\"red\\"\\\\"] and price >= 1e-05 and available == false and product_id not in [3, 4]'
-    )
+        'brand_key in ["=levi\'s \\"red\\"\\\\"] and has_price == true and price >= 1e-05 and available == false '
+        "and product_id not in [3, 4]"
+    )  # a present value's key starts with "=": a missing one ("") never matches
     assert filter_expr(None) == filter_expr(Filter()) == ""
     _, index = small
     index.upsert(np.array([5]), data.vectors[[5]], [ItemMeta(product_id=5, brand='Levi\'s "Red"\\', price=None)])
@@ -405,16 +443,22 @@ def test_faiss_default_is_unchanged(data: Data, tmp_path: Path) -> None:
     assert type(index) is type(reference) and index.search(data.queries, 5) == reference.search(data.queries, 5)
 
 
-def test_catalog_sync_and_search_through_milvus_lite(myntra: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["lite", pytest.param("server", marks=SERVER)])
+def test_catalog_sync_and_search_through_milvus(
+    request: pytest.FixtureRequest, myntra: Path, tmp_path: Path, where: str
+) -> None:
     """SVETA_INDEX_URL alone moves the catalog's index: build, an incremental no-op update, a photo search."""
-    needs_milvus()
+    needs_milvus(lite=where == "lite")
+    url = "milvus-lite:index"
+    if where == "server":
+        url = f"milvus://{request.getfixturevalue('milvus_address')}/{unique('sync')}"
     from sveta.catalog.store import open_catalog
     from sveta.engines.search import Searcher
     from sveta.index.catalog_index import open_catalog_index, sync_index
     from sveta.ingest.feeds import FeedReader
     from sveta.ingest.pipeline import run_ingest
 
-    settings = Settings(data_dir=tmp_path / "data", index_url="milvus-lite:index")
+    settings = Settings(data_dir=tmp_path / "data", index_url=url)
     feed = tmp_path / "styles.csv"
     feed.write_text("\n".join((myntra / "styles.csv").read_text(encoding="utf-8").splitlines()[:41]) + "\n")
     catalog = open_catalog(settings.catalog_url)
@@ -425,7 +469,7 @@ def test_catalog_sync_and_search_through_milvus_lite(myntra: Path, tmp_path: Pat
     again = sync_index(catalog, settings)
     assert (again.embedded, again.meta_updated, again.unchanged) == (0, 0, 40)
     assert type(open_catalog_index(settings, create=False)).__name__ == "MilvusIndex"
-    assert (settings.data_dir / "index.db").is_dir()
+    assert (settings.data_dir / "index.db").is_dir() == (where == "lite")
     product = catalog.find_product("10000")
     result = Searcher(settings, catalog).search_photo(myntra / "images" / "10000.jpg", k=5, category=None)
     assert product is not None and result.matches[0].card.product_id == product.id

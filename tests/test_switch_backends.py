@@ -1,5 +1,6 @@
-"""A built catalog moved from the defaults (SQLite + FAISS) to PostgreSQL + Milvus Lite: `sveta catalog copy`, two
-settings, `sveta index build`; then every CLI command and every API endpoint answers as it did before."""
+"""A built catalog moved from the defaults (SQLite + FAISS) to PostgreSQL + Milvus (Lite, and a real Milvus 2.3
+server): `sveta catalog copy`, two settings, `sveta index build`; then every CLI command and every API endpoint
+answers as it did before."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sveta.cli import _common, app
 from sveta.errors import CatalogError
 from sveta.settings import Settings
 from tests.conftest import reset_postgres
+from tests.milvus_server import SERVER, unique
 from tests.shopify_server import ShopifyStore, make_products, serve
 from tests.test_api import KEY, PHOTOS, WRITE, build_catalog
 from tests.test_api import _finished as wait_for_run
@@ -103,16 +105,32 @@ def scrub(value: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def switch(myntra: Path, tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Switch]:
-    pytest.importorskip("milvus_lite", reason="Milvus Lite needs pip install 'sveta[milvus]'")
-    reset_postgres(postgres_url)
-    home = tmp_path_factory.mktemp("switch")
-    before, catalog, folder = build_catalog(myntra, home)
+def original(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
+    """The catalog as built on the defaults, once for both Milvus targets; each switches a copy of it."""
+    before, catalog, folder = build_catalog(myntra, tmp_path_factory.mktemp("original"))
     catalog.engine.dispose()
+    return before, folder
+
+
+@pytest.fixture(scope="module", params=["milvus-lite", pytest.param("milvus-server", marks=SERVER)])
+def switch(
+    request: pytest.FixtureRequest,
+    original: tuple[Settings, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+) -> Iterator[Switch]:
+    if request.param == "milvus-lite":
+        pytest.importorskip("milvus_lite", reason="Milvus Lite needs pip install 'sveta[milvus]'")
+        index_url = "milvus-lite:milvus"
+    else:
+        pytest.importorskip("pymilvus", reason="Milvus needs pip install 'sveta[milvus]'")
+        index_url = f"milvus://{request.getfixturevalue('milvus_address')}/{unique('switch')}"
+    reset_postgres(postgres_url)
+    (before, folder), home = original, tmp_path_factory.mktemp("switch")
     # A copy of the data home is the one that switches; the original stays on the defaults, to compare with.
     shutil.copytree(before.data_dir, home / "switched")
     moved = before.model_copy(update={"data_dir": home / "switched"})
-    after = moved.model_copy(update={"database_url": postgres_url, "index_url": "milvus-lite:milvus"})
+    after = moved.model_copy(update={"database_url": postgres_url, "index_url": index_url})
     staged = Switch(moved, after, folder, {}, {})
     copied = cli(staged.env("before"), ["catalog", "copy", postgres_url, "--json"])
     built = cli(staged.env("after"), ["index", "build", "--json"])  # the one command after the settings change

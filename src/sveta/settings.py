@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         description="Where the vector index lives. Empty: the embedded FAISS index in the data home. "
         "milvus-lite:PATH: embedded Milvus Lite in the folder PATH ('.db' is appended when missing; relative to "
         "the data home unless absolute; one process at a time). milvus://[USER:PASSWORD@]HOST:PORT/COLLECTION: "
-        "a Milvus standalone or distributed server (2.5 or later). Milvus needs pip install 'sveta[milvus]'; "
+        "a Milvus standalone or distributed server (2.3 or later). Milvus needs pip install 'sveta[milvus]'; "
         "either way config.json stays in the data home's index folder.",
     )
     index_kind: str = Field(
@@ -143,6 +143,13 @@ class Settings(BaseSettings):
     )
     api_read_key_required: bool = Field(
         False, description="Require the X-API-Key header on the API's read endpoints too (they are open by default)."
+    )
+    map_points: int = Field(
+        2000,
+        ge=10,
+        le=20_000,
+        description="Products in the API's t-SNE map of the catalog (GET /api/map?method=tsne): made once per index "
+        "version in the background (about 10 s of one core for 2,000) and kept beside it; a larger limit is clamped.",
     )
     sync_every: str = Field(
         "6h",

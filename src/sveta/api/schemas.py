@@ -379,3 +379,9 @@ class CatalogMap(Schema):
     categories: list[str]
     points: list[MapPoint]
     version: str | None = Field(description="The index version the map is of.")
+    status: str = Field(
+        description="'ready', or 'computing': the t-SNE map is being made in the background and these are the PCA "
+        "map's points meanwhile (method says which); ask again in a moment."
+    )
+    max_points: int = Field(description="The most products the method's map holds (t-SNE: SVETA_MAP_POINTS).")
+    clamped: bool = Field(description="Whether the limit asked for more than max_points (then max_points came).")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -19,10 +21,14 @@ from sveta.index.base import Filter, Hit, IndexConfig, ItemMeta, as_ids, unit_ve
 from sveta.index.faiss_index import AUTO_DOWN, MAX_EF
 from sveta.index.milvus_schema import (
     FIELDS,
+    SCHEMA,
     VECTOR,
+    GuardedClient,
+    check_schema,
     create_collection,
     filter_expr,
     index_params,
+    milvus_errors,
     to_hits,
     to_item,
     to_row,
@@ -38,6 +44,7 @@ log = logging.getLogger(__name__)
 MAX_TOPK = 16_384  # the largest limit Milvus accepts
 BATCH = 2_000  # rows per insert, ids per get: far below gRPC's message limit at 1,500-d
 QUERIES = 1_024  # query vectors per search call
+CONNECT_S = 10.0  # how long a server's port may take to accept a connection
 COUNT_TTL_S = 60.0  # how long a filter's row count (HNSW's ef follows it) is reused
 # A filtered HNSW walk widens ef by (rows / allowed rows) ** EF_POWER. Milvus cannot be told to scan the allowed
 # rows exactly (what the FAISS index does for selective filters), and a filter that follows the photos (a real
@@ -200,7 +207,11 @@ class MilvusIndex:
             logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
         it = self.client.query_iterator(self.collection, batch_size=5 * BATCH, output_fields=fields)
         try:
-            while batch := it.next():
+            while True:
+                with milvus_errors(self.target.shown):
+                    batch = it.next()
+                if not batch:
+                    break
                 yield batch
         finally:
             it.close()
@@ -245,7 +256,7 @@ class MilvusIndex:
 
     def _params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"backend": "milvus", "url": self.target.shown, "base": self.target.collection}
-        params |= {"collection": self.collection, "index_type": self.config.kind.upper()}
+        params |= {"collection": self.collection, "index_type": self.config.kind.upper(), "schema": SCHEMA}
         if self.config.kind == "hnsw":
             params |= {"m": self.settings.hnsw_m, "ef_construction": self.settings.hnsw_ef_construction}
         return params
@@ -261,6 +272,7 @@ class MilvusIndex:
                 return False
             config = IndexConfig.load(self.path / version / CONFIG)
             config.check(self.config.embedder, self.config.dim, self.config.identity)
+            check_schema(self.client, str(config.params["collection"]), config.params, str(self.path))
             self.config, self.collection, self._version = config, str(config.params["collection"]), version
             self.client.load_collection(self.collection)
             self._counts.clear()
@@ -272,14 +284,32 @@ class MilvusIndex:
 
 def _connect(target: MilvusTarget) -> Any:
     pymilvus = require("pymilvus", "milvus")
+    # pymilvus logs every failed call with its traceback before raising it; sveta reports it once, in one line
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     if target.lite:
         require("milvus_lite", "milvus")
         Path(target.uri).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        _reachable(target)
     try:
-        return pymilvus.MilvusClient(uri=target.uri, token=target.token)
+        return GuardedClient(pymilvus.MilvusClient(uri=target.uri, token=target.token), target.shown)
     except Exception as exc:  # pymilvus's MilvusException, Milvus Lite's lock held by another process, ...
+        reason = " ".join(str(getattr(exc, "message", "") or exc).split())
         hint = "Milvus Lite serves one process at a time: is another sveta using it?" if target.lite else ""
-        raise ConfigError(f"cannot open the Milvus index at {target.shown}: {exc}", hint or HINT) from exc
+        hint = hint or f"is the Milvus server running and reachable at {target.uri}? (SVETA_INDEX_URL)"
+        raise ConfigError(f"cannot open the Milvus index at {target.shown}: {reason}", hint) from exc
+
+
+def _reachable(target: MilvusTarget) -> None:
+    """A server that refuses connections fails at once, not after pymilvus's seconds of retries."""
+    where = urlsplit(target.uri)
+    try:
+        socket.create_connection((where.hostname, where.port), timeout=CONNECT_S).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot open the Milvus index at {target.shown}: {exc.strerror or exc}",
+            f"is the Milvus server running and reachable at {target.uri}? (SVETA_INDEX_URL)",
+        ) from exc
 
 
 def _live_collection(path: Path, target: MilvusTarget) -> str | None:
@@ -336,6 +366,7 @@ def _existing(path: Path, target: MilvusTarget, config: IndexConfig, version: st
     client = _connect(target)
     if not client.has_collection(collection):
         raise ConfigError(f"the Milvus collection {collection!r} that {path} names is missing at {target.shown}", HINT)
+    check_schema(client, collection, config.params, str(path))
     client.load_collection(collection)
     index = MilvusIndex(path, target, config, settings, client, collection)
     index._version, index._dirty = version, False

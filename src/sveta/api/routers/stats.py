@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from sveta.api.deps import AppState, app_state, require_read
 from sveta.api.schemas import CatalogMap, CatalogStats
 
+if TYPE_CHECKING:
+    from sveta.index.projection import MapCache
+
 router = APIRouter(prefix="/api", tags=["stats"], dependencies=[Depends(require_read)])
-_MAP_LOCK = threading.Lock()  # one projection at a time: a t-SNE takes seconds of CPU
+_MAP_LOCK = threading.Lock()  # one map cache per app
 
 
 @router.get("/stats", summary="Catalog counts by category, gender, colour, source; frequent title words")
@@ -33,20 +36,37 @@ def stats(
 
 @router.get("/map", summary="A 2-D map of the catalog's photos (PCA or t-SNE of the index's vectors)")
 def catalog_map(
-    method: Literal["pca", "tsne"] = Query("pca", description="'pca' (fast, up to 5,000 points) or 'tsne'."),
-    limit: int = Query(5000, ge=1, le=5000, description="At most this many products (t-SNE: 1,000)."),
+    response: Response,
+    method: Literal["pca", "tsne"] = Query("pca", description="'pca' or 'tsne' (made in the background)."),
+    limit: int | None = Query(
+        None, ge=1, description="At most this many products (default and most: 5,000; t-SNE: SVETA_MAP_POINTS)."
+    ),
     state: AppState = Depends(app_state),
 ) -> CatalogMap:
-    from sveta.index.projection import catalog_map as project
+    """Each method's map is made once per index version; a limit takes a smaller sample of it. The t-SNE map is made
+    in the background: until it is there the answer is the PCA map, with status 'computing'."""
+    from sveta.index.projection import PCA_POINTS
 
     engines = state.engines()
-    searcher = engines.searcher()  # the live version's index, reloaded when CURRENT changes
-    key = (engines.current_version(), len(searcher.index), method, limit)
+    index = engines.searcher().index  # the live version's index, reloaded when CURRENT changes
+    key, maps = (engines.current_version(), len(index)), _maps(state)
+    found = maps.tsne(key, state.catalog(), index) if method == "tsne" else None
+    status = "computing" if method == "tsne" and found is None else "ready"
+    if status == "computing":
+        response.headers["Retry-After"] = "2"
+    found = found or maps.pca(key, state.catalog(), index)
+    most = maps.tsne_points if method == "tsne" else PCA_POINTS
+    asked = most if limit is None else limit
+    answer = found.head(min(asked, most)).as_dict() | {"version": key[0], "status": status}
+    return CatalogMap.model_validate(answer | {"max_points": most, "clamped": asked > most})
+
+
+def _maps(state: AppState) -> MapCache:
+    """The app's maps of the live index version (made on first use)."""
+    from sveta.index.projection import MapCache
+
     with _MAP_LOCK:
-        cached: dict[tuple[Any, ...], CatalogMap] = state.cache.setdefault("map", {})
-        if key not in cached:
-            for old in [k for k in cached if k[:2] != key[:2]]:
-                del cached[old]  # another index version: its maps are stale
-            answer = project(state.catalog(), searcher.index, method, limit).as_dict() | {"version": key[0]}
-            cached[key] = CatalogMap.model_validate(answer)
-        return cached[key]
+        maps: MapCache | None = state.cache.get("maps")
+        if maps is None:
+            maps = state.cache["maps"] = MapCache(state.settings.index_dir, state.settings.map_points)
+        return maps

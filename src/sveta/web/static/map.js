@@ -12,8 +12,7 @@ export function mapView(query) {
   const tip = h("a", { class: "map-tip", hidden: true });
   const area = h("div", { class: "map-area" }, canvas, overlay, tip);
   const legend = h("div", { class: "legend" });
-  const caption = h("p", { class: "muted" }, spinner(method === "tsne"
-    ? "Computing the t-SNE map (about ten seconds the first time)…" : "Projecting the catalog…"));
+  const caption = h("p", { class: "muted" }, spinner("Projecting the catalog…"));
   const switcher = h("div", { class: "switch", role: "group", "aria-label": "projection" },
     [["pca", "PCA"], ["tsne", "t-SNE"]].map(([m, label]) => h("a", {
       class: m === method ? "button active" : "button", href: `#/map?method=${m}`,
@@ -129,23 +128,45 @@ export function mapView(query) {
     h("span", { class: "muted" }, n))));
   };
 
-  const ready = () => {
+  let timer = null; // while the t-SNE map is being made: the next try
+  let left = false; // the page was left: no more tries
+  const showMap = (data) => {
+    const counts = new Map();
+    for (const p of data.points) counts.set(p.category, (counts.get(p.category) || 0) + 1);
+    const sorted = new Map([...counts].sort((a, b) => b[1] - a[1]));
+    state.points = data.points;
+    state.colours = palette([...sorted.keys()]);
+    renderLegend(sorted);
+    show(null); // the points were replaced (the t-SNE map after the PCA one)
+    draw();
+    node.dataset.loaded = "true";
+  };
+  const describe = (data) => {
+    const axes = data.explained.length
+      ? ` The axes keep ${data.explained.map((v) => `${Math.round(v * 100)}%`).join(" and ")} of the variance.` : "";
+    const text = `${data.count.toLocaleString()} of ${data.total.toLocaleString()} products, `
+      + `${data.method === "tsne" ? "t-SNE" : "PCA"} of the index's photo vectors, coloured by category.${axes} `
+      + "Hover (or tap) a point for its photo; click a category to pick it out.";
+    if (data.status !== "computing") return [text];
+    return [spinner("Computing the t-SNE map in the background: it appears here in a moment. "
+      + "Meanwhile, the PCA map."), text];
+  };
+  const load = () => {
+    timer = null;
     api("/api/map", { params: { method } }).then((data) => {
-      const counts = new Map();
-      for (const p of data.points) counts.set(p.category, (counts.get(p.category) || 0) + 1);
-      const sorted = new Map([...counts].sort((a, b) => b[1] - a[1]));
-      state.points = data.points;
-      state.colours = palette([...sorted.keys()]);
-      const axes = data.explained.length
-        ? ` The axes keep ${data.explained.map((v) => `${Math.round(v * 100)}%`).join(" and ")} of the variance.` : "";
-      caption.replaceChildren(`${data.count.toLocaleString()} of ${data.total.toLocaleString()} products, `
-        + `${method === "tsne" ? "t-SNE" : "PCA"} of the index's photo vectors, coloured by category.${axes} `
-        + "Hover (or tap) a point for its photo; click a category to pick it out.");
-      renderLegend(sorted);
-      draw();
-      node.dataset.loaded = "true";
-    }).catch((error) => caption.replaceChildren(errorBox(error)));
+      if (left) return;
+      showMap(data);
+      caption.replaceChildren(...describe(data));
+      if (data.status === "computing") timer = setTimeout(load, 2000);
+    }).catch((error) => {
+      if (!left) caption.replaceChildren(errorBox(error));
+    });
   };
   window.addEventListener("resize", draw);
-  return { node, ready, cleanup: () => window.removeEventListener("resize", draw) };
+  const cleanup = () => {
+    left = true;
+    if (timer) clearTimeout(timer);
+    window.removeEventListener("resize", draw);
+  };
+  return { node, ready: load, cleanup };
 }
