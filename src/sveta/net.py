@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -12,21 +13,75 @@ import httpx
 from sveta.errors import BlockedURLError
 from sveta.settings import Settings
 
+MAX_HOST = 253  # characters of a DNS name, without its final dot (RFC 1035)
+MAX_LABEL = 63  # characters of one dot-separated label
+_LABEL = re.compile(r"[a-z0-9_-]+")
+_HOST_HINT = "check the URL: a host name is dot-separated labels of 1-63 letters, digits or hyphens, 253 at most"
+
 
 def check_url(url: str, allowed_hosts: Iterable[str] = ()) -> None:
-    """Refuse non-HTTP URLs and hosts that resolve to private, loopback, link-local or reserved addresses."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BlockedURLError(f"not an http(s) URL: {url!r}", "give a URL starting with https://")
-    host = parts.hostname.lower()
+    """Refuse non-HTTP URLs, malformed hosts and ports, and hosts that resolve to private, loopback, link-local or
+    reserved addresses; nothing is fetched or resolved before the URL's form is checked."""
+    scheme, host, port = _split(url)
     if host in {h.lower() for h in allowed_hosts}:
         return
-    for address in _resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
+    for address in _resolve(host, port or (443 if scheme == "https" else 80)):
         if not _is_public(address):
             raise BlockedURLError(
-                f"refusing to fetch {url}: {host} resolves to {address}, a private, loopback or link-local address",
+                f"refusing to fetch {_short(url)}: {host} resolves to {address}, a private, loopback or link-local "
+                "address",
                 "if you trust this host, add it to SVETA_ALLOWED_PRIVATE_HOSTS (comma-separated)",
             )
+
+
+def _split(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an http(s) URL whose host and port are well formed, else a BlockedURLError."""
+    try:
+        parts = urlsplit(url)
+        scheme, hostname, port = parts.scheme, parts.hostname, parts.port
+    except ValueError as exc:  # an unclosed [IPv6 literal, a port that is no number or out of range
+        raise BlockedURLError(f"malformed URL {_short(url)!r}: {exc}", "check the URL's host and port") from None
+    if scheme not in ("http", "https") or not hostname:
+        raise BlockedURLError(f"not an http(s) URL: {_short(url)!r}", "give a URL starting with https://")
+    host = hostname.lower()
+    problem = host_problem(host)
+    if problem is not None:
+        raise BlockedURLError(f"bad host name {_short(host)!r} in the URL: {problem}", _HOST_HINT)
+    return scheme, host, port
+
+
+def host_problem(host: str) -> str | None:
+    """What is wrong with a URL's host (an IP literal or a DNS name, IDNA allowed), or None when it is well formed."""
+    if ":" in host:  # only an IPv6 literal has colons in a host
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "not a valid IPv6 address"
+        return None
+    name = host[:-1] if host.endswith(".") else host
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")  # the encoding getaddrinfo would apply
+        except UnicodeError:
+            return "not a valid internationalised (IDNA) name"
+    if len(name) > MAX_HOST:
+        return f"{len(name):,} characters long, at most {MAX_HOST} are allowed"
+    return next((problem for label in name.split(".") if (problem := _label_problem(label))), None)
+
+
+def _label_problem(label: str) -> str | None:
+    if not label:
+        return "an empty label (two dots in a row, or a leading dot)"
+    if len(label) > MAX_LABEL:
+        return f"a label {len(label):,} characters long, at most {MAX_LABEL} are allowed"
+    if not _LABEL.fullmatch(label):
+        return f"the label {_short(label)!r} has characters other than letters, digits, '-' and '_'"
+    return None
+
+
+def _short(text: str, most: int = 80) -> str:
+    """Text for a message: a URL or host the client sent may be thousands of characters long."""
+    return text if len(text) <= most else f"{text[: most - 1]}…"
 
 
 def _resolve(host: str, port: int) -> list[str]:
@@ -34,6 +89,8 @@ def _resolve(host: str, port: int) -> list[str]:
         return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)})
     except socket.gaierror as exc:
         raise BlockedURLError(f"cannot resolve host {host!r}: {exc.strerror}", "check the URL's spelling") from exc
+    except UnicodeError as exc:  # the IDNA codec refused a name host_problem let through
+        raise BlockedURLError(f"bad host name {_short(host)!r} in the URL: {exc}", _HOST_HINT) from None
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

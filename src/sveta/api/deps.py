@@ -5,12 +5,13 @@ from __future__ import annotations
 import hmac
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 
 from sveta.api.errors import ApiError
+from sveta.catalog.models import MAX_ID
 from sveta.catalog.store import CatalogStore, open_catalog
 from sveta.errors import InputError
 from sveta.index.base import Filter
@@ -156,6 +157,11 @@ def _check_key(settings: Settings, key: str | None, what: str) -> None:
 
 
 # -- shared parameters ----------------------------------------------------------------------------
+
+# Every integer id in a path, and every offset, is checked against the catalog's id range here: a larger number
+# overflows the database (a 500), a negative one names nothing. Out of range is a 422 that says the range.
+RowId = Annotated[int, Path(ge=0, le=MAX_ID, description=f"A catalog id: a whole number from 0 to {MAX_ID}.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="How many to skip (the page's start).")]
 
 
 def search_filter(

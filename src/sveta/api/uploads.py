@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -20,6 +21,8 @@ from sveta.images.checks import FORMATS, inspect_image, sniff
 from sveta.settings import Settings
 
 MULTIPART_SLACK = 64 * 1024  # room for the multipart envelope around a photo of the largest size
+DRAIN_MOST = 64 * 1024 * 1024  # of a refused body, read and discard at least this much before answering
+CLOSE = {"Connection": "close"}  # a refused body's connection is not reused (the rest may not have been read)
 _ACCEPTED_TYPES = ("image/", "application/octet-stream")
 _UPLOAD_HINT = "send a JPEG, PNG or WEBP photo as the multipart field 'file'"
 MAX_PHOTOS = 8  # photos one search takes (the body limit counts them together)
@@ -36,25 +39,40 @@ class UploadedPhoto:
     height: int
 
 
-def too_large(limit: int) -> ApiError:
-    return ApiError(
-        413, f"the upload is larger than {limit:,} bytes", "send a smaller photo, or raise SVETA_MAX_UPLOAD_BYTES"
-    )
+def too_large(limit: int, size: int | None = None) -> ApiError:
+    """The 413 of an upload over the limit; ``size`` is the body's or the photo's, when known."""
+    sent = f"{_amount(size)}, limit {_amount(limit)}" if size else f"over the {_amount(limit)} limit"
+    return ApiError(413, f"photo too large: {sent}", "resize it, or raise SVETA_MAX_UPLOAD_BYTES on the server")
+
+
+def _amount(n: int) -> str:
+    return f"{n:,} bytes" if n < 1_000_000 else f"{n / 1_000_000:.1f}".removesuffix(".0") + " MB"
 
 
 class BodyLimit:
-    """Refuses request bodies over the upload limit: by Content-Length up front, else while they stream in."""
+    """Refuses request bodies over the upload limit: by Content-Length up front, else while they stream in.
+
+    A refused body is read and thrown away (up to ``drain_most`` bytes, a chunk at a time) before the 413 is sent,
+    with ``Connection: close``: a server that answers and closes while the client is still sending resets the
+    connection, and the client then sees the reset, not the 413. A client that waits for ``100 Continue`` has sent
+    nothing and is answered at once.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes + MULTIPART_SLACK
+        self.app, self.limit, self.max_bytes = app, max_bytes, max_bytes + MULTIPART_SLACK
+        self.drain_most = max(DRAIN_MOST, 4 * self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
-            await _refuse(send, self.max_bytes - MULTIPART_SLACK)
+            waiting = headers.get(b"expect", b"").lower() == b"100-continue"  # the client sends nothing until told
+            if not waiting and int(length) <= self.drain_most:  # a larger one would be reset anyway: no use reading
+                await drain(receive, self.drain_most)
+            await _refuse(send, too_large(self.limit, int(length)))
             return
         await self.app(scope, self._counting(receive), send)
 
@@ -66,18 +84,30 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise too_large(self.max_bytes - MULTIPART_SLACK)
+                rest, ended = await drain(receive, self.drain_most) if message.get("more_body") else (0, True)
+                error = too_large(self.limit, seen + rest if ended else None)
+                error.headers = dict(CLOSE)
+                raise error
             return message
 
         return counted
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    import json
+async def drain(receive: Receive, most: int) -> tuple[int, bool]:
+    """Read and discard the rest of a request body, at most ``most`` bytes: (bytes read, whether it ended)."""
+    read = 0
+    while read <= most:
+        message = await receive()
+        read += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return read, True
+    return read, False
 
-    error = too_large(limit)
+
+async def _refuse(send: Send, error: ApiError) -> None:
     body = json.dumps(error_body(error.code, error.message, error.hint)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(name.lower().encode(), value.encode()) for name, value in CLOSE.items()]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -145,7 +175,7 @@ def _check_declared_type(content_type: str | None, name: str) -> None:
 def _read_bounded(file: UploadFile, limit: int) -> bytes:
     data = file.file.read(limit + 1)
     if len(data) > limit:
-        raise too_large(limit)
+        raise too_large(limit, file.size)
     if not data:
         raise ApiError(422, "the uploaded file is empty", _UPLOAD_HINT, "input_error")
     return data

@@ -31,6 +31,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+# The largest row id every catalog database holds: the id columns are PostgreSQL INTEGERs (32-bit; a larger
+# number is an error there) and SQLite INTEGERs (64-bit; a larger one overflows). Ids are assigned from 1 up.
+MAX_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

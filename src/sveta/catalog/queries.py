@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from sveta.catalog.models import Attribute, Image, Product, Source
+from sveta.catalog.models import MAX_ID, Attribute, Image, Product, Source
 from sveta.catalog.store import CatalogStore
 from sveta.errors import InputError
 
@@ -78,9 +78,14 @@ def resolve_product(catalog: CatalogStore, ref: str | int) -> int:
         by_external = s.scalar(select(Product.id).where(Product.external_id == text).order_by(Product.id).limit(1))
         if by_external is not None:
             return int(by_external)
-        if text.isdigit() and s.get(Product, int(text)) is not None:
+        if is_row_id(text) and s.get(Product, int(text)) is not None:
             return int(text)
-    raise InputError(f"no product {text!r} in the catalog", "give a catalog id or the source's own product id")
+    raise InputError(f"no product {text[:80]!r} in the catalog", "give a catalog id or the source's own product id")
+
+
+def is_row_id(text: str) -> bool:
+    """Whether text spells a row id: ASCII digits only, no larger than MAX_ID (a database refuses a larger one)."""
+    return text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID)) and int(text) <= MAX_ID
 
 
 def product_image_ids(catalog: CatalogStore, product_id: int) -> list[int]:

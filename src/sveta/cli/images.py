@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from sveta.catalog.models import MAX_ID
 from sveta.cli._common import catalog, console, print_json, progress, settings
 from sveta.images.cache import FetchReport, ImageCache, warm_cache
 
@@ -15,7 +16,7 @@ _SHOWN_FAILURES = 10
 @app.command("fetch")
 def fetch(
     retry_broken: bool = typer.Option(False, "--retry-broken", help="Also retry images recorded as broken."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Fetch at most N images."),
+    limit: int | None = typer.Option(None, "--limit", min=1, max=MAX_ID, help="Fetch at most N images."),
     as_json: bool = typer.Option(False, "--json", help="End with one JSON line of counts and seconds."),
 ) -> None:
     """Download, check and cache the catalog's images; a broken image is recorded, never fatal."""

@@ -336,7 +336,10 @@ def _read_body(response: httpx.Response, url: str, max_bytes: int, deadline_s: f
 
 def _local_path(url: str) -> Path | None:
     """The file a ``file://`` URL or a plain path names; None for anything with another scheme."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed [IPv6 literal in the host
+        raise InputError(f"malformed image URL {url[:80]!r}: {exc}", "fix the URL in the source") from None
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise InputError(f"{url} names a file on another machine", "copy the file here and use its path")

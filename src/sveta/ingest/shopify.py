@@ -278,12 +278,11 @@ def normalize_base_url(url: str) -> str:
     text = url.strip()
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower()
     try:
-        port = parts.port
-    except ValueError:
-        host = ""
+        parts = urlsplit(text)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:  # an unclosed [IPv6 literal, a port that is no number or out of range
+        host, port = "", None
     if not host:
         raise ConfigError(f"not a store address: {url!r}", "give the shop's address, e.g. https://shop.example")
     netloc = f"[{host}]" if ":" in host else host

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from sveta.api.deps import AppState, app_state, require_read
+from sveta.api.deps import AppState, Offset, app_state, require_read
 from sveta.api.schemas import AuditPage
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api", tags=["audit"], dependencies=[Depends(require_
 @router.get("/audit", summary="Listings whose category / colour / gender / occasion the photos contradict")
 def audit(
     limit: int = Query(20, ge=1, le=500, description="Findings per page, most certain first."),
-    offset: int = Query(0, ge=0, description="Findings to skip."),
+    offset: Offset = 0,
     state: AppState = Depends(app_state),
 ) -> AuditPage:
     report = _report(state)

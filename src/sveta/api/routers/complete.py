@@ -15,8 +15,8 @@ K = Query(3, ge=1, le=50, description="How many items per slot.")
 
 @router.get("/complete/{ref}", summary="The best items of each slot that completes a catalog product")
 def complete_product(ref: str, k: int = K, engines: Engines = Depends(get_engines)) -> Completion:
+    product_or_404(engines.catalog, ref)  # an unknown product is a 404 even before there is an index
     completer = engines.completer()
-    product_or_404(completer.catalog, ref)
     return Completion.model_validate(completer.complete(completer.piece_of_product(ref), k).as_dict())
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
-from sveta.api.deps import get_catalog, product_or_404, require_read
+from sveta.api.deps import Offset, RowId, get_catalog, product_or_404, require_read
 from sveta.api.errors import ApiError
 from sveta.api.schemas import ProductDetail, ProductPage
 from sveta.catalog.browse import ProductQuery, image_path, list_products, product_detail
@@ -35,7 +35,7 @@ def product_query(
 def products(
     query: ProductQuery = Depends(product_query),
     limit: int = Query(50, ge=1, le=500, description="Products per page."),
-    offset: int = Query(0, ge=0, description="Products to skip."),
+    offset: Offset = 0,
     catalog: CatalogStore = Depends(get_catalog),
 ) -> ProductPage:
     return ProductPage.model_validate(list_products(catalog, query, limit, offset).as_dict())
@@ -61,7 +61,7 @@ def product_image(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> Fil
 
 
 @router.get("/images/{image_id}", summary="A product photo from the image cache", response_class=FileResponse)
-def image(image_id: int, catalog: CatalogStore = Depends(get_catalog)) -> FileResponse:
+def image(image_id: RowId, catalog: CatalogStore = Depends(get_catalog)) -> FileResponse:
     path = image_path(catalog, image_id)
     if path is None or not Path(path).is_file():
         raise ApiError(404, f"image {image_id} is not in the image cache", "run `sveta images fetch`")

@@ -76,9 +76,8 @@ def similar(
     flt: Filter = Depends(search_filter),
     engines: Engines = Depends(get_engines),
 ) -> SearchAnswer:
-    searcher = engines.searcher()
-    product_or_404(searcher.catalog, ref)
-    return SearchAnswer.model_validate(searcher.similar(ref, k, flt, _category(category)).as_dict())
+    product_or_404(engines.catalog, ref)  # an unknown product is a 404 even before there is an index
+    return SearchAnswer.model_validate(engines.searcher().similar(ref, k, flt, _category(category)).as_dict())
 
 
 def _category(value: str) -> str | None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from sveta.api.crawls import CrawlOptions
-from sveta.api.deps import AppState, app_state, get_catalog, require_read, require_write
+from sveta.api.deps import AppState, RowId, app_state, get_catalog, require_read, require_write
 from sveta.api.errors import ApiError
 from sveta.api.schemas import CrawlStarted, ListedSource, Source, SourceCrawlRun
 from sveta.catalog import browse
@@ -80,7 +80,7 @@ def _where(body: SourceIn, settings: Settings) -> tuple[str, str]:
     summary="Start a crawl of the source in the background; returns its crawl run",
     dependencies=WRITE,
 )
-def crawl(source_id: int, body: CrawlIn | None = None, state: AppState = Depends(app_state)) -> CrawlStarted:
+def crawl(source_id: RowId, body: CrawlIn | None = None, state: AppState = Depends(app_state)) -> CrawlStarted:
     source = browse.get_source(state.catalog(), source_id)
     if source is None:
         raise ApiError(404, f"no source {source_id}", "list them: GET /api/sources")
@@ -101,7 +101,7 @@ def crawl_runs(
 
 
 @router.get("/crawl-runs/{run_id}", summary="One crawl run: status, counts, errors", dependencies=READ)
-def crawl_run(run_id: int, catalog: CatalogStore = Depends(get_catalog)) -> SourceCrawlRun:
+def crawl_run(run_id: RowId, catalog: CatalogStore = Depends(get_catalog)) -> SourceCrawlRun:
     run = browse.get_run(catalog, run_id)
     if run is None:
         raise ApiError(404, f"no crawl run {run_id}", "list them: GET /api/crawl-runs")
