@@ -45,6 +45,7 @@ def tuned(folder: Path, home: Settings, tmp_path_factory: pytest.TempPathFactory
     return out, fine_tune(examples_from_folder(folder), home, out, QUICK, share=0.5)
 
 
+@pytest.mark.slow  # fine-tuning trains the CNN's tail: the whole suite (CI) runs these
 def test_the_exported_network_is_fine_tuned_and_matches_torch(tuned: tuple[Path, object], home: Settings) -> None:
     folder, result = tuned
     backbone = result.backbone  # type: ignore[attr-defined]
@@ -55,6 +56,7 @@ def test_the_exported_network_is_fine_tuned_and_matches_torch(tuned: tuple[Path,
     assert features_spec(backbone) != features_spec()  # its features are cached apart from the frozen CNN's
 
 
+@pytest.mark.slow  # fine-tuning trains the CNN's tail: the whole suite (CI) runs these
 def test_cached_features_are_what_the_exported_graph_computes(
     tuned: tuple[Path, object], folder: Path, home: Settings, tmp_path: Path
 ) -> None:
@@ -70,6 +72,7 @@ def test_cached_features_are_what_the_exported_graph_computes(
     assert np.abs(frozen.pooled - computed.pooled).max() > 1e-3  # the network did change
 
 
+@pytest.mark.slow  # fine-tuning trains the CNN's tail: the whole suite (CI) runs these
 def test_a_model_keeps_its_network_and_refuses_a_changed_one(tuned: tuple[Path, object], tmp_path: Path) -> None:
     _, result = tuned
     model: AttributeModel = result.tuned  # type: ignore[attr-defined]
@@ -83,6 +86,7 @@ def test_a_model_keeps_its_network_and_refuses_a_changed_one(tuned: tuple[Path, 
         AttributeModel.load(tmp_path / "model", settings)
 
 
+@pytest.mark.slow  # fine-tuning trains the CNN's tail: the whole suite (CI) runs these
 def test_fine_tuning_twice_gives_the_same_network(
     tuned: tuple[Path, object], folder: Path, home: Settings, tmp_path: Path
 ) -> None:
@@ -93,6 +97,7 @@ def test_fine_tuning_twice_gives_the_same_network(
     assert all(np.array_equal(weights[k], again.tuned.weights[k]) for k in weights)
 
 
+@pytest.mark.slow  # fine-tuning trains the CNN's tail: the whole suite (CI) runs these
 def test_the_whole_network_path_runs_on_cpu(folder: Path, tmp_path: Path) -> None:
     """What a GPU runs (every stage, the stem included), on a tiny catalog on the CPU."""
     settings = Settings(data_dir=tmp_path / "home", onnx_threads=2)
@@ -149,6 +154,7 @@ def test_finetune_options_need_finetune(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "--device cpu" in bad.output
 
 
+@pytest.mark.slow  # fine-tuning trains the CNN's tail: the whole suite (CI) runs these
 def test_a_fine_tuned_model_travels_with_its_network(
     tuned: tuple[Path, object], home: Settings, tmp_path: Path
 ) -> None:
