@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from sveta.catalog.store import CatalogStore, open_catalog
+from sveta.cli import _common
 from sveta.settings import Settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -23,6 +25,15 @@ def no_weak_labels_unless_asked() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SVETA_WEAK_LABEL_PHOTOS", "0")
         yield
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The CLI on a fresh data home (its settings and catalog state cleared before and after)."""
+    monkeypatch.setenv("SVETA_DATA_DIR", str(tmp_path / "data"))
+    _common._state.clear()
+    yield CliRunner()
+    _common._state.clear()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from sveta.api import create_app
 from sveta.catalog.models import MAX_ID
-from sveta.cli import _common, app
+from sveta.cli import app
 from sveta.errors import BlockedURLError, SvetaError
 from sveta.images.cache import ImageCache
 from sveta.net import check_url
@@ -173,14 +173,6 @@ def test_an_id_or_offset_out_of_range_is_a_422_that_says_the_range(
 def test_the_largest_offset_is_an_empty_page(client: TestClient) -> None:
     page = client.get(f"/api/products?offset={MAX_ID}")
     assert page.status_code == 200 and page.json()["items"] == []
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("SVETA_DATA_DIR", str(tmp_path / "data"))
-    _common._state.clear()
-    yield CliRunner()
-    _common._state.clear()
 
 
 @pytest.mark.parametrize("ref", ["99999999999999999999999", str(BIG), "-99999999999999999999999", "²"])

@@ -9,21 +9,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from sveta.cli import _common, app
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("SVETA_DATA_DIR", str(tmp_path / "data"))
-    _common._state.clear()
-    yield CliRunner()
-    _common._state.clear()
 
 
 def _last_json(output: str) -> dict:  # type: ignore[type-arg]
