@@ -144,6 +144,36 @@ class Settings(BaseSettings):
     api_read_key_required: bool = Field(
         False, description="Require the X-API-Key header on the API's read endpoints too (they are open by default)."
     )
+    api_heavy_workers: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Heavy API requests (photo search, look, tag, complete by photo, map) run at once; "
+        "the rest wait in a short queue (SVETA_API_HEAVY_QUEUE).",
+    )
+    api_heavy_queue: int = Field(
+        8,
+        ge=0,
+        le=10_000,
+        description="Heavy requests that may wait for a free worker; beyond that the API answers 503 with "
+        "Retry-After at once instead of queueing without bound.",
+    )
+    api_heavy_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest a heavy request waits for a worker before it gets 503 with Retry-After, in seconds.",
+    )
+    api_rate_limit: int = Field(
+        0,
+        ge=0,
+        description="Requests per minute one client (by address) may make to /api; beyond it 429 with Retry-After "
+        "(0: no limit, the default). Health checks and metrics are never limited.",
+    )
+    db_busy_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long a SQLite write waits for another writer's lock before sveta retries it, in seconds.",
+    )
     map_points: int = Field(
         2000,
         ge=10,
