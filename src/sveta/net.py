@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import socket
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -112,6 +115,29 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """A Retry-After header in seconds, from a number or an HTTP date; None when absent or unreadable (not a
+    number float() reads, "²" passes str.isdigit(), nor a date: then the caller's own backoff applies)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds: float | None = float(text)
+    except ValueError:
+        seconds = _seconds_until(text)
+    return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
+
+
+def _seconds_until(date: str) -> float | None:
+    try:
+        when = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - datetime.now(UTC)).total_seconds()
 
 
 class GuardedTransport(httpx.HTTPTransport):

@@ -31,7 +31,7 @@ def _default_shared_dir() -> Path | None:
 def _openmp_threads() -> int:
     """OpenMP's own OMP_NUM_THREADS, which FAISS users expect it to follow (0 when unset or not a number)."""
     raw = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return int(raw) if raw.isdigit() else 0
+    return int(raw) if raw.isascii() and raw.isdigit() else 0  # "²".isdigit() is True, int("²") fails
 
 
 class Settings(BaseSettings):
@@ -168,6 +168,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Requests per minute one client (by address) may make to /api; beyond it 429 with Retry-After "
         "(0: no limit, the default). Health checks and metrics are never limited.",
+    )
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="Peers whose X-Forwarded-For names the client (comma-separated addresses, or * behind a proxy "
+        "that alone reaches sveta); the rate limit counts per client.",
     )
     db_busy_timeout_s: float = Field(
         30.0,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sveta.api.errors import ApiError
 from sveta.catalog.models import Source
-from sveta.catalog.store import CatalogStore
+from sveta.catalog.store import CatalogStore, IngestRunning
 from sveta.ingest.pipeline import IngestReport
 from sveta.ingest.sources import open_source
 from sveta.settings import Settings
@@ -31,7 +31,7 @@ class _Announcing(CatalogStore):
     """The app's catalog (same engine) that reports the id of the crawl run the pipeline opens."""
 
     def __init__(self, catalog: CatalogStore, on_start: Callable[[int], None]) -> None:
-        super().__init__(catalog.engine)
+        super().__init__(catalog.engine, keyword_index=catalog.keyword_index, retries=catalog.retries)
         self._on_start = on_start
 
     def start_run(self, source_id: int) -> int:
@@ -77,6 +77,8 @@ class CrawlJobs:
             thread.start()
         if not start.ready.wait(START_TIMEOUT_S):
             raise ApiError(504, f"the crawl of {source.name} did not start in {START_TIMEOUT_S:.0f} s", None)
+        if isinstance(start.error, IngestRunning):  # a CLI ingest or the sync has it: a conflict, not an outage
+            raise ApiError(409, start.error.message, start.error.hint)
         if start.error is not None:
             raise start.error
         assert start.run_id is not None

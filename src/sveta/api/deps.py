@@ -21,6 +21,7 @@ from sveta.settings import Settings
 if TYPE_CHECKING:
     from sveta.api.crawls import CrawlJobs
     from sveta.api.metrics import Metrics
+    from sveta.api.overload import HeavyPool
     from sveta.engines.complete import Completer
     from sveta.engines.look import Looker
     from sveta.engines.search import Searcher
@@ -79,10 +80,12 @@ class Engines:
 
 @dataclass
 class AppState:
-    """One per app: its settings, its catalog (opened on first use), models, crawl jobs, metrics, caches."""
+    """One per app: its settings, its catalog (opened on first use), models, crawl jobs, metrics, caches, and the
+    pool heavy requests run in."""
 
     settings: Settings
     metrics: Metrics
+    heavy: HeavyPool
     crawls: CrawlJobs | None = None
     cache: dict[str, Any] = field(default_factory=dict)
     models: ModelCache = field(default_factory=ModelCache)  # the trained models, shared by every engine
@@ -94,7 +97,7 @@ class AppState:
     def catalog(self) -> CatalogStore:
         with self._lock:
             if self._catalog is None:
-                self._catalog = open_catalog(self.settings.catalog_url)
+                self._catalog = open_catalog(self.settings.catalog_url, busy_timeout_s=self.settings.db_busy_timeout_s)
             return self._catalog
 
     def engines(self) -> Engines:
@@ -105,6 +108,7 @@ class AppState:
             return self._engines
 
     def close(self) -> None:
+        self.heavy.close()
         if self._catalog is not None:
             self._catalog.engine.dispose()
 

@@ -54,6 +54,12 @@ class ErrorDetail(Schema):
     hint: str | None
 
 
+class ErrorBody(Schema):
+    """Every error's body: ``{"error": {"code", "message", "hint"}}``."""
+
+    error: ErrorDetail
+
+
 class NotReady(Readiness):
     """The 503 of /readyz: the checks and the error envelope every API error has."""
 

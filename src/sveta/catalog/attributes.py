@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
 
 from sveta.catalog.keyword_index import refresh_keywords
 from sveta.catalog.models import Attribute, Image, Product
 from sveta.catalog.store import CatalogStore
 
-DELETE_CHUNK = 500  # product ids per DELETE: under every database's limit on bound parameters
+CHUNK = 500  # products per transaction (and per DELETE: under every database's limit on bound parameters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +73,24 @@ def products_with_image_attributes(catalog: CatalogStore) -> set[int]:
 def replace_image_attributes(
     catalog: CatalogStore, product_ids: Sequence[int], attributes: Sequence[StoredAttribute]
 ) -> None:
-    """Drop the image attributes of ``product_ids`` and store ``attributes`` instead, in one transaction.
-
-    The keyword index follows: the products' documents are rewritten in the same transaction.
+    """Drop the image attributes of ``product_ids`` and store ``attributes`` instead, ``CHUNK`` products per
+    transaction: each product's photo attributes change at once, and tagging a whole catalog never holds the
+    write lock for long. The keyword index follows: each chunk's documents are rewritten in its transaction.
     """
-    rows = [asdict(a) for a in attributes]
-    with catalog.session() as s:
-        for start in range(0, len(product_ids), DELETE_CHUNK):
-            chunk = list(product_ids[start : start + DELETE_CHUNK])
-            s.execute(delete(Attribute).where(Attribute.origin == "image", Attribute.product_id.in_(chunk)))
-        if rows:
-            s.execute(insert(Attribute), rows)
-        if catalog.keyword_index:
-            refresh_keywords(s.connection(), [*product_ids, *(a.product_id for a in attributes)])
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for attribute in attributes:
+        rows.setdefault(attribute.product_id, []).append(asdict(attribute))
+    ids = sorted({*product_ids, *rows})
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        catalog.write(partial(_replace, chunk, [r for pid in chunk for r in rows.get(pid, [])], catalog.keyword_index))
+
+
+def _replace(chunk: list[int], rows: list[dict[str, Any]], keywords: bool, s: Session) -> None:
+    # PostgreSQL: lock the products, in id order, so that two writers of their attributes take turns.
+    s.execute(select(Product.id).where(Product.id.in_(chunk)).order_by(Product.id).with_for_update())
+    s.execute(delete(Attribute).where(Attribute.origin == "image", Attribute.product_id.in_(chunk)))
+    if rows:
+        s.execute(insert(Attribute), rows)
+    if keywords:
+        refresh_keywords(s.connection(), chunk)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sveta.catalog.keyword_index import rebuild_keywords
 from sveta.catalog.models import Base
 from sveta.catalog.store import CatalogStore, open_catalog, redacted_url
+from sveta.catalog.transactions import WRITE
 from sveta.errors import CatalogError
 
 BATCH = 2000
@@ -28,7 +29,7 @@ def copy_catalog(
     """
     target = open_catalog(target_url)
     try:
-        with _snapshot(source) as reader, target.engine.begin() as writer:
+        with _snapshot(source) as reader, target.engine.execution_options(**WRITE).begin() as writer:
             _refuse_non_empty(writer, target_url)
             counts = {t.name: _copy_table(t, reader, writer, progress) for t in Base.metadata.sorted_tables}
             if writer.dialect.name == "postgresql":
@@ -43,9 +44,7 @@ def copy_catalog(
 def _snapshot(source: CatalogStore) -> Iterator[Connection]:
     """One read transaction over every table, so a crawl that writes meanwhile cannot leave dangling references."""
     with source.engine.connect() as reader:
-        if reader.dialect.name == "sqlite":
-            reader.exec_driver_sql("BEGIN")  # Python's sqlite3 starts none before a SELECT
-        else:
+        if reader.dialect.name != "sqlite":  # SQLite's BEGIN (transactions.py) already reads one snapshot
             reader = reader.execution_options(isolation_level="REPEATABLE READ")
         try:
             yield reader

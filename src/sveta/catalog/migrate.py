@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from sveta.catalog.transactions import WRITE
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+_ONE_AT_A_TIME = threading.Lock()  # alembic's migration context is one per process: threads take turns
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -20,7 +25,14 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    """Migrate to ``revision``; a catalog already at head is only read (every process that opens one asks)."""
+    config = alembic_config(engine)
+    if revision == "head" and current(engine) == ScriptDirectory.from_config(config).get_current_head():
+        return
+    # One process migrates, the others then find head: SQLite's BEGIN IMMEDIATE, PostgreSQL's lock in env.py.
+    config.attributes["engine"] = engine.execution_options(**WRITE)
+    with _ONE_AT_A_TIME:
+        command.upgrade(config, revision)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

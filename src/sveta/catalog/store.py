@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
+from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from sveta.catalog.engine import URL_HINT, catalog_engine, redacted_url
 from sveta.catalog.keyword_index import refresh_keywords
 from sveta.catalog.models import CrawlRun, Image, Product, Source, utcnow
 from sveta.catalog.records import AttributeRecord, ProductRecord
+from sveta.catalog.transactions import WRITE, Retries, catalog_error, locked, retryable
 from sveta.catalog.writes import apply_record, fingerprint, insert_new
 from sveta.errors import CatalogError
+
+T = TypeVar("T")
+BUSY_TIMEOUT_S = 30.0  # SQLite's busy timeout when the caller names none: Settings.db_busy_timeout_s's default
+__all__ = ["BatchResult", "CatalogStore", "IndexableImage", "IngestRunning", "PreparedProduct", "open_catalog"]
+__all__ += ["redacted_url"]  # re-exported from catalog/engine.py: cli/catalog.py and copy.py import it from here
+
+
+class IngestRunning(CatalogError):
+    """Another live process is ingesting the source: one ingest per source at a time (nothing was written)."""
 
 
 @dataclass(slots=True)
@@ -55,56 +67,83 @@ class BatchResult:
 
 
 class CatalogStore:
-    """One catalog database; cheap to create, safe to share between threads (one session per call).
+    """One catalog database; cheap to create, safe to share between threads and processes (one session per call).
 
-    ``keyword_index=False`` leaves the keyword index (``catalog/keyword_index.py``) out of product writes; it exists
-    to measure what keeping it costs, and leaves the index stale until ``rebuild_keywords``.
+    Reads go through ``session()``; writes through ``write()``, each a short transaction that is retried while
+    other writers are in the way (``catalog/transactions.py``). ``keyword_index=False`` leaves the keyword index
+    (``catalog/keyword_index.py``) out of product writes; it exists to measure what keeping it costs, and leaves
+    the index stale until ``rebuild_keywords``.
     """
 
-    def __init__(self, engine: Engine, *, keyword_index: bool = True) -> None:
+    def __init__(self, engine: Engine, *, keyword_index: bool = True, retries: Retries | None = None) -> None:
         self.engine = engine
         self.keyword_index = keyword_index
+        self.retries = retries or Retries()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._writes = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """One transaction to read in (tests also write in it where they are the only writer)."""
         with self._sessions() as session:
             try:
                 yield session
                 session.commit()
-            except OperationalError as exc:
+            except (OperationalError, IntegrityError) as exc:
                 session.rollback()
-                raise CatalogError(f"catalog database error: {exc.orig}", "check SVETA_DATABASE_URL") from exc
-            except IntegrityError as exc:
-                session.rollback()
-                raise CatalogError(
-                    f"the catalog refused a write: {exc.orig}",
-                    "another process may be writing the same products; run one ingest per source at a time",
-                ) from exc
+                raise catalog_error(exc, self.retries) from exc
             except BaseException:
                 session.rollback()
                 raise
 
+    def write(self, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in one write transaction, committed; run again (from the start, so ``work`` must
+        read what it decides on) while the database says another writer was in the way."""
+
+        def once() -> T:
+            with self._writes() as session:  # closing it rolls back whatever did not commit
+                result = work(session)
+                session.commit()
+                return result
+
+        try:
+            return self.retries.run(once)
+        except (OperationalError, IntegrityError) as exc:
+            raise catalog_error(exc, self.retries, self.retries.attempts if retryable(exc) else 1) from exc
+
     # -- sources and crawl runs -------------------------------------------------------------------
 
     def ensure_source(self, name: str, kind: str, location: str) -> int:
-        with self.session() as s:
+        """The source's id, registered now if it is new."""
+        return self.register_source(name, kind, location)[0]
+
+    def register_source(self, name: str, kind: str, location: str) -> tuple[int, bool]:
+        """The source's id and whether this call registered it; a known one gets ``location``. Two registering one
+        name at once: PostgreSQL refuses the second insert, and its retry finds the first's row."""
+
+        def work(s: Session) -> tuple[int, bool]:
             source = s.scalar(select(Source).where(Source.name == name))
-            if source is None:
-                source = Source(name=name, kind=kind, location=location)
-                s.add(source)
-                s.flush()
-            elif source.location != location:
-                source.location = location
-            return source.id
+            if source is not None:
+                if source.location != location:
+                    source.location = location
+                return source.id, False
+            source = Source(name=name, kind=kind, location=location)
+            s.add(source)
+            s.flush()
+            return source.id, True
+
+        return self.write(work)
 
     def start_run(self, source_id: int) -> int:
         """Open a crawl run; refuses while another live process ingests the source, marks dead runs interrupted."""
-        with self.session() as s:
+
+        def work(s: Session) -> int:
+            # PostgreSQL: the source's row lock makes check-then-insert one step (SQLite's BEGIN IMMEDIATE already is).
+            s.execute(select(Source.id).where(Source.id == source_id).with_for_update())
             running = s.scalars(select(CrawlRun).where(CrawlRun.source_id == source_id, CrawlRun.status == "running"))
             for run in running:
                 if _alive(run):
-                    raise CatalogError(
+                    raise IngestRunning(
                         f"another ingest of this source is running (run {run.id}, pid {run.pid} on {run.host}, "
                         f"started {run.started_at:%Y-%m-%d %H:%M})",
                         "wait for it to finish; one ingest per source at a time",
@@ -115,11 +154,11 @@ class CatalogStore:
             s.flush()
             return new_run.id
 
+        return self.write(work)
+
     def finish_run(self, run_id: int, status: str, **counts: object) -> None:
-        with self.session() as s:
-            s.execute(
-                update(CrawlRun).where(CrawlRun.id == run_id).values(status=status, finished_at=utcnow(), **counts)
-            )
+        done = update(CrawlRun).where(CrawlRun.id == run_id).values(status=status, finished_at=utcnow(), **counts)
+        self.write(lambda s: s.execute(done))
 
     def runs(self, source_name: str | None = None, limit: int = 20) -> list[CrawlRun]:
         with self.session() as s:
@@ -132,9 +171,10 @@ class CatalogStore:
 
     def upsert_batch(self, source_id: int, batch: Sequence[PreparedProduct]) -> BatchResult:
         """Insert new products, rewrite changed ones, leave unchanged ones untouched (no write at all)."""
-        result = BatchResult()
         ids = [p.record.external_id for p in batch]
-        with self.session() as s:
+
+        def work(s: Session) -> BatchResult:
+            result = BatchResult()
             existing = {
                 row.external_id: row
                 for row in s.execute(
@@ -160,11 +200,14 @@ class CatalogStore:
             if self.keyword_index:
                 s.flush()
                 refresh_keywords(s.connection(), [*new_ids, *(pid for pid, _ in changed_ids)])
-        return result
+            return result
+
+        return self.write(work)
 
     def mark_gone(self, source_id: int, seen: set[str]) -> int:
         """Products of the source not seen in a complete run become unavailable (never deleted)."""
-        with self.session() as s:
+
+        def work(s: Session) -> int:
             rows = s.execute(
                 select(Product.id, Product.external_id).where(Product.source_id == source_id, Product.gone_at.is_(None))
             ).all()
@@ -172,6 +215,8 @@ class CatalogStore:
             for chunk in _chunks(gone, 500):
                 s.execute(update(Product).where(Product.id.in_(chunk)).values(available=False, gone_at=utcnow()))
             return len(gone)
+
+        return self.write(work)
 
     def get_product(self, product_id: int) -> Product | None:
         with self.session() as s:
@@ -227,81 +272,35 @@ class CatalogStore:
             return [(i, u) for i, u in s.execute(query.limit(limit))]
 
     def mark_image_cached(self, image_id: int, *, sha256: str, local_path: str, width: int, height: int) -> None:
-        with self.session() as s:
-            s.execute(
-                update(Image)
-                .where(Image.id == image_id)
-                .values(
-                    status="cached",
-                    sha256=sha256,
-                    local_path=local_path,
-                    width=width,
-                    height=height,
-                    error=None,
-                    fetched_at=utcnow(),
-                )
-            )
+        values = {"sha256": sha256, "local_path": local_path, "width": width, "height": height, "error": None}
+        cached = update(Image).where(Image.id == image_id).values(status="cached", fetched_at=utcnow(), **values)
+        self.write(lambda s: s.execute(cached))
 
     def mark_image_broken(self, image_id: int, reason: str) -> None:
-        with self.session() as s:
-            s.execute(
-                update(Image).where(Image.id == image_id).values(status="broken", error=reason, fetched_at=utcnow())
-            )
+        broken = update(Image).where(Image.id == image_id).values(status="broken", error=reason, fetched_at=utcnow())
+        self.write(lambda s: s.execute(broken))
 
 
-_URL_HINT = "check SVETA_DATABASE_URL (or SVETA_DATA_DIR for the default SQLite file) and that the server is up"
+def open_catalog(
+    url: str, *, migrate: bool = True, keyword_index: bool = True, busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> CatalogStore:
+    """Connect to the catalog at ``url`` and bring its schema to the newest migration (see CatalogStore).
 
-
-def open_catalog(url: str, *, migrate: bool = True, keyword_index: bool = True) -> CatalogStore:
-    """Connect to the catalog at ``url`` and bring its schema to the newest migration (see CatalogStore)."""
-    engine = _engine(url)
+    ``busy_timeout_s`` (SVETA_DB_BUSY_TIMEOUT_S): how long a SQLite write waits for another writer's lock before
+    it is retried.
+    """
+    engine, retries = catalog_engine(url, busy_timeout_s), Retries(busy_timeout_s=busy_timeout_s)
     if migrate:
         from sveta.catalog.migrate import upgrade
 
         try:
-            upgrade(engine)
+            retries.run(lambda: upgrade(engine))
         except (OperationalError, InterfaceError) as exc:
+            if locked(exc):
+                raise catalog_error(exc, retries, retries.attempts) from exc
             safe = engine.url.render_as_string(hide_password=True)
-            raise CatalogError(f"cannot open the catalog database {safe}: {exc.orig}", _URL_HINT) from exc
-    return CatalogStore(engine, keyword_index=keyword_index)
-
-
-def _engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        _ensure_sqlite_dir(url)
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    try:
-        return create_engine(url, pool_pre_ping=True)
-    except Exception as exc:  # bad URL or missing driver
-        shown = redacted_url(url)
-        raise CatalogError(
-            f"cannot use database URL {shown!r}: {str(exc).replace(url, shown)}",
-            "check SVETA_DATABASE_URL; for Postgres run: pip install 'sveta[postgres]'",
-        ) from exc
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    from pathlib import Path
-
-    path = url.split(":///", 1)[-1]
-    if path and path != ":memory:":
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CatalogError(
-                f"cannot create the catalog folder {Path(path).parent}: {exc.strerror}", _URL_HINT
-            ) from exc
-
-
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    # WAL lets readers (the API) go on while an ingest writes; foreign keys make cascades real.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+            raise CatalogError(f"cannot open the catalog database {safe}: {exc.orig}", URL_HINT) from exc
+    return CatalogStore(engine, keyword_index=keyword_index, retries=retries)
 
 
 def _load_full(s: Session, ids: Sequence[int]) -> list[Product]:
@@ -339,16 +338,3 @@ def _alive(run: CrawlRun) -> bool:
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-__all__ = ["BatchResult", "CatalogStore", "IndexableImage", "PreparedProduct", "open_catalog", "redacted_url"]
-
-
-def redacted_url(url: str) -> str:
-    """The URL with its password masked: error messages end up in logs and terminals."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not even parseable: show only the scheme
-        return url.split("://", 1)[0] + "://..."

@@ -11,8 +11,7 @@ from typer.core import TyperGroup
 
 from sveta._version import __version__
 from sveta.cli import _common
-from sveta.errors import SvetaError
-from sveta.settings import Settings
+from sveta.errors import SvetaError, database_storage_error, storage_error
 
 
 def ray_address_form(args: list[str]) -> list[str]:
@@ -42,9 +41,16 @@ class _SvetaGroup(TyperGroup):
             return super().invoke(ctx)
         except SvetaError as exc:
             _fail(exc.message, exc.hint, exc.exit_code)
-        except OSError as exc:  # a path the user gave that cannot be read or written
+        except OSError as exc:  # a path that cannot be read or written, or a full or read-only disk
+            if (storage := storage_error(exc)) is not None:
+                _fail(storage.message, storage.hint, storage.exit_code)
             where = f": {exc.filename}" if exc.filename else ""
             _fail(f"{exc.strerror or exc}{where}", "check the path and its permissions", 1)
+        except Exception as exc:
+            # SQLite says "database or disk is full" / "readonly database" through SQLAlchemy's OperationalError
+            if (storage := database_storage_error(exc)) is None:
+                raise
+            _fail(storage.message, storage.hint, storage.exit_code)
         except KeyboardInterrupt:
             _common.console.print("[yellow]interrupted[/]: what was finished is saved; run the command again")
             raise typer.Exit(130) from None
@@ -81,12 +87,13 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     if data_dir is not None:
-        _common.set_settings(Settings(data_dir=data_dir))
+        _common.set_settings(_common.load_settings(data_dir=data_dir))
 
 
 def _register() -> None:
     from sveta.cli import (
         audit,
+        backup,
         catalog,
         complete,
         demo,
@@ -124,6 +131,8 @@ def _register() -> None:
     app.command("sync")(sync.sync)
     app.command("serve")(serve.serve)
     app.command("doctor")(doctor.doctor)
+    app.command("backup")(backup.backup)
+    app.command("restore")(backup.restore)
 
 
 _register()

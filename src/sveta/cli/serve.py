@@ -23,4 +23,5 @@ def run_server(host: str, port: int) -> None:
     app = create_app(settings())
     every = settings().sync_every
     console.print(f"sveta on http://{host}:{port}/ (API docs: /docs; sync: {every or 'off'}); stop with Ctrl-C")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # the rate limit counts per client: the proxy's X-Forwarded-For names it when the proxy is trusted
+    uvicorn.run(app, host=host, port=port, log_level="warning", forwarded_allow_ips=settings().trusted_proxies)

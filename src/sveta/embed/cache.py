@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from sveta.atomic import write_npz
 
 
 class EmbeddingCache:
@@ -54,8 +54,5 @@ class EmbeddingCache:
         self._rows = self._read() | self._rows
         keys = np.array(list(self._rows), dtype="U64")
         vectors = np.stack(list(self._rows.values())).astype(np.float32)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, keys=keys, vectors=vectors, spec=np.array(self.spec))
-        os.replace(tmp, self.path)
+        write_npz(self.path, {"keys": keys, "vectors": vectors, "spec": np.array(self.spec)})
         self._dirty = False

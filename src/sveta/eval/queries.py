@@ -90,7 +90,7 @@ def _home_settings(settings: Settings, home: Path) -> Settings:
 def _ingested(folder: Path, images: str, examples: Sequence[Example], home: Path, settings: Settings) -> CatalogStore:
     """The part's rows of styles.csv in a catalog of their own (done once per work folder)."""
     own = _home_settings(settings, home)
-    catalog = open_catalog(own.catalog_url)
+    catalog = open_catalog(own.catalog_url, busy_timeout_s=own.db_busy_timeout_s)
     if not (home / "ingested").exists():
         from sveta.ingest.sources import open_source
 

@@ -45,7 +45,7 @@ def evaluate_retrieval(
 def _labelled_items(folder: Path) -> list[tuple[int, Path, dict[str, str]]]:
     rows, _malformed = read_styles(folder / "styles.csv")
     images = folder / "images"
-    items = [(int(r["id"]), images / f"{r['id']}.jpg", r) for r in rows if r["id"].isdigit()]
+    items = [(int(r["id"]), images / f"{r['id']}.jpg", r) for r in rows if r["id"].isascii() and r["id"].isdigit()]
     items = [item for item in items if item[1].is_file()]
     if len(items) <= K:
         raise InputError(

@@ -21,7 +21,7 @@ from PIL import Image
 
 from sveta.errors import ConfigError, InputError, SourceError, SvetaError
 from sveta.images.checks import FORMATS, PAGE_HINT, inspect_image, sniff, too_big
-from sveta.net import make_client
+from sveta.net import make_client, retry_after_s
 from sveta.progress import Progress
 from sveta.settings import Settings
 
@@ -296,8 +296,7 @@ def _check_status(response: httpx.Response, url: str) -> None:
     status = response.status_code
     if status == 429 or status >= 500:
         error = SourceError(f"{url} answered HTTP {status} after retries", _RETRY_HINT)
-        retry_after = response.headers.get("retry-after", "").strip()
-        raise _Retry(error, float(retry_after) if retry_after.isdigit() else None)
+        raise _Retry(error, retry_after_s(response.headers.get("retry-after")))
     if status >= 400:
         hint = (
             "the image is gone from the store; re-ingest the source to refresh its images"
@@ -318,7 +317,7 @@ def _check_content_type(response: httpx.Response, url: str) -> None:
 
 def _check_length(response: httpx.Response, url: str, max_bytes: int) -> None:
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:  # "²" passes isdigit() alone
         raise too_big(url, max_bytes)
 
 

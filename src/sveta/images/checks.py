@@ -26,7 +26,10 @@ _MAGIC = (
     (b"BM", "BMP"),
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),  # BigTIFF
+    (b"MM\x00+", "TIFF"),
 )
+_OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
 PAGE_HINT = "use the direct address of the image file (right-click the picture, 'Copy image address')"
 
 
@@ -41,24 +44,30 @@ def inspect_image(data: bytes, url: str, max_pixels: int) -> tuple[str, int, int
     """(format, width, height) of a fully decodable image; InputError naming the problem otherwise."""
     fmt = sniff(data)
     if fmt is None:
-        raise _not_an_image(data, url)
+        raise not_an_image(data, url)
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as img:
             width, height = img.size
             if width * height > max_pixels:  # from the header, before a single pixel is decoded
-                raise _too_many_pixels(url, width * height, max_pixels, f"{width}x{height}")
+                raise too_many_pixels(url, width * height, max_pixels, f"{width}x{height}")
             _decode(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        raise _too_many_pixels(url, int(found.group(1)) if found else None, max_pixels) from exc
+        raise too_many_pixels(url, int(found.group(1)) if found else None, max_pixels) from exc
     except SvetaError:
         raise
     except Exception as exc:  # Pillow raises many types on bad data (OSError, SyntaxError, struct.error...)
         raise InputError(
-            f"{url} is a corrupt or truncated {fmt} image ({exc})",
+            f"{url} is a corrupt or truncated {fmt} image ({pillow_reason(exc)})",
             "replace the image at the source (or its URL), then run `sveta images fetch --retry-broken`",
         ) from exc
     return fmt, width, height
+
+
+def pillow_reason(exc: BaseException) -> str:
+    """Pillow's reason without the object it names ("cannot identify image file <_io.BytesIO object at 0x7f..>")."""
+    reason = _OBJECT_REPR.sub("", str(exc)).strip()
+    return reason or type(exc).__name__
 
 
 def _decode(img: Image.Image) -> None:
@@ -69,7 +78,8 @@ def _decode(img: Image.Image) -> None:
     img.load()
 
 
-def _not_an_image(data: bytes, url: str) -> InputError:
+def not_an_image(data: bytes, url: str) -> InputError:
+    """The error for bytes no image format announces: an HTML page, an SVG, JSON, nothing at all, or else."""
     head = data[:1024].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head:
         return InputError(f"{url} is an HTML page, not an image", PAGE_HINT)
@@ -87,7 +97,8 @@ def too_big(url: str, max_bytes: int) -> InputError:
     )
 
 
-def _too_many_pixels(url: str, pixels: int | None, max_pixels: int, size: str = "") -> InputError:
+def too_many_pixels(url: str, pixels: int | None, max_pixels: int, size: str = "") -> InputError:
+    """The decompression-bomb guard's error: ``size`` ("8000x8000") when the header said it."""
     what = f"{pixels:,} pixels" if pixels else "too many pixels"
     what = f"{size} = {what}" if size else what
     return InputError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import BinaryIO
 
@@ -10,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
 from sveta.errors import InputError
-from sveta.images.checks import FORMATS
+from sveta.images.checks import not_an_image, pillow_reason, sniff, too_many_pixels
 
 Box = tuple[float, float, float, float]
 RGB = tuple[int, int, int]
@@ -22,22 +23,28 @@ _SRGB = ImageCms.createProfile("sRGB")
 
 
 def load_image(source: Path | bytes | BinaryIO, *, max_pixels: int) -> Image.Image:
-    """Decode a photo fully; InputError when it is over ``max_pixels``, corrupt or truncated."""
+    """Decode a photo fully; InputError saying what it is instead when it is no image, over ``max_pixels``, corrupt
+    or truncated (the magic bytes decide the format, as for uploads and downloads)."""
     name, data = _read(source)
+    fmt = sniff(data)
+    if fmt is None:  # empty, text, HTML, SVG: said so, not as Pillow's "cannot identify image file <...>"
+        what = not_an_image(data, "it")
+        raise InputError(f"{name} is not a readable image: {what.message}", what.hint)
     try:
-        img = Image.open(io.BytesIO(data), formats=list(FORMATS))
+        img = Image.open(io.BytesIO(data), formats=[fmt])
         width, height = img.size
         if width * height > max_pixels:  # the header is read, no pixel decoded yet
-            raise _too_many_pixels(name, width, height, max_pixels)
+            raise too_many_pixels(name, width * height, max_pixels, f"{width}x{height}")
         img.load()
     except InputError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own guard fires inside Image.open
-        raise InputError(
-            f"{name} has too many pixels ({exc})", "if the image is genuine, raise SVETA_IMAGE_MAX_PIXELS"
-        ) from exc
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise too_many_pixels(name, int(found.group(1)) if found else None, max_pixels) from exc
     except Exception as exc:  # Pillow raises many types on bad data (OSError, SyntaxError, struct.error...)
-        raise InputError(f"{name} is not a readable image, or is corrupt or truncated ({exc})", _REPLACE_HINT) from exc
+        raise InputError(
+            f"{name} is not a readable image: a corrupt or truncated {fmt} ({pillow_reason(exc)})", _REPLACE_HINT
+        ) from exc
     return img
 
 
@@ -129,11 +136,3 @@ def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
         except (ImageCms.PyCMSError, OSError):
             pass
     return img.convert("RGB")
-
-
-def _too_many_pixels(name: str, width: int, height: int, max_pixels: int) -> InputError:
-    return InputError(
-        f"{name} is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
-        "(decompression-bomb guard)",
-        "if the image is genuine, raise SVETA_IMAGE_MAX_PIXELS",
-    )

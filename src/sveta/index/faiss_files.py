@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from sveta._optional import require
+from sveta.atomic import npz_into
 from sveta.errors import ConfigError
 from sveta.index.base import IndexConfig
 from sveta.index.meta import Columns
@@ -34,7 +35,7 @@ def write_live(live: Live, config: IndexConfig, folder: Path) -> None:
     faiss = require("faiss", None)
     faiss.write_index(live.index, str(folder / INDEX))
     with open(folder / META, "wb") as fh:
-        np.savez(fh, **live.cols.to_arrays())
+        npz_into(fh, live.cols.to_arrays())
     config.count = live.cols.live
     config.params = _params(live, config, folder)
     config.save(folder / CONFIG)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -15,6 +16,7 @@ from typing import Any, TextIO
 from sveta.catalog.records import AttributeRecord, ImageRecord, ProductRecord
 from sveta.errors import InputError
 from sveta.ingest.pipeline import CrawlState
+from sveta.vocab.html_text import storable
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
@@ -205,13 +207,14 @@ class FeedReader:
                     continue
                 try:
                     row = json.loads(text)
-                except json.JSONDecodeError as exc:
+                except (ValueError, RecursionError) as exc:  # bad JSON, a 4,300-digit number, deep nesting
+                    problem = getattr(exc, "msg", None) or "nested too deeply, or a number too long to read"
                     if number == 1:
                         raise InputError(
-                            f"{self.path} is not JSON Lines: line 1: {exc.msg}",
+                            f"{self.path} is not JSON Lines: line 1: {problem}",
                             "give one JSON object per line, or a .csv file",
                         ) from exc
-                    self.skipped.append(f"line {number}: invalid JSON ({exc.msg})")
+                    self.skipped.append(f"line {number}: invalid JSON ({problem})")
                     continue
                 if isinstance(row, dict):
                     yield number, row
@@ -359,24 +362,22 @@ def _csv_error(path: Path, line: int, exc: csv.Error) -> InputError:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    text = storable(str(value)).strip()
     return text or None
 
 
 def _tags(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [t.strip() for t in str(value or "").split(",") if t.strip()]
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    return [tag for item in items if (tag := _text(item))]
 
 
 def _price(value: str | None) -> float | None:
-    if not value:
-        return None
-    cleaned = re.sub(r"[^\d.]", "", value.replace(",", ""))
+    cleaned = re.sub(r"[^0-9.]", "", (value or "").replace(",", ""))  # ASCII digits: all float() reads reliably
     try:
-        return float(cleaned) if cleaned else None
-    except ValueError:
+        price = float(cleaned)
+    except ValueError:  # nothing left, or "1.2.3"
         return None
+    return price if math.isfinite(price) else None  # "9" * 400 is inf
 
 
 def _available(value: Any) -> bool:
@@ -388,6 +389,7 @@ def _available(value: Any) -> bool:
 
 
 def _image_refs(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(v.get("src") or v.get("url")) if isinstance(v, dict) else str(v) for v in value if v]
-    return [part.strip() for part in re.split(r"[|\n]", str(value or "")) if part.strip()]
+    if isinstance(value, list):  # JSONL: URLs, or objects with a "src" / "url" (one with neither is no image)
+        refs = [v.get("src") or v.get("url") if isinstance(v, dict) else v for v in value]
+        return [ref for item in refs if (ref := _text(item))]
+    return [ref for part in re.split(r"[|\n]", str(value or "")) if (ref := _text(part))]

@@ -22,8 +22,11 @@ class RobotsRules:
         self._rules = [(_compile(rule.path), rule.allowance) for rule in _group(parser, user_agent)]
 
     def allows(self, url: str) -> bool:
-        """Whether our crawler may fetch ``url`` (a path with query, or a full URL)."""
-        target = _path_of(url)
+        """Whether our crawler may fetch ``url`` (a path with query, or a full URL); not one it cannot read."""
+        try:
+            target = _path_of(url)
+        except ValueError:  # "http://[::1" and the like: not a URL we would fetch, so not one we may
+            return False
         best_len, allowed = -1, True
         for (pattern, length), allowance in self._rules:
             if pattern.match(target) and (length > best_len or (length == best_len and allowance)):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -18,7 +16,7 @@ from sveta.errors import ConfigError, SourceError
 from sveta.ingest.pipeline import CrawlState, IngestReport, run_ingest
 from sveta.ingest.robots import RobotsRules
 from sveta.ingest.shopify_records import product_record
-from sveta.net import check_url, make_client
+from sveta.net import check_url, make_client, retry_after_s
 from sveta.progress import Advance
 from sveta.settings import Settings
 
@@ -313,17 +311,4 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 def _retry_after(response: httpx.Response) -> float | None:
     """Retry-After in seconds, from a number or an HTTP date; None when absent or unreadable."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return retry_after_s(response.headers.get("retry-after"))

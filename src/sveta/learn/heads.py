@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sveta.atomic import copy_file, write_npz
 from sveta.embed.base import l2_normalise
 from sveta.errors import ConfigError
 from sveta.learn.features import BLOCKS, Backbone, Features
@@ -110,11 +110,8 @@ class AttributeModel:
             arrays |= {f"text/{k}": v for k, v in self.text_map.to_arrays().items()}
         meta = {"format": FORMAT, "classes": self.classes, "temperatures": self.temperatures, "card": self.card}
         if self.backbone is not None and self.backbone.path.parent.resolve() != folder.resolve():
-            shutil.copyfile(self.backbone.path, folder / self.backbone.path.name)
-        tmp = folder / "model.npz.tmp"
-        with tmp.open("wb") as handle:
-            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
-        tmp.replace(folder / "model.npz")
+            copy_file(self.backbone.path, folder / self.backbone.path.name)
+        write_npz(folder / "model.npz", {"meta": np.array(json.dumps(meta)), **arrays})
         keep = self.backbone.path.name if self.backbone is not None else None
         for old in folder.glob("backbone-*.onnx"):  # networks of earlier trainings of this name
             if old.name != keep:

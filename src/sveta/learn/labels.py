@@ -46,7 +46,7 @@ def examples_from_folder(folder: Path) -> list[Example]:
     out = []
     for row in rows:
         path = folder / "images" / f"{row['id']}.jpg"
-        if row["id"].isdigit() and path.is_file():
+        if row["id"].isascii() and row["id"].isdigit() and path.is_file():
             labels = {a: row[c].strip() for a, c in STYLES_COLUMNS.items() if row.get(c, "").strip()}
             evidence = {a: f"seller:{STYLES_COLUMNS[a]}" for a in labels}
             out.append(Example(int(row["id"]), path, None, labels, evidence, row["productDisplayName"]))

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sveta.atomic import write_text
 from sveta.settings import TUNED_MODEL
 
 if TYPE_CHECKING:
@@ -36,8 +37,8 @@ def save_model(model: AttributeModel, settings: Settings, name: str = DEFAULT_NA
     folder = model_dir(settings, name)
     model.save(folder)
     if card:
-        (folder / "card.json").write_text(json.dumps(model.card, indent=2, default=str) + "\n")
-        (folder / "card.md").write_text(model_card_markdown(model.card))
+        write_text(folder / "card.json", json.dumps(model.card, indent=2, default=str) + "\n")
+        write_text(folder / "card.md", model_card_markdown(model.card))
     return folder
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sveta.atomic import write_npz
 from sveta.errors import ConfigError
 from sveta.learn.features import VERSION, Features
 
@@ -78,9 +79,7 @@ class CompatModel:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "weights.tmp.npz"
-        np.savez(tmp, **self.weights)
-        tmp.replace(folder / "weights.npz")
+        write_npz(folder / "weights.npz", self.weights)
         card = self.card | {"types": self.types, "typed": self.typed, "input": f"{VERSION}:{'+'.join(INPUT_BLOCKS)}"}
         (folder / "card.json").write_text(json.dumps(card | {"model_id": self.model_id}, indent=2))
 

@@ -1,8 +1,12 @@
-"""HTML as plain text, for product descriptions from stores and feeds."""
+"""HTML as plain text, for product descriptions from stores and feeds; text any database can store."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
+
+# NUL, which PostgreSQL text refuses, and lone surrogates, which no UTF-8 encoder writes (JSON "\ud800" escapes).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 class _TextExtractor(HTMLParser):
@@ -30,12 +34,17 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+def storable(text: str) -> str:
+    """``text`` without NUL characters, its lone surrogates replaced: what SQLite and PostgreSQL both store."""
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
 def html_to_text(html: object) -> str | None:
     """HTML (body_html, feed descriptions) as plain text: tags dropped, entities decoded, a line per block."""
     if not isinstance(html, str) or not html.strip():
         return None
     extractor = _TextExtractor()
-    extractor.feed(html)
+    extractor.feed(storable(html))
     extractor.close()
     lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
     return "\n".join(line for line in lines if line) or None

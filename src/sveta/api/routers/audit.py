@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, Query
 
 from sveta.api.deps import AppState, Offset, app_state, require_read
+from sveta.api.errors import API, documented
 from sveta.api.schemas import AuditPage
 
 if TYPE_CHECKING:
     from sveta.engines.audit import AuditReport
 
-router = APIRouter(prefix="/api", tags=["audit"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/api", tags=["audit"], dependencies=[Depends(require_read)], responses=documented(*API))
 
 
 @router.get("/audit", summary="Listings whose category / colour / gender / occasion the photos contradict")

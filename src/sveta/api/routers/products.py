@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
 from sveta.api.deps import Offset, RowId, get_catalog, product_or_404, require_read
-from sveta.api.errors import ApiError
+from sveta.api.errors import API, ApiError, documented
 from sveta.api.schemas import ProductDetail, ProductPage
 from sveta.catalog.browse import ProductQuery, image_path, list_products, product_detail
 from sveta.catalog.queries import product_image_ids
 from sveta.catalog.store import CatalogStore
 
-router = APIRouter(prefix="/api", tags=["products"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/api", tags=["products"], dependencies=[Depends(require_read)], responses=documented(*API))
 CACHED = {"Cache-Control": "max-age=3600"}  # a product's photos seldom change; an hour of reuse for the web page
 
 
@@ -41,7 +41,11 @@ def products(
     return ProductPage.model_validate(list_products(catalog, query, limit, offset).as_dict())
 
 
-@router.get("/products/{ref}", summary="One product: variants, images, attributes with their origins")
+@router.get(
+    "/products/{ref}",
+    summary="One product: variants, images, attributes with their origins",
+    responses=documented(404),
+)
 def product(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> ProductDetail:
     detail = product_detail(catalog, product_or_404(catalog, ref))
     if detail is None:  # removed between the two queries
@@ -51,7 +55,12 @@ def product(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> ProductDe
     return ProductDetail.model_validate(detail)
 
 
-@router.get("/products/{ref}/image", summary="A product's first cached photo (for cards)", response_class=FileResponse)
+@router.get(
+    "/products/{ref}/image",
+    summary="A product's first cached photo (for cards)",
+    response_class=FileResponse,
+    responses=documented(404),
+)
 def product_image(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> FileResponse:
     for image_id in product_image_ids(catalog, product_or_404(catalog, ref)):
         path = image_path(catalog, image_id)
@@ -60,7 +69,12 @@ def product_image(ref: str, catalog: CatalogStore = Depends(get_catalog)) -> Fil
     raise ApiError(404, f"product {ref!r} has no photo in the image cache", "run `sveta images fetch`")
 
 
-@router.get("/images/{image_id}", summary="A product photo from the image cache", response_class=FileResponse)
+@router.get(
+    "/images/{image_id}",
+    summary="A product photo from the image cache",
+    response_class=FileResponse,
+    responses=documented(404),
+)
 def image(image_id: RowId, catalog: CatalogStore = Depends(get_catalog)) -> FileResponse:
     path = image_path(catalog, image_id)
     if path is None or not Path(path).is_file():

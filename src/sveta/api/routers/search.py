@@ -6,12 +6,14 @@ from fastapi import APIRouter, Depends, Form, Query
 from pydantic import BaseModel, Field
 
 from sveta.api.deps import Engines, get_engines, product_or_404, require_read, search_filter
+from sveta.api.errors import API, documented
+from sveta.api.overload import Heavy
 from sveta.api.schemas_search import PhotoSearchAnswer, SearchAnswer
 from sveta.api.uploads import UploadedPhoto, label, uploaded_photos
 from sveta.index.base import Filter
 from sveta.net import check_url
 
-router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_read)], responses=documented(*API))
 
 K = Query(10, ge=1, le=500, description="How many products.")
 CATEGORY_AUTO = Query("auto", description="'auto' (predicted from the neighbours), a category name, or 'any'.")
@@ -21,8 +23,13 @@ class UrlQuery(BaseModel):
     url: str = Field(..., description="An http(s) image URL; fetched through the SSRF guard and the image cache.")
 
 
-@router.post("/search/photo", summary="Products that look like uploaded photos, refined by words")
-def search_photo(
+@router.post(
+    "/search/photo",
+    summary="Products that look like uploaded photos, refined by words",
+    responses=documented(400, 413, 415, 503, 507, overloaded=True),
+)
+async def search_photo(
+    heavy: Heavy,
     photos: list[UploadedPhoto] = Depends(uploaded_photos),
     text: str | None = Form(
         None, max_length=500, description="Words that refine the photos' look, e.g. 'in red', 'with long sleeves'."
@@ -34,26 +41,39 @@ def search_photo(
 ) -> PhotoSearchAnswer:
     """One photo, or several (results look like any of them); with ``text``, what the words ask for too (a colour,
     a brand, a price, "not black"), with what they were understood as and why each result matched."""
+    return await heavy.run(lambda: _search_photo(engines, photos, text, k, _category(category), flt))
+
+
+def _search_photo(
+    engines: Engines, photos: list[UploadedPhoto], text: str | None, k: int, category: str | None, flt: Filter
+) -> PhotoSearchAnswer:
     words = text if text and text.strip() else None  # as sent: the understood spans index these very characters
-    paths = [photo.path for photo in photos]
-    result = engines.searcher().search_photo(paths, k, flt, _category(category), text=words)
+    result = engines.searcher().search_photo([photo.path for photo in photos], k, flt, category, text=words)
     names = ", ".join(photo.name for photo in photos)
     result.query = f"{names} + {words.strip()}" if words else names
     labels = [label(photo) for photo in photos]
     return PhotoSearchAnswer.model_validate(result.as_dict() | {"photo": labels[0], "photos": labels})
 
 
-@router.post("/search/url", summary="Products that look like the photo at a URL")
-def search_url(
+@router.post(
+    "/search/url",
+    summary="Products that look like the photo at a URL",
+    responses=documented(400, 413, 502, 503, 507, overloaded=True),
+)
+async def search_url(
+    heavy: Heavy,
     body: UrlQuery,
     k: int = K,
     category: str = CATEGORY_AUTO,
     flt: Filter = Depends(search_filter),
     engines: Engines = Depends(get_engines),
 ) -> SearchAnswer:
-    url = body.url.strip()
+    return await heavy.run(lambda: _search_url(engines, body.url.strip(), k, _category(category), flt))
+
+
+def _search_url(engines: Engines, url: str, k: int, category: str | None, flt: Filter) -> SearchAnswer:
     check_url(url, engines.settings.allowed_private_hosts)  # only http(s), never a server path or a file:// URL
-    return SearchAnswer.model_validate(engines.searcher().search_photo(url, k, flt, _category(category)).as_dict())
+    return SearchAnswer.model_validate(engines.searcher().search_photo(url, k, flt, category).as_dict())
 
 
 @router.get("/search/text", summary="Products that match a description")
@@ -68,7 +88,7 @@ def search_text(
     return SearchAnswer.model_validate(engines.searcher().search_text(q, k, flt, wanted).as_dict())
 
 
-@router.get("/products/{ref}/similar", summary="Products that look like a catalog product")
+@router.get("/products/{ref}/similar", summary="Products that look like a catalog product", responses=documented(404))
 def similar(
     ref: str,
     k: int = K,

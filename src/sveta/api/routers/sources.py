@@ -10,14 +10,14 @@ from pydantic import BaseModel, Field
 
 from sveta.api.crawls import CrawlOptions
 from sveta.api.deps import AppState, RowId, app_state, get_catalog, require_read, require_write
-from sveta.api.errors import ApiError
+from sveta.api.errors import API, ApiError, documented
 from sveta.api.schemas import CrawlStarted, ListedSource, Source, SourceCrawlRun
 from sveta.catalog import browse
 from sveta.catalog.store import CatalogStore
 from sveta.errors import ConfigError, InputError
 from sveta.settings import Settings
 
-router = APIRouter(prefix="/api", tags=["sources"])
+router = APIRouter(prefix="/api", tags=["sources"], responses=documented(*API))
 READ, WRITE = [Depends(require_read)], [Depends(require_write)]
 
 
@@ -37,23 +37,44 @@ def sources(catalog: CatalogStore = Depends(get_catalog)) -> list[ListedSource]:
     return [ListedSource.model_validate(s) for s in browse.list_sources(catalog)]
 
 
-@router.post("/sources", status_code=201, summary="Register a Shopify store or a feed", dependencies=WRITE)
+@router.post(
+    "/sources",
+    status_code=201,
+    summary="Register a Shopify store or a feed (201; 200 when it was registered already)",
+    dependencies=WRITE,
+    responses=documented(400, 409, 413, 507) | {200: {"model": Source, "description": "Registered already."}},
+)
 def add_source(body: SourceIn, response: Response, state: AppState = Depends(app_state)) -> Source:
     name, location = _where(body, state.settings)
     catalog = state.catalog()
     existing = browse.find_source(catalog, name)
     if existing is not None and existing.kind != body.kind:
-        raise ApiError(409, f"a {existing.kind} source is already named {name}", "give another name")
-    source_id = catalog.ensure_source(name, body.kind, location)
-    if existing is not None:
-        response.status_code = 200
+        raise _taken(existing.kind, name)
+    # One call registers the name: of several at once, one gets 201 and the others 200 (the same source).
+    source_id, created = catalog.register_source(name, body.kind, location)
     source = browse.get_source(catalog, source_id)
     assert source is not None
+    if source.kind != body.kind:  # registered by another kind between the check and the call
+        raise _taken(source.kind, name)
+    if not created:
+        response.status_code = 200
     return Source.model_validate(browse.source_dict(source))
+
+
+def _taken(kind: str, name: str) -> ApiError:
+    return ApiError(409, f"a {kind} source is already named {name}", "give another name")
+
+
+def _no_nul(value: str | None, what: str) -> None:
+    """A NUL cannot be in a server path (the OS refuses it) nor in the catalog's text (PostgreSQL refuses it)."""
+    if value is not None and "\x00" in value:
+        raise InputError(f"the {what} has a NUL character (\\x00)", f"remove it from the {what}")
 
 
 def _where(body: SourceIn, settings: Settings) -> tuple[str, str]:
     """(name, location) as `sveta ingest` names and locates the source."""
+    _no_nul(body.location, "location")
+    _no_nul(body.name, "name")
     if body.kind == "shopify":
         from sveta.ingest.shopify import normalize_base_url, source_name
         from sveta.net import check_url
@@ -79,8 +100,10 @@ def _where(body: SourceIn, settings: Settings) -> tuple[str, str]:
     status_code=202,
     summary="Start a crawl of the source in the background; returns its crawl run",
     dependencies=WRITE,
+    responses=documented(400, 404, 409, 413, 502, 504, 507),
 )
 def crawl(source_id: RowId, body: CrawlIn | None = None, state: AppState = Depends(app_state)) -> CrawlStarted:
+    _no_nul(body.images if body else None, "images folder")
     source = browse.get_source(state.catalog(), source_id)
     if source is None:
         raise ApiError(404, f"no source {source_id}", "list them: GET /api/sources")
@@ -100,7 +123,12 @@ def crawl_runs(
     return [SourceCrawlRun.model_validate(run) for run in browse.list_runs(catalog, source, limit)]
 
 
-@router.get("/crawl-runs/{run_id}", summary="One crawl run: status, counts, errors", dependencies=READ)
+@router.get(
+    "/crawl-runs/{run_id}",
+    summary="One crawl run: status, counts, errors",
+    dependencies=READ,
+    responses=documented(404),
+)
 def crawl_run(run_id: RowId, catalog: CatalogStore = Depends(get_catalog)) -> SourceCrawlRun:
     run = browse.get_run(catalog, run_id)
     if run is None:

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from sveta.api.deps import AppState, app_state, require_read
+from sveta.api.errors import API, documented
+from sveta.api.overload import Heavy
 from sveta.api.schemas import CatalogMap, CatalogStats
 
 if TYPE_CHECKING:
     from sveta.index.projection import MapCache
 
-router = APIRouter(prefix="/api", tags=["stats"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/api", tags=["stats"], dependencies=[Depends(require_read)], responses=documented(*API))
 _MAP_LOCK = threading.Lock()  # one map cache per app
 
 
@@ -34,8 +36,13 @@ def stats(
     return CatalogStats.model_validate(catalog_stats(state.catalog(), top_words=top_words) | {"index": index})
 
 
-@router.get("/map", summary="A 2-D map of the catalog's photos (PCA or t-SNE of the index's vectors)")
-def catalog_map(
+@router.get(
+    "/map",
+    summary="A 2-D map of the catalog's photos (PCA or t-SNE of the index's vectors)",
+    responses=documented(503, overloaded=True),
+)
+async def catalog_map(
+    heavy: Heavy,
     response: Response,
     method: Literal["pca", "tsne"] = Query("pca", description="'pca' or 'tsne' (made in the background)."),
     limit: int | None = Query(
@@ -45,11 +52,15 @@ def catalog_map(
 ) -> CatalogMap:
     """Each method's map is made once per index version; a limit takes a smaller sample of it. The t-SNE map is made
     in the background: until it is there the answer is the PCA map, with status 'computing'."""
+    return await heavy.run(lambda: _map(state, response, method, limit))
+
+
+def _map(state: AppState, response: Response, method: str, limit: int | None) -> CatalogMap:
     from sveta.index.projection import PCA_POINTS
 
     engines = state.engines()
     index = engines.searcher().index  # the live version's index, reloaded when CURRENT changes
-    key, maps = (engines.current_version(), len(index)), _maps(state)
+    key, maps = (engines.current_version(), len(index)), _map_cache(state)
     found = maps.tsne(key, state.catalog(), index) if method == "tsne" else None
     status = "computing" if method == "tsne" and found is None else "ready"
     if status == "computing":
@@ -61,7 +72,7 @@ def catalog_map(
     return CatalogMap.model_validate(answer | {"max_points": most, "clamped": asked > most})
 
 
-def _maps(state: AppState) -> MapCache:
+def _map_cache(state: AppState) -> MapCache:
     """The app's maps of the live index version (made on first use)."""
     from sveta.index.projection import MapCache
 

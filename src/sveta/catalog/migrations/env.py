@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from sveta.catalog.models import Base
 
@@ -16,7 +16,11 @@ def _modelled(name: str | None, type_: str, parent_names: object) -> bool:
     return not (type_ == "table" and (name or "").startswith("product_keywords"))
 
 
+MIGRATION_LOCK = 0x73766574  # "svet": PostgreSQL advisory lock held while one process migrates
+
 with engine.begin() as connection:
+    if connection.dialect.name == "postgresql":  # two processes opening a new catalog at once: one migrates
+        connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
