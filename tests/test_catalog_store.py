@@ -190,3 +190,18 @@ def test_a_timestamp_with_an_offset_keeps_its_instant_on_sqlite(tmp_path: Path) 
         conn.execute(insert(table), [{"id": 1, "at": new_york}])
         stored = conn.scalar(select(table.c.at))
     assert stored == new_york and stored.tzinfo == UTC and stored.hour == 15
+
+
+def test_a_nul_in_a_reference_or_filter_matches_nothing_on_both_databases(catalog: CatalogStore) -> None:
+    """PostgreSQL cannot compare text holding a NUL (psycopg DataError): the library answers before asking it."""
+    from sveta.catalog.browse import ProductQuery, find_source, list_products, list_runs
+    from sveta.catalog.queries import resolve_product
+    from sveta.errors import InputError
+
+    _ingest(catalog, [_product("1")])
+    with pytest.raises(InputError, match="NUL"):
+        resolve_product(catalog, "1\x00")
+    for query in (ProductQuery(brand=["a\x00b"]), ProductQuery(category=["x\x00"]), ProductQuery(source=["s\x00"])):
+        assert list_products(catalog, query).total == 0
+    assert list_products(catalog, ProductQuery(category=["x\x00", "shirts"])).total == 1
+    assert find_source(catalog, "shop\x00") is None and list_runs(catalog, "shop\x00") == []

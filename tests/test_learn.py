@@ -206,6 +206,7 @@ def test_sveta_train_tags_every_product_indexes_with_the_tuned_embedding_and_sea
     assert bags.matches[0].card.category == "Handbag"
 
 
+@pytest.mark.slow  # the fast suite stays under 10 minutes; the whole suite runs it
 def test_retraining_makes_the_old_index_a_clear_error(settings: Settings, catalog: CatalogStore) -> None:
     if catalog_embedder_spec(settings) != "tuned:catalog":
         train_catalog(catalog, settings, text=False)

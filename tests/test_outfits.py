@@ -136,6 +136,7 @@ def test_the_synthetic_set_follows_the_rules_and_keeps_items_disjoint(outfit_set
     assert {label for label, _ in data.compat} == {0, 1}
 
 
+@pytest.mark.slow  # the fast suite stays under 10 minutes; the whole suite runs it
 def test_eval_outfits_learns_compatibility_from_photos(outfit_set: Path, tmp_path: Path) -> None:
     _common.set_settings(Settings(data_dir=tmp_path / "data"))
     result = runner.invoke(app, ["eval", "outfits", str(outfit_set), "--json"])

@@ -28,6 +28,7 @@ def _photos(myntra: Path, n: int) -> list[tuple[int, Path]]:
     return [(int(p.stem), p) for p in sorted((myntra / "images").glob("*.jpg"))[:n]]
 
 
+@pytest.mark.slow  # the fast suite stays under 10 minutes; the whole suite runs it
 def test_ray_vectors_equal_in_process_ones(myntra: Path, settings: Settings, tmp_path: Path) -> None:
     from sveta.ops.ray_batch import embed_with_ray
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from sveta._version import __version__
+from sveta.errors import ConfigError
 
 TUNED_MODEL = "catalog"  # the trained model `sveta train` makes, and the default embedder once it exists
 
@@ -252,3 +254,17 @@ def library_environment(name: str, value: str) -> Iterator[None]:
             yield
         finally:
             os.environ.pop(name, None)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and ``overrides``); a bad value is a ConfigError naming its variable."""
+    fix = "fix or unset that environment variable"
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"SVETA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"bad setting: {problems}", fix) from None
+    except SettingsError as exc:  # a list or dict setting that is not JSON: pydantic-settings fails before validating
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"SVETA_{found.group(1).upper()}" if found else "a setting"
+        raise ConfigError(f"bad setting: {name} is not valid JSON", fix) from None

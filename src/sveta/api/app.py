@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sveta._version import __version__
@@ -23,8 +20,7 @@ from sveta.api.metrics import Metrics, MetricsMiddleware
 from sveta.api.overload import HeavyGate, HeavyPool, RateLimit, send_error
 from sveta.api.routers import audit, complete, health, look, products, search, sources, stats, tag, web
 from sveta.api.uploads import MULTIPART_SLACK, BodyLimit, drain
-from sveta.errors import ConfigError
-from sveta.settings import Settings
+from sveta.settings import Settings, load_settings
 
 log = logging.getLogger("sveta.api")
 DESCRIPTION = """The sveta catalog engine over HTTP: browse the catalog, search by photo, URL or text, find the
@@ -38,7 +34,7 @@ ROUTERS = (health, products, search, look, complete, tag, audit, sources, stats,
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app with its own settings (default: read from the environment), catalog, caches and metrics."""
-    settings = settings or _settings_from_env()
+    settings = settings or load_settings()
     metrics = Metrics()
     heavy = HeavyPool(settings.api_heavy_workers, settings.api_heavy_queue, settings.api_heavy_timeout_s, metrics)
     metrics.gauge_sources.append(heavy.gauges)
@@ -121,19 +117,3 @@ def _record(state: AppState, run: Any, error: Exception | None) -> None:
     state.cache["last_sync"] = {"error": str(error)} if run is None else run.as_dict()
     if error is not None:
         log.warning("background sync failed: %s", error)
-
-
-def _settings_from_env() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"SVETA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"bad setting: {problems}", "fix or unset that environment variable") from None
-    except SettingsError as exc:  # a list or dict setting that is not JSON: pydantic-settings fails before validating
-        raise ConfigError(f"bad setting: {_unparsable(exc)}", "fix or unset that environment variable") from None
-
-
-def _unparsable(exc: SettingsError) -> str:
-    """pydantic-settings says 'error parsing value for field "embed_weights" from source ...': name the variable."""
-    field = re.search(r'field "([^"]+)"', str(exc))
-    return f"SVETA_{field.group(1).upper()} is not valid JSON" if field else str(exc)

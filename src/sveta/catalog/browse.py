@@ -58,7 +58,7 @@ def _where(statement: Select[Any], query: ProductQuery) -> Select[Any]:
     ]
     statement = statement.where(*(c for c in conditions if c is not None))
     if query.source:
-        names = [s.lower() for s in query.source]
+        names = [s.lower() for s in query.source if "\x00" not in s]
         statement = statement.join(Source, Product.source_id == Source.id).where(func.lower(Source.name).in_(names))
     if query.min_price is not None:
         statement = statement.where(Product.price_min >= query.min_price)
@@ -72,7 +72,8 @@ def _where(statement: Select[Any], query: ProductQuery) -> Select[Any]:
 def _any_of(column: Any, values: list[str] | None) -> Any:
     if not values:
         return None
-    return func.lower(column).in_([v.lower() for v in values])
+    # no stored value holds a NUL (ingest drops them) and PostgreSQL cannot compare one: such a value matches nothing
+    return func.lower(column).in_([v.lower() for v in values if "\x00" not in v])
 
 
 def _with_names(attribute: str, values: list[str] | None) -> list[str] | None:
@@ -159,6 +160,8 @@ def get_source(catalog: CatalogStore, source_id: int) -> Source | None:
 
 
 def find_source(catalog: CatalogStore, name: str) -> Source | None:
+    if "\x00" in name:  # no source is named so, and PostgreSQL cannot compare text holding a NUL
+        return None
     with catalog.session() as s:
         return s.scalar(select(Source).where(Source.name == name))
 
@@ -184,6 +187,8 @@ def get_run(catalog: CatalogStore, run_id: int) -> dict[str, Any] | None:
 
 
 def list_runs(catalog: CatalogStore, source_name: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    if source_name is not None and "\x00" in source_name:
+        return []  # no source is named so (PostgreSQL cannot compare a NUL)
     return [run_dict(r, r.source.name) for r in catalog.runs(source_name, limit)]
 
 

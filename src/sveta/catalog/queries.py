@@ -74,6 +74,8 @@ def product_cards(catalog: CatalogStore, product_ids: Sequence[int], *, photos: 
 def resolve_product(catalog: CatalogStore, ref: str | int) -> int:
     """A product id from the catalog id or the source's own id (e.g. a Myntra id such as 15970)."""
     text = str(ref).strip()
+    if "\x00" in text:  # no id holds one, and PostgreSQL cannot compare text that does
+        raise InputError("a product reference with a NUL character", "give a catalog id or the source's product id")
     with catalog.session() as s:
         by_external = s.scalar(select(Product.id).where(Product.external_id == text).order_by(Product.id).limit(1))
         if by_external is not None:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import typer
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,32 +21,17 @@ from rich.progress import (
 )
 
 from sveta.catalog.store import CatalogStore, open_catalog
-from sveta.errors import ConfigError
-from sveta.settings import Settings
+from sveta.settings import Settings, load_settings
 
 # Human output goes to stderr so that stdout stays clean for --json.
 console = Console(stderr=True, highlight=False)
 _state: dict[str, Any] = {}
-_FIX_HINT = "fix or unset that environment variable"
 
 
 def settings() -> Settings:
     if "settings" not in _state:
         _state["settings"] = load_settings()
     return _state["settings"]
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment (and ``overrides``); a bad value is a ConfigError naming its variable."""
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(f"SVETA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"bad setting: {problems}", _FIX_HINT) from None
-    except SettingsError as exc:  # a list or dict setting that is not JSON: pydantic-settings' own error
-        found = re.search(r'field "(\w+)"', str(exc))
-        name = f"SVETA_{found.group(1).upper()}" if found else "a setting"
-        raise ConfigError(f"bad setting: {name} is not valid JSON", _FIX_HINT) from None
 
 
 def set_settings(value: Settings) -> None:
