@@ -99,6 +99,7 @@ def _register() -> None:
         demo,
         doctor,
         eval,
+        export,
         images,
         index,
         ingest,
@@ -119,6 +120,7 @@ def _register() -> None:
     app.add_typer(index.app, name="index")
     app.add_typer(outfits.app, name="outfits")
     app.add_typer(model.app, name="model")
+    app.add_typer(export.app, name="export")
     app.command("search")(search.search)
     app.command("similar")(search.similar)
     app.command("demo")(demo.demo)
