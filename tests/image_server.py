@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,15 +57,22 @@ def _handler(server: ImageServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             reply = server.next_reply(self.path)
+            released = threading.Event()
+
+            def release() -> None:  # once: a request stops counting as in flight when its last bytes go out
+                if not released.is_set():
+                    released.set()
+                    server.done()
+
             try:
                 time.sleep(reply.delay_s)
-                self._send(reply)
+                self._send(reply, release)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up on purpose (size limit)
             finally:
-                server.done()
+                release()
 
-        def _send(self, reply: Reply) -> None:
+        def _send(self, reply: Reply, release: Callable[[], None]) -> None:
             self.send_response(reply.status)
             if reply.content_type:
                 self.send_header("Content-Type", reply.content_type)
@@ -74,7 +81,12 @@ def _handler(server: ImageServer) -> type[BaseHTTPRequestHandler]:
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            for start in range(0, len(reply.body), 16384):
+            starts = range(0, len(reply.body), 16384)
+            for start in starts:
+                if start == starts[-1]:
+                    # before the last bytes: the client may ask again the moment they arrive, before this thread
+                    # would count the request done, and the in-flight count would then exceed the client's bound
+                    release()
                 self.wfile.write(reply.body[start : start + 16384])
 
         def log_message(self, *_args: object) -> None:
