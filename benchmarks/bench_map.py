@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _homes import indexed_home  # benchmarks/ is on the path when a benchmark runs as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets" / "myntra-small"
@@ -107,26 +108,7 @@ def settings_for(points: int) -> Any:
 
 def build_home(n: int) -> dict[str, Any]:
     """The first n rows of myntra-small ingested and indexed under HOME, unless an index of n vectors is there."""
-    from sveta.catalog.store import open_catalog
-    from sveta.index.catalog_index import index_config, sync_index
-    from sveta.ingest.feeds import FeedReader
-    from sveta.ingest.pipeline import run_ingest
-
-    settings = settings_for(n)
-    config = index_config(settings)
-    if config is not None and config.count == n:
-        return {"reused": str(HOME), "embedder": config.embedder}
-    started = time.perf_counter()
-    feed = HOME / "feed" / "styles.csv"
-    feed.parent.mkdir(parents=True, exist_ok=True)
-    lines = (SHARED / "styles.csv").read_text(encoding="utf-8").splitlines()
-    feed.write_text("\n".join(lines[: n + 1]) + "\n", encoding="utf-8")
-    catalog = open_catalog(settings.catalog_url)
-    reader = FeedReader(feed, images_dir=SHARED / "images")
-    run_ingest(catalog, name="myntra", kind="csv", location=str(feed), records=reader.records(), state=reader.state)
-    report = sync_index(catalog, settings, rebuild=True)
-    catalog.engine.dispose()
-    return {"built": str(HOME), "vectors": report.count, "seconds": round(time.perf_counter() - started, 1)}
+    return indexed_home(settings_for(n), HOME, SHARED, n)
 
 
 def real_vectors(n: int) -> np.ndarray:

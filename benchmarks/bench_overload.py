@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _homes import indexed_home  # benchmarks/ is on the path when a benchmark runs as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets" / "myntra-small"
@@ -43,26 +44,9 @@ CONTROL = "/api/no-such-route"  # the control burst: the same uploads, answered 
 
 def build_home(n: int) -> dict[str, Any]:
     """The first n rows of myntra-small ingested and indexed under HOME, unless an index of n vectors is there."""
-    from sveta.catalog.store import open_catalog
-    from sveta.index.catalog_index import index_config, sync_index
-    from sveta.ingest.feeds import FeedReader
-    from sveta.ingest.pipeline import run_ingest
     from sveta.settings import Settings
 
-    settings = Settings(data_dir=HOME / "data", sync_every="0")
-    config = index_config(settings)
-    if config is not None and config.count == n:
-        return {"reused": str(HOME), "embedder": config.embedder}
-    feed = HOME / "feed" / "styles.csv"
-    feed.parent.mkdir(parents=True, exist_ok=True)
-    lines = (SHARED / "styles.csv").read_text(encoding="utf-8").splitlines()
-    feed.write_text("\n".join(lines[: n + 1]) + "\n", encoding="utf-8")
-    catalog = open_catalog(settings.catalog_url)
-    reader = FeedReader(feed, images_dir=SHARED / "images")
-    run_ingest(catalog, name="myntra", kind="csv", location=str(feed), records=reader.records(), state=reader.state)
-    report = sync_index(catalog, settings, rebuild=True)
-    catalog.engine.dispose()
-    return {"built": str(HOME), "vectors": report.count, "embedder": report.embedder}
+    return indexed_home(Settings(data_dir=HOME / "data", sync_every="0"), HOME, SHARED, n)
 
 
 def query_photos(n_catalog: int, count: int) -> list[Path]:

@@ -56,7 +56,7 @@ _READ_ONLY = {"EROFS"}
 _DENIED = {"EACCES", "EPERM"}
 
 
-def storage_error(exc: OSError, what: str = "") -> StorageError | None:
+def storage_error(exc: OSError) -> StorageError | None:
     """A full disk, a read-only file system or a refused permission, as an error that names it and the fix.
 
     None for other OSErrors (a missing file the user named, for one), which keep their own wording.
@@ -65,44 +65,41 @@ def storage_error(exc: OSError, what: str = "") -> StorageError | None:
 
     name = errno.errorcode.get(exc.errno or 0, "")
     where = f" ({exc.filename})" if exc.filename else ""
-    doing = f" while writing {what}" if what else ""
     if name in _NO_SPACE:
         return StorageError(
-            f"the disk is full{doing}{where}: {exc.strerror}",
+            f"the disk is full{where}: {exc.strerror}",
             "free some space on that disk (or point SVETA_DATA_DIR at a larger one) and run it again; "
             "the live index, models and catalog were left as they were",
         )
     if name in _READ_ONLY:
         return StorageError(
-            f"the data home is on a read-only file system{doing}{where}",
+            f"the data home is on a read-only file system{where}",
             "mount it read-write, or point SVETA_DATA_DIR at a writable folder; nothing was changed",
         )
     if name in _DENIED:
         return StorageError(
-            f"permission denied{doing}{where}",
+            f"permission denied{where}",
             "check the folder's owner and permissions (ls -ld), or point SVETA_DATA_DIR at a folder you own",
         )
     return None
 
 
-_SQLITE_STORAGE = {
-    "database or disk is full": ("the disk is full: the catalog database cannot grow", _NO_SPACE),
-    "attempt to write a readonly database": ("the catalog database is read-only", _READ_ONLY),
-    "unable to open database file": ("the catalog database file cannot be opened or created", _DENIED),
-    "disk i/o error": ("the disk failed while reading or writing the catalog database", _NO_SPACE),
+_FREE_SPACE = "free some space on that disk and run it again; committed rows are kept, none is half-written"
+_SQLITE_STORAGE = {  # SQLite's words -> (what the user reads, how to fix it)
+    "database or disk is full": ("the disk is full: the catalog database cannot grow", _FREE_SPACE),
+    "attempt to write a readonly database": (
+        "the catalog database is read-only",
+        "mount the data home read-write, or point SVETA_DATA_DIR at a writable folder",
+    ),
+    "unable to open database file": (
+        "the catalog database file cannot be opened or created",
+        "check that SVETA_DATA_DIR exists and is writable (ls -ld), and that the disk is not full",
+    ),
+    "disk i/o error": ("the disk failed while reading or writing the catalog database", _FREE_SPACE),
 }
 
 
 def database_storage_error(exc: BaseException) -> StorageError | None:
     """SQLite's words for a full disk, a read-only file or a folder it may not write, as a StorageError."""
     text = str(exc).lower()
-    for words, (message, kind) in _SQLITE_STORAGE.items():
-        if words in text:
-            if kind is _NO_SPACE:
-                hint = "free some space on that disk and run it again; committed rows are kept, none is half-written"
-            elif kind is _READ_ONLY:
-                hint = "mount the data home read-write, or point SVETA_DATA_DIR at a writable folder"
-            else:
-                hint = "check that SVETA_DATA_DIR exists and is writable (ls -ld), and that the disk is not full"
-            return StorageError(message, hint)
-    return None
+    return next((StorageError(m, hint) for words, (m, hint) in _SQLITE_STORAGE.items() if words in text), None)

@@ -20,7 +20,9 @@ CATEGORY_AUTO = Query("auto", description="'auto' (predicted from the neighbours
 
 
 class UrlQuery(BaseModel):
-    url: str = Field(..., description="An http(s) image URL; fetched through the SSRF guard and the image cache.")
+    url: str = Field(
+        ..., max_length=8192, description="An http(s) image URL; fetched through the SSRF guard and the image cache."
+    )
 
 
 @router.post(
