@@ -1,8 +1,11 @@
-"""Counts of the catalog's photos by state (pending, cached, broken), for reports and the doctor."""
+"""The catalog's photos by state (pending, cached, broken): counts for reports and the doctor, and moving a cache."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import os
+from pathlib import Path
+
+from sqlalchemy import func, select, update
 
 from sveta.catalog.models import Image
 from sveta.catalog.store import CatalogStore
@@ -19,3 +22,26 @@ def uncached_count(catalog: CatalogStore) -> int:
     """Images without a cached file: not fetched yet, or broken."""
     with catalog.session() as s:
         return int(s.scalar(select(func.count(Image.id)).where(Image.status != "cached")) or 0)
+
+
+def relocate_cached(catalog: CatalogStore, old_dir: str, new_dir: Path) -> tuple[int, int]:
+    """Photos cached under ``old_dir`` pointed at the same file under ``new_dir``; those missing there made pending
+    (fetched again). Returns (moved, to fetch)."""
+    moved: list[dict[str, object]] = []
+    missing: list[int] = []
+    query = select(Image.id, Image.local_path).where(
+        Image.status == "cached", Image.local_path.startswith(old_dir + os.sep, autoescape=True)
+    )
+    with catalog.session() as s:
+        for image_id, path in s.execute(query):
+            now = new_dir / str(path)[len(old_dir) + 1 :]
+            if not now.is_file():
+                missing.append(image_id)
+            elif str(now) != path:
+                moved.append({"id": image_id, "local_path": str(now)})
+        if moved:
+            s.execute(update(Image), moved)
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            s.execute(update(Image).where(Image.id.in_(chunk)).values(status="pending", local_path=None))
+    return len(moved), len(missing)

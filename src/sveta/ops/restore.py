@@ -256,35 +256,18 @@ def _put_in_place(settings: Settings, staging: Path, home: Path) -> None:
 
 def _relocate_photos(settings: Settings, manifest: dict[str, Any]) -> dict[str, int]:
     """Cached photos of the old home's image cache, pointed at this home's; those not restored fetched again."""
-    from sqlalchemy import select, update
-
-    from sveta.catalog.models import Image
+    from sveta.catalog.photos import relocate_cached
     from sveta.catalog.store import open_catalog
 
     old, new = str(manifest.get("images", {}).get("cache_dir") or ""), settings.image_cache_dir.absolute()
     if not old:
         return {"photos_relocated": 0, "photos_to_fetch": 0}
     store = open_catalog(settings.catalog_url)  # migrates a backup of an older sveta
-    moved, missing = [], []
     try:
-        with store.session() as s:
-            query = select(Image.id, Image.local_path).where(
-                Image.status == "cached", Image.local_path.startswith(old + os.sep, autoescape=True)
-            )
-            for image_id, path in s.execute(query):
-                now = new / str(path)[len(old) + 1 :]
-                if not now.is_file():
-                    missing.append(image_id)
-                elif str(now) != path:
-                    moved.append({"id": image_id, "local_path": str(now)})
-            if moved:
-                s.execute(update(Image), moved)
-            for start in range(0, len(missing), 500):
-                chunk = missing[start : start + 500]
-                s.execute(update(Image).where(Image.id.in_(chunk)).values(status="pending", local_path=None))
+        moved, missing = relocate_cached(store, old, new)
     finally:
         store.engine.dispose()
-    return {"photos_relocated": len(moved), "photos_to_fetch": len(missing)}
+    return {"photos_relocated": moved, "photos_to_fetch": missing}
 
 
 def _catalog_counts(settings: Settings, manifest: dict[str, Any]) -> dict[str, Any]:
