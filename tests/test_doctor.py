@@ -133,3 +133,14 @@ def test_cli_table_json_and_exit_codes(indexed_home: Path, tmp_path: Path) -> No
     payload = json.loads(result.stdout.strip().splitlines()[-1])
     assert payload["ok"] is False
     assert [c["status"] for c in payload["checks"] if c["name"] == "catalog"] == ["FAIL"]
+
+
+def test_a_home_a_restore_left_half_filled_fails_the_data_home_check(tmp_path: Path) -> None:
+    from sveta.ops.doctor.catalog import RESTORE_MARKER, check_data_home
+
+    home = tmp_path / "data"
+    home.mkdir()
+    assert check_data_home(Settings(_env_file=None, data_dir=home)).ok is True
+    (home / RESTORE_MARKER).write_text("")
+    check = check_data_home(Settings(_env_file=None, data_dir=home))
+    assert check.ok is False and "did not finish" in check.detail and "sveta restore" in check.fix

@@ -31,9 +31,10 @@ from sveta.ops.backup import (
     shown_index_url,
     sqlite_path,
 )
+from sveta.ops.doctor.catalog import RESTORE_MARKER
 from sveta.settings import Settings
 
-MARKER, STAGING = ".sveta-restore-unfinished", ".sveta-restore-staging"
+MARKER, STAGING = RESTORE_MARKER, ".sveta-restore-staging"
 IGNORED = frozenset({"lost+found"})  # what a fresh filesystem holds: an empty home all the same
 _TOPS = frozenset({"index", "models", "images", SQLITE_FILE, PG_FILE, SETTINGS_FILE})
 _SAFE = re.compile(r"[A-Za-z0-9_.+=@-]+")

@@ -21,6 +21,9 @@ URL_FIX = "check SVETA_DATABASE_URL, that its driver is installed and that the s
 CONNECT_TIMEOUT_S = 5
 
 
+RESTORE_MARKER = ".sveta-restore-unfinished"  # written by ops/restore.py while it fills a home
+
+
 def check_data_home(settings: Settings) -> Check:
     home = settings.data_dir.resolve()
     if not home.exists():
@@ -28,6 +31,9 @@ def check_data_home(settings: Settings) -> Check:
         return Check("data home", False, f"{home} does not exist", fix)
     if not home.is_dir() or not os.access(home, os.W_OK | os.X_OK):
         return Check("data home", False, f"{home} is not a writable folder", f"check its permissions: ls -ld {home}")
+    if (home / RESTORE_MARKER).exists():  # a restore that was killed half-way: the home is neither old nor new
+        fix = f"empty {home} and run sveta restore again"
+        return Check("data home", False, f"a restore into {home} did not finish", fix)
     return Check("data home", True, f"{home} (writable)")
 
 
