@@ -146,6 +146,28 @@ class Settings(BaseSettings):
     api_read_key_required: bool = Field(
         False, description="Require the X-API-Key header on the API's read endpoints too (they are open by default)."
     )
+    api_read_key: SecretStr | None = Field(
+        None,
+        description="A key for reads only (search, products, the storefront widget): when set, read endpoints need "
+        "it (or SVETA_API_KEY) in X-API-Key. It is public in a storefront page, so never make it the write key.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port], comma-separated) whose pages may call the API and embed the "
+        "storefront widget (/widget.js); any other origin is refused by the browser. Empty: same origin only.",
+    )
+    insights_days: int = Field(
+        90,
+        ge=0,
+        le=3650,
+        description="Days the search and click records behind `sveta report searches` and the Insights page are "
+        "kept (no address or user id is ever recorded); 0 records nothing.",
+    )
+    shopify_api_version: str = Field(
+        "2025-07",
+        pattern=r"^\d{4}-\d{2}$",
+        description="The Shopify Admin GraphQL API version `sveta shopify push` speaks (YYYY-MM).",
+    )
     api_heavy_workers: int = Field(
         4,
         ge=1,
@@ -198,6 +220,24 @@ class Settings(BaseSettings):
     @classmethod
     def _no_empty_key(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_read_key", mode="before")
+    @classmethod
+    def _no_empty_read_key(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        origins = (
+            [o.strip().rstrip("/").lower() for o in value.split(",") if o.strip()] if isinstance(value, str) else value
+        )
+        for origin in origins if isinstance(origins, list) else []:
+            if not re.fullmatch(r"https?://[^/?#\s]+", str(origin)):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], e.g. https://shop.example.com"
+                )
+        return origins
 
     @field_validator("allowed_private_hosts", mode="before")
     @classmethod

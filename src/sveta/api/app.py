@@ -18,7 +18,21 @@ from sveta.api.deps import AppState
 from sveta.api.errors import ApiError, documented
 from sveta.api.metrics import Metrics, MetricsMiddleware
 from sveta.api.overload import HeavyGate, HeavyPool, RateLimit, send_error
-from sveta.api.routers import audit, complete, health, look, products, search, sources, stats, tag, web
+from sveta.api.routers import (
+    audit,
+    complete,
+    health,
+    insights,
+    look,
+    products,
+    rules,
+    search,
+    sources,
+    stats,
+    tag,
+    web,
+    widget,
+)
 from sveta.api.uploads import MULTIPART_SLACK, BodyLimit, drain
 from sveta.settings import Settings, load_settings
 
@@ -29,7 +43,7 @@ and a 2-D map of its photos. The web page is at `/`.
 
 Errors are JSON: `{"error": {"code", "message", "hint"}}`. Writes need the `X-API-Key` header (SVETA_API_KEY);
 reads are open unless SVETA_API_READ_KEY_REQUIRED is set."""
-ROUTERS = (health, products, search, look, complete, tag, audit, sources, stats, web)
+ROUTERS = (health, products, search, look, complete, tag, audit, sources, stats, insights, rules, widget, web)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -134,8 +134,18 @@ def get_engines(request: Request) -> Engines:
 
 
 def require_read(settings: Settings = Depends(get_settings), key: str | None = Security(api_key_header)) -> None:
-    """Reads are open unless SVETA_API_READ_KEY_REQUIRED is set; then they need the key like writes."""
-    if settings.api_read_key_required:
+    """Reads are open unless SVETA_API_READ_KEY (the widget's key) or SVETA_API_READ_KEY_REQUIRED is set; then they
+    need the read key or the write key."""
+    read_key = settings.api_read_key
+    if read_key is not None and key and hmac.compare_digest(key.encode(), read_key.get_secret_value().encode()):
+        return
+    if read_key is not None and settings.api_key is None:
+        if not key:
+            raise ApiError(
+                401, "this endpoint needs the read key", f"send SVETA_API_READ_KEY in the {KEY_HEADER} header"
+            )
+        raise ApiError(401, "wrong API key", f"send the key set in SVETA_API_READ_KEY in the {KEY_HEADER} header")
+    if settings.api_read_key_required or read_key is not None:
         _check_key(settings, key, "reads")
 
 

@@ -175,6 +175,14 @@ class Piece(Schema):
     predicted: dict[str, str] = Field(description="For a photo: attribute -> how its value was found.")
 
 
+class RuleNote(Schema):
+    """A merchandising rule that moved a result (``sveta rules``)."""
+
+    id: int = Field(description="The rule's id (sveta rules list).")
+    action: str = Field(description="pin, boost or bury.")
+    says: str = Field(description='What it did, e.g. "pinned to 1 by rule 3 (red dress)".')
+
+
 class Suggestion(Schema):
     product_id: int
     source_id: str
@@ -188,6 +196,7 @@ class Suggestion(Schema):
     price: float | None
     image_path: str | None
     parts: dict[str, float] = Field(description="The score's parts, by name.")
+    rule: RuleNote | None = Field(None, description="The merchandising rule that moved it, if one did.")
 
 
 class Completion(Schema):
@@ -196,6 +205,9 @@ class Completion(Schema):
     items: list[Suggestion]
     looks: list[list[int]] = Field(description="Whole outfits: look n takes the n-th pick of every slot.")
     ms: float
+    search_id: int | None = Field(
+        None, description="This answer's record in the search insights (send it with a click); null when not kept."
+    )
 
 
 class PhotoCompletion(Completion):

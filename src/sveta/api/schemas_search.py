@@ -6,13 +6,14 @@ from typing import Any
 
 from pydantic import Field
 
-from sveta.api.schemas import PhotoLabel, ProductCard, Schema
+from sveta.api.schemas import PhotoLabel, ProductCard, RuleNote, Schema
 
 
 class Match(ProductCard):
     score: float
     image_id: int = Field(description="The photo that matched (image_path is its file).")
     why: list[str] = Field(default_factory=list, description='Why it matched: "title: nike", "colour: Red (seller)".')
+    rule: RuleNote | None = Field(None, description="The merchandising rule that moved it, if one did.")
 
 
 class SearchAnswer(Schema):
@@ -27,6 +28,9 @@ class SearchAnswer(Schema):
         "(code points), so cutting a span out of them drops that part. Empty for a photo without words.",
     )
     matches: list[Match]
+    search_id: int | None = Field(
+        None, description="This answer's record in the search insights (send it with a click); null when not kept."
+    )
 
 
 class PhotoSearchAnswer(SearchAnswer):

@@ -1,4 +1,4 @@
-"""SQLAlchemy tables: sources, products, variants, images, attributes and crawl runs."""
+"""SQLAlchemy tables: sources, products, variants, images, attributes, crawl runs, insights, rules, pushes."""
 
 from __future__ import annotations
 
@@ -190,3 +190,64 @@ class CrawlRun(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
 
     source: Mapped[Source] = relationship()
+
+
+class SearchEvent(Base):
+    """One search a shopper or a client made (no address, no user id): what was asked, understood and found."""
+
+    __tablename__ = "search_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # text | photo | url | similar | complete
+    surface: Mapped[str] = mapped_column(String(32))  # api | web | widget-similar | widget-complete | widget-photo
+    query: Mapped[str | None] = mapped_column(Text)  # the words, or the product a similar / complete started from
+    understood: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    results: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    page: Mapped[str | None] = mapped_column(Text)  # the storefront page's origin and path, never its query string
+
+
+class ClickEvent(Base):
+    """A shopper opened a result (from the widget or the web page), tied to the search that showed it."""
+
+    __tablename__ = "click_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    search_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no foreign key: retention deletes either
+    product_id: Mapped[int | None] = mapped_column(Integer)
+    surface: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int | None] = mapped_column(Integer)
+    page: Mapped[str | None] = mapped_column(Text)
+
+
+class MerchRule(Base):
+    """A merchandising rule: pin, boost, bury or hide a product, brand or category, for a query, a category or
+    everywhere, between two optional dates."""
+
+    __tablename__ = "merch_rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(8))  # pin | boost | bury | hide
+    target_kind: Mapped[str] = mapped_column(String(16))  # product | brand | category
+    target: Mapped[str] = mapped_column(String(512))  # a product reference, a brand or a category name
+    scope_kind: Mapped[str] = mapped_column(String(16))  # query | category | everywhere
+    scope: Mapped[str | None] = mapped_column(String(512))  # the query's words or the category; None everywhere
+    position: Mapped[int | None] = mapped_column(Integer)  # pin: the 1-based place in the results
+    weight: Mapped[float | None] = mapped_column(Float)  # boost / bury: how far it moves
+    starts_at: Mapped[datetime | None] = mapped_column()
+    ends_at: Mapped[datetime | None] = mapped_column()
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ShopifyPush(Base):
+    """One metafield value written to a Shopify store by `sveta shopify push --apply`: a rerun skips what is here."""
+
+    __tablename__ = "shopify_pushes"
+    __table_args__ = (UniqueConstraint("store", "product_id", "key", name="uq_shopify_pushes_store_product_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store: Mapped[str] = mapped_column(String(255))  # the store's host, e.g. shop.myshopify.com
+    product_id: Mapped[int] = mapped_column(Integer, index=True)
+    owner_gid: Mapped[str] = mapped_column(String(255))  # gid://shopify/Product/...
+    key: Mapped[str] = mapped_column(String(128))  # namespace.key, e.g. sveta.colour
+    value: Mapped[str] = mapped_column(Text)
+    pushed_at: Mapped[datetime] = mapped_column(default=utcnow)

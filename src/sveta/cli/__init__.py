@@ -107,8 +107,11 @@ def _register() -> None:
         look,
         model,
         outfits,
+        report,
+        rules,
         search,
         serve,
+        shopify,
         sync,
         wardrobe,
     )
@@ -121,6 +124,9 @@ def _register() -> None:
     app.add_typer(outfits.app, name="outfits")
     app.add_typer(model.app, name="model")
     app.add_typer(export.app, name="export")
+    app.add_typer(shopify.app, name="shopify")
+    app.add_typer(report.app, name="report")
+    app.add_typer(rules.app, name="rules")
     app.command("search")(search.search)
     app.command("similar")(search.similar)
     app.command("demo")(demo.demo)
