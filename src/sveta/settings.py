@@ -308,3 +308,14 @@ def load_settings(**overrides: Any) -> Settings:
         found = re.search(r'field "(\w+)"', str(exc))
         name = f"SVETA_{found.group(1).upper()}" if found else "a setting"
         raise ConfigError(f"bad setting: {name} is not valid JSON", fix) from None
+
+
+def environment_secret(name: str) -> SecretStr:
+    """The secret in the environment variable ``name`` (a token a command is told where to find, e.g.
+    ``--token-env SHOPIFY_TOKEN``): read here, beside the settings, and never echoed."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ConfigError(f"{name[:80]!r} is not an environment variable name", "give a name such as SHOPIFY_TOKEN")
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"the environment variable {name} is not set or empty", f"export {name}=<the token>")
+    return SecretStr(value)

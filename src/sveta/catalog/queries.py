@@ -72,7 +72,7 @@ def product_cards(catalog: CatalogStore, product_ids: Sequence[int], *, photos: 
 
 
 def resolve_product(catalog: CatalogStore, ref: str | int) -> int:
-    """A product id from the catalog id or the source's own id (e.g. a Myntra id such as 15970)."""
+    """A product id from the source's own id (e.g. a Myntra id such as 15970), the catalog id or the handle."""
     text = str(ref).strip()
     if "\x00" in text:  # no id holds one, and PostgreSQL cannot compare text that does
         raise InputError("a product reference with a NUL character", "give a catalog id or the source's product id")
@@ -82,7 +82,12 @@ def resolve_product(catalog: CatalogStore, ref: str | int) -> int:
             return int(by_external)
         if is_row_id(text) and s.get(Product, int(text)) is not None:
             return int(text)
-    raise InputError(f"no product {text[:80]!r} in the catalog", "give a catalog id or the source's own product id")
+        by_handle = s.scalar(select(Product.id).where(Product.handle == text).order_by(Product.id).limit(1))
+        if by_handle is not None:  # a storefront names its products by handle (the widget's product="...")
+            return int(by_handle)
+    raise InputError(
+        f"no product {text[:80]!r} in the catalog", "give a catalog id, the source's own product id or its handle"
+    )
 
 
 def is_row_id(text: str) -> bool:
