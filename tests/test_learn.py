@@ -81,6 +81,7 @@ def test_split_is_deterministic_stratified_and_disjoint(folder: Path) -> None:
     assert examples[0].evidence["category"] == "seller:articleType"
 
 
+@pytest.mark.slow  # a whole training run; the full suite (CI) runs it
 def test_heads_tell_the_article_types_apart_on_held_out_photos(
     folder: Path, settings: Settings, tmp_path: Path
 ) -> None:
@@ -179,6 +180,7 @@ def cli(settings: Settings, catalog: CatalogStore) -> Iterator[CliRunner]:
     _common._state.clear()
 
 
+@pytest.mark.slow  # a whole training run; the full suite (CI) runs it
 def test_sveta_train_tags_every_product_indexes_with_the_tuned_embedding_and_searches_text(
     cli: CliRunner, settings: Settings, catalog: CatalogStore, shared: Path
 ) -> None:

@@ -150,6 +150,7 @@ def test_arrays_survive_the_trip(trained: Settings, exported: Path, tmp_path: Pa
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
 
 
+@pytest.mark.slow  # two training runs; the full suite (CI) runs it
 def test_training_twice_gives_the_same_model(trained: Settings, tmp_path: Path) -> None:
     """Seeded, with the thread count fixed: the same catalog and settings give the same weights and metrics."""
     again = trained.model_copy(update={"data_dir": tmp_path / "again", "database_url": trained.catalog_url})

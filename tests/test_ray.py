@@ -60,6 +60,7 @@ def _build(cli: CliRunner, monkeypatch: pytest.MonkeyPatch, home: Path, feed: Pa
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow  # a Ray cluster start and a whole index build; the full suite (CI) runs it
 def test_index_build_with_ray_equals_in_process(
     cli: CliRunner, myntra: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
