@@ -56,7 +56,14 @@ def test_catalog_stats_json_and_plots(cli: CliRunner, myntra: Path, tmp_path: Pa
     assert stats["products"] == 200 and sum(stats["by_gender"].values()) == 200
     assert stats["sources"]["csv:feed/styles.csv"]["products"] == 200
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
-    assert pngs == ["by_category.png", "by_colour.png", "by_gender.png", "top_title_words.png"]
+    assert pngs == [
+        "by_category.png",
+        "by_colour.png",
+        "by_gender.png",
+        "colour_by_category.png",
+        "gender_by_category.png",
+        "top_title_words.png",
+    ]
     assert all((tmp_path / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 

@@ -1,4 +1,4 @@
-"""Catalog statistics (by category, gender, colour, source; frequent title words) and bar charts."""
+"""Catalog statistics (by category, gender, colour, source; frequent title words; cross-tabs) and their charts."""
 
 from __future__ import annotations
 
@@ -57,6 +57,32 @@ def catalog_stats(catalog: CatalogStore, *, top_words: int = 25) -> dict[str, An
     return stats
 
 
+def catalog_crosstab(catalog: CatalogStore) -> dict[str, dict[str, dict[str, int]]]:
+    """Products per category and gender, and per category and colour (category -> value -> count), each one
+    GROUP BY on the database; categories and values commonest first. Keys: ``gender_by_category``,
+    ``colour_by_category``."""
+    with catalog.session() as s:
+        return {
+            "gender_by_category": _crossed(s, Product.gender),
+            "colour_by_category": _crossed(s, Product.colour),
+        }
+
+
+def _crossed(s: Any, column: Any) -> dict[str, dict[str, int]]:
+    rows = s.execute(select(Product.category, column, func.count()).group_by(Product.category, column)).all()
+    totals: Counter[str] = Counter()
+    cells: dict[str, dict[str, int]] = {}
+    for category, value, count in rows:
+        key = category if category is not None else "unknown"
+        totals[key] += count
+        cells.setdefault(key, {})[value if value is not None else "unknown"] = count
+    return {key: dict(sorted(cells[key].items(), key=lambda kv: (-kv[1], kv[0]))) for key, _ in _ranked(totals)}
+
+
+def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def _grouped(s: Any, column: Any) -> dict[str, int]:
     rows = s.execute(select(column, func.count()).group_by(column).order_by(func.count().desc(), column))
     return {(key if key is not None else "unknown"): count for key, count in rows}
@@ -113,6 +139,52 @@ def plot_stats(stats: dict[str, Any], out_dir: Path, *, top: int = 25) -> list[P
         ax.barh([str(k) for k, _ in reversed(items)], [v for _, v in reversed(items)], color="#4c72b0")
         ax.set_title(f"{title} ({stats['products']} products)")
         ax.set_xlabel("count")
+        fig.tight_layout()
+        path = out_dir / f"{key}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def plot_crosstab(crosstab: dict[str, dict[str, dict[str, int]]], out_dir: Path, *, top: int = 25) -> list[Path]:
+    """One heatmap PNG per cross-tab (the ``top`` commonest categories by the ``top`` commonest values), each cell
+    the count, shaded by its share of the category's row; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, table in crosstab.items():
+        categories = list(table)[:top]
+        totals: Counter[str] = Counter()
+        for row in table.values():
+            totals.update(row)
+        values = [name for name, _ in _ranked(totals)][:top]
+        counts = np.array([[table[c].get(v, 0) for v in values] for c in categories], dtype=float)
+        if not counts.size:
+            continue
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        fig, ax = plt.subplots(figsize=(max(4, 0.55 * len(values) + 3), max(2.5, 0.32 * len(categories) + 1.5)))
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(values)), values, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(categories)), categories, fontsize=8)
+        for (i, j), n in np.ndenumerate(counts):
+            if n:
+                ax.text(
+                    j,
+                    i,
+                    f"{int(n)}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if shares[i, j] > 0.6 else "black",
+                )
+        what = key.split("_by_")[0]
+        ax.set_title(f"{what.capitalize()} per category (shade: share of the category)")
         fig.tight_layout()
         path = out_dir / f"{key}.png"
         fig.savefig(path, dpi=100)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from sveta.catalog.copy import copy_catalog, table_counts
-from sveta.catalog.stats import catalog_stats, plot_stats
+from sveta.catalog.stats import catalog_crosstab, catalog_stats, plot_crosstab, plot_stats
 from sveta.catalog.store import redacted_url
 from sveta.cli._common import catalog, console, print_json, progress
 
@@ -19,13 +19,17 @@ app = typer.Typer(help="Inspect the catalog.", no_args_is_help=True)
 @app.command("stats")
 def stats(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (keys: products, by_category, ...)."),
-    plot: Path | None = typer.Option(None, "--plot", help="Write PNG bar charts into this folder."),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write PNG bar charts and the category cross-tab heatmaps into this folder."
+    ),
     top: int = typer.Option(15, "--top", help="Rows per table."),
 ) -> None:
-    """Counts by category, gender, colour and source, and the most frequent title words."""
-    data = catalog_stats(catalog())
+    """Counts by category, gender, colour and source, the most frequent title words, and gender and colour per
+    category (--json: gender_by_category, colour_by_category)."""
+    crosstab = catalog_crosstab(catalog())
+    data = catalog_stats(catalog()) | crosstab
     if plot is not None:
-        for path in plot_stats(data, plot):
+        for path in plot_stats(data, plot) + plot_crosstab(crosstab, plot):
             console.print(f"wrote {path}")
     if as_json:
         print_json(data)
@@ -65,5 +69,20 @@ def show_stats(data: dict[str, Any], top: int = 15) -> None:
         for name, count in list(data[key].items())[:top]:
             table.add_row(str(name), str(count))
         console.print(table)
+    if "gender_by_category" in data:
+        console.print(crosstab_table(data["gender_by_category"], "gender per category", top))
     for name, info in data["sources"].items():
         console.print(f"source [bold]{name}[/] ({info['kind']}): {info['products']} products")
+
+
+def crosstab_table(table: dict[str, dict[str, int]], title: str, top: int = 15) -> Table:
+    """A cross-tab as a table: the top categories by every value in any of them (commonest first)."""
+    values: dict[str, int] = {}
+    for row in list(table.values())[:top]:
+        for value, count in row.items():
+            values[value] = values.get(value, 0) + count
+    columns = sorted(values, key=lambda v: (-values[v], v))
+    grid = Table("category", *columns, title=title, box=None, title_justify="left")
+    for category, row in list(table.items())[:top]:
+        grid.add_row(category, *(str(row.get(v, "")) for v in columns))
+    return grid

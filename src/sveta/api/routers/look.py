@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from sveta.api.deps import Engines, get_engines, require_read, search_filter
 from sveta.api.errors import API, documented
 from sveta.api.overload import Heavy
-from sveta.api.schemas import LookAnswer
+from sveta.api.schemas_look import LookAnswer
 from sveta.api.uploads import UploadedPhoto, label, uploaded_photo
 from sveta.index.base import Filter
 

@@ -1,4 +1,4 @@
-"""`/api/stats` (catalog counts for the charts) and `/api/map` (the index's vectors in 2-D, cached per version)."""
+"""`/api/stats` (catalog counts and cross-tabs for the charts) and `/api/map` (the index's vectors in 2-D, cached)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sveta.api.deps import AppState, app_state, require_read
 from sveta.api.errors import API, documented
 from sveta.api.overload import Heavy
 from sveta.api.schemas import CatalogMap, CatalogStats
+from sveta.api.schemas_insights import CatalogCrosstab
 
 if TYPE_CHECKING:
     from sveta.index.projection import MapCache
@@ -34,6 +35,13 @@ def stats(
         version = read_current(state.settings.index_dir)
         index = {"vectors": config.count, "embedder": config.embedder, "kind": config.kind, "version": version}
     return CatalogStats.model_validate(catalog_stats(state.catalog(), top_words=top_words) | {"index": index})
+
+
+@router.get("/stats/crosstab", summary="Products per category and gender, and per category and colour")
+def crosstab(state: AppState = Depends(app_state)) -> CatalogCrosstab:
+    from sveta.catalog.stats import catalog_crosstab
+
+    return CatalogCrosstab.model_validate(catalog_crosstab(state.catalog()))
 
 
 @router.get(

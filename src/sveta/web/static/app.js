@@ -1,4 +1,6 @@
-// The web page's entry: hash routes (#/, #/product/ID, #/search?q=, #/photos, #/audit, #/stats, #/map) to views.
+// The web page's entry: hash routes (#/, #/product/ID, #/search?q=, #/photos, #/audit, #/stats, #/insights, #/map)
+// to views.
+import { insightsView } from "./insights.js";
 import { lookView } from "./look.js";
 import { mapView } from "./map.js";
 import { auditView, photoSearchView, searchView, statsView } from "./pages.js";
@@ -16,6 +18,7 @@ const routes = [
   [/^\/photos$/, "photos", () => photoSearchView()],
   [/^\/audit$/, "audit", () => auditView()],
   [/^\/stats$/, "stats", () => statsView()],
+  [/^\/insights$/, "insights", (m, query) => insightsView(query)],
   [/^\/map$/, "map", (m, query) => mapView(query)],
 ];
 

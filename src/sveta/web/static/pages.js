@@ -1,7 +1,8 @@
 // Text search and photo search, with what the words were understood as (removable chips) and why each result
 // matched; the audit list; the catalog stats with their bar charts.
 import {
-  api, cards, cssColour, cutSpan, errorBox, facets, filterForm, h, percent, spinner, understoodChips, uploadable,
+  api, cards, cssColour, cutSpan, errorBox, facets, filterForm, h, percent, recordClicks, spinner, understoodChips,
+  uploadable,
 } from "./ui.js";
 
 const FILTERS = ["category", "colour", "gender", "min_price", "max_price", "in_stock"];
@@ -25,7 +26,7 @@ export async function searchView(query) {
   api("/api/search/text", { params: { q, k: 24, ...values } })
     .then((r) => {
       understood.replaceChildren(understoodChips(r.understood, (start, end) => go(cutSpan(q, start, end), values)) || "");
-      results.replaceChildren(cards(r.matches, { score: false, why: true }));
+      results.replaceChildren(recordClicks(cards(r.matches, { score: false, why: true }), r.search_id));
     })
     .catch((error) => results.replaceChildren(errorBox(error)));
   return { node: h("section", { class: "search" }, h("h1", null, `“${q}”`), understood, form, results) };
@@ -57,7 +58,7 @@ export function photoSearchView() {
     const where = r.category ? ` in ${r.category}${r.category_predicted ? " (as the photos look)" : ""}` : "";
     const names = (r.photos && r.photos.length ? r.photos : [r.photo]).map((p) => p.name).join(", ");
     status.replaceChildren(h("p", { class: "muted" }, `${r.matches.length} products like ${names}${where}.`));
-    results.replaceChildren(cards(r.matches, { score: !refined, why: true }));
+    results.replaceChildren(recordClicks(cards(r.matches, { score: !refined, why: true }), r.search_id));
   };
   const run = async () => {
     refine.hidden = !shot.photos.length;

@@ -1,5 +1,5 @@
 // The product page: every photo, the facts, attributes by origin with mismatches, complete the look, similar.
-import { api, card, cards, errorBox, h, percent, price, spinner } from "./ui.js";
+import { api, card, cards, errorBox, h, percent, price, recordClicks, spinner } from "./ui.js";
 
 const ORIGINS = [["seller", "Seller"], ["text", "Title / text"], ["image", "Photo model"]];
 
@@ -12,7 +12,7 @@ export async function productView(ref) {
     product.variants.length ? variants(product) : null,
     row("Complete the look", "complete", () => completeRow(id)),
     row("Similar items", "similar", () => api(`/api/products/${id}/similar`, { params: { k: 12 } })
-      .then((r) => cards(r.matches))));
+      .then((r) => recordClicks(cards(r.matches), r.search_id))));
   return { node };
 }
 
@@ -116,8 +116,8 @@ async function completeRow(id) {
   const filled = result.slots.filter((slot) => result.items.some((i) => i.slot === slot));
   const intro = h("p", { class: "muted" }, `This ${(piece.category || "piece").toLowerCase()} is the ${piece.slot}; `
     + `each look adds one ${filled.join(", ")} from the catalog.`);
-  return h("div", null, intro, result.looks.map((look, n) => h("div", { class: "look-row" },
+  return recordClicks(h("div", null, intro, result.looks.map((look, n) => h("div", { class: "look-row" },
     h("div", { class: "look-name" }, `Look ${n + 1}`),
     h("div", { class: "cards row-cards" }, look.map((pid) => byId.get(pid)).filter(Boolean)
-      .map((item) => card(item, { reason: true, slot: true }))))));
+      .map((item) => card(item, { reason: true, slot: true })))))), result.search_id);
 }

@@ -19,7 +19,7 @@ export async function api(path, { body, params } = {}) {
   }
   let response;
   try {
-    response = await fetch(url, body ? { method: "POST", body } : {});
+    response = await fetch(url, body ? { method: "POST", body, headers: origin() } : { headers: origin() });
   } catch (error) {
     throw new ApiError(0, `the server did not answer (${error.message})`, "is `sveta serve` running?");
   }
@@ -35,6 +35,26 @@ export async function api(path, { body, params } = {}) {
     throw new ApiError(response.status, error.message || `HTTP ${response.status}`, error.hint);
   }
   return data;
+}
+
+/** Where the page's calls come from, for the search insights: the web page, and its address without the hash. */
+function origin() {
+  return { "X-Sveta-Surface": "web", "X-Sveta-Page": location.origin + location.pathname };
+}
+
+/** Record the clicks on the result cards in `container` for the search insights: the answer's `searchId` and the
+ * card's place (from 1). Fire and forget: a click that is not recorded never stops the shopper. */
+export function recordClicks(container, searchId) {
+  container.addEventListener("click", (event) => {
+    const card = event.target.closest(".card[data-product]");
+    if (!card || !container.contains(card)) return;
+    const position = [...container.querySelectorAll(".card[data-product]")].indexOf(card) + 1;
+    const body = JSON.stringify({ search_id: searchId ?? null, product_id: Number(card.dataset.product), position,
+      surface: "web", page: location.origin + location.pathname });
+    fetch("/api/events/click", { method: "POST", body, keepalive: true,
+      headers: { "Content-Type": "application/json", ...origin() } }).catch(() => {});
+  });
+  return container;
 }
 
 /** h("div", {class: "x", onclick: f}, child, "text", [more]): an element; null/false children are skipped. */
