@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sveta._version import __version__
 from sveta.api import errors
+from sveta.api.cors import CrossOrigin
 from sveta.api.crawls import CrawlJobs
 from sveta.api.deps import AppState
 from sveta.api.errors import ApiError, documented
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(NoNul, max_body=limit)  # before a heavy request takes a place in the pool
     if settings.api_rate_limit:
         app.add_middleware(RateLimit, per_minute=settings.api_rate_limit, max_body=limit, metrics=metrics)
+    # Other origins' pages (the storefront widget): preflights answered before the rate limit, every error above
+    # readable by an allowed page, a page of any other origin refused with a 403 it can read (api/cors.py).
+    app.add_middleware(CrossOrigin, origins=settings.cors_origins, max_body=limit)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s, 429s and 503s too
     return app
 
