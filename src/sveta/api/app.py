@@ -43,7 +43,9 @@ garments in a photo, complete the look, tag photos, audit listings, register and
 and a 2-D map of its photos. The web page is at `/`.
 
 Errors are JSON: `{"error": {"code", "message", "hint"}}`. Writes need the `X-API-Key` header (SVETA_API_KEY);
-reads are open unless SVETA_API_READ_KEY_REQUIRED is set."""
+reads are open unless SVETA_API_READ_KEY (the storefront widget's public key) or SVETA_API_READ_KEY_REQUIRED is set.
+The storefront widget is at `/widget.js`; pages of other origins may call the API only when SVETA_CORS_ORIGINS
+names them."""
 ROUTERS = (health, products, search, look, complete, tag, audit, sources, stats, insights, rules, widget, web)
 
 

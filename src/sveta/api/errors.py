@@ -53,7 +53,8 @@ HTTP_CODES = {
 MEANING = {
     400: "Refused: a body that cannot be parsed, a blocked URL (the SSRF guard) or an unusable value.",
     401: "No API key, or a wrong one (X-API-Key).",
-    403: "Writes (or, with SVETA_API_READ_KEY_REQUIRED, reads) are disabled: no API key is configured.",
+    403: "Writes (or, with SVETA_API_READ_KEY_REQUIRED, reads) are disabled: no API key is configured; or the "
+    "calling page's origin is not in SVETA_CORS_ORIGINS.",
     404: "Not found.",
     409: "Conflict: a source of another kind has the name, or a crawl of the source is running.",
     413: "The body is over SVETA_MAX_UPLOAD_BYTES.",

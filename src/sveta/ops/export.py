@@ -117,16 +117,29 @@ def export_attributes(
     )
 
 
+def chosen_products(
+    catalog: CatalogStore, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE, source: str | None = None
+) -> list[Exported]:
+    """Each product's values as ``--format shopify`` exports them (same checks of the threshold and the source,
+    same seller-first choice), without findings; `sveta shopify push` writes these to a store."""
+    _check_filters(catalog, min_confidence, source)
+    return [Exported(row, _values(row, min_confidence)) for row in export_rows(catalog, source=source)]
+
+
 def _check(catalog: CatalogStore, out: Path, fmt: str, min_confidence: float, source: str | None, force: bool) -> None:
     """Every refusal before any work: nothing is read twice and nothing is written on bad input."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format: {fmt!r}", f"use one of: {', '.join(FORMATS)}")
-    if not 0.0 <= min_confidence <= 1.0:
-        raise InputError(f"--min-confidence must be between 0 and 1, not {min_confidence}", "e.g. --min-confidence 0.8")
     if out.is_dir():
         raise InputError(f"{out} is a folder", "give the path of the file to write, e.g. out.csv")
     if out.exists() and not force:
         raise InputError(f"{out} already exists; nothing was written", "pass --force to replace it, or another path")
+    _check_filters(catalog, min_confidence, source)
+
+
+def _check_filters(catalog: CatalogStore, min_confidence: float, source: str | None) -> None:
+    if not 0.0 <= min_confidence <= 1.0:
+        raise InputError(f"--min-confidence must be between 0 and 1, not {min_confidence}", "e.g. --min-confidence 0.8")
     if source is not None:
         names = source_names(catalog)
         if source.lower() not in {n.lower() for n in names}:
