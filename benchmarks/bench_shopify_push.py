@@ -50,12 +50,14 @@ def main() -> None:
                     (("dry_run", []), ("apply", ["--apply"]), ("rerun", ["--apply"]))}  # fmt: skip
         writes = Counter(admin.writes.values())
     apply = runs["apply"]["report"]
-    print(json.dumps({
+    text = json.dumps({
         "command": " ".join([".venv/bin/python benchmarks/bench_shopify_push.py", *sys.argv[1:]]),
         "catalog_products": len(handles), "bucket": {"maximum": 2000, "restore_per_s": 100 * args.speed},
         "runs": runs, "writes_per_metafield": dict(writes),
         "at_100_points_per_s_s": round(apply["cost"]["actual"] / 100.0, 1),
-    }, indent=1))  # fmt: skip
+    }, indent=1)  # fmt: skip
+    print(text)
+    (Path(__file__).resolve().parent / "results" / "shopify_push.json").write_text(text + "\n")
 
 
 def _push(home: Path, url: str, flags: list[str]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ WANT = {
 
 ITEM_KEYS = [
     "product_id", "source_id", "slot", "title", "score", "reason", "category", "colour", "gender", "price",
-    "image_path", "parts",
+    "image_path", "parts", "rule",
 ]  # fmt: skip
 
 

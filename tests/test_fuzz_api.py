@@ -32,7 +32,12 @@ from tests.test_api import KEY, build_catalog
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "fuzz.json"
 EXAMPLES = 12  # per operation and phase: the whole module stays under 2 minutes on 2 busy cores
 SMOKE_EXAMPLES = 6
-WRITES = {("POST", "/api/sources"), ("POST", "/api/sources/{source_id}/crawl")}
+WRITES = {
+    ("POST", "/api/sources"),
+    ("POST", "/api/sources/{source_id}/crawl"),
+    ("POST", "/api/rules"),
+    ("DELETE", "/api/rules/{rule_id}"),
+}
 # What the fast smoke run fuzzes over an empty catalog: the operations that need no index (the rest answer 503).
 SMOKE_PATHS = r"^/(healthz|metrics|api/(products|products/\{ref\}|images/.*|sources.*|crawl-runs.*|stats))$"
 

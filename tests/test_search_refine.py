@@ -42,6 +42,8 @@ def _photo_search(
 def _ok(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    if "search_id" in body:  # each answer is recorded for the insights under an id of its own
+        assert isinstance(body.pop("search_id"), int | None)
     return body
 
 

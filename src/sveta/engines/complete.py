@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sveta.catalog.queries import ProductCard, product_cards, resolve_product
+from sveta.catalog.rules import Rule, active_rules
 from sveta.catalog.store import CatalogStore
+from sveta.engines import merch
+from sveta.engines.complete_photo import neighbour_votes, photo_colour
 from sveta.errors import InputError
 from sveta.index.base import VectorIndex
 from sveta.learn.store import ModelCache, has_model
@@ -22,7 +25,6 @@ from sveta.vocab import colour_harmony as ch
 if TYPE_CHECKING:
     from sveta.engines.search import Searcher
 
-ATTRIBUTE_VOTERS = 20  # nearest products whose gender / occasion / season a photo piece takes by majority
 
 # Weights of the score's parts (they sum to 1); two loud patterns then scale the sum down (colour_harmony).
 WEIGHTS = {"occasion": 0.3, "colour": 0.2, "style": 0.2, "season": 0.1, "gender": 0.1, "price": 0.1}
@@ -69,7 +71,7 @@ class Piece:
 
 SUGGESTION_KEYS = (
     "product_id", "source_id", "slot", "title", "score", "reason", "category", "colour", "gender", "price",
-    "image_path", "parts",
+    "image_path", "parts", "rule",
 )  # fmt: skip
 
 
@@ -80,6 +82,7 @@ class Suggestion:
     score: float
     reason: str
     parts: dict[str, float]
+    rule: merch.Note | None = None  # the merchandising rule that moved it
 
     def as_dict(self) -> dict[str, Any]:
         return self.card.pick(
@@ -88,6 +91,7 @@ class Suggestion:
             score=round(self.score, 4),
             reason=self.reason,
             parts={k: round(v, 3) for k, v in self.parts.items()},
+            rule=self.rule.as_dict() if self.rule else None,
         )
 
 
@@ -172,9 +176,13 @@ class Completer:
         start = time.perf_counter()
         slots = [s for s in outfit_rules().completes.get(piece.slot, []) if s != piece.slot]
         score, parts, kinds = self.score(piece)
+        rules, context = active_rules(self.catalog), merch.Context.of(None, piece.category)
         picks: list[tuple[int, str]] = []
         for slot in slots:
-            picks += [(row, slot) for row in self._pick(score, self.arrays.slot == self.arrays.slots.get(slot), k)]
+            in_slot = self.arrays.slot == self.arrays.slots.get(slot)
+            picks += [(row, slot) for row in self._pick(score, in_slot, merch.fetch_size(k, rules, context))]
+        pinned = self._pinned(rules, context, score, slots, {r for r, _ in picks})
+        picks += pinned
         ms = (time.perf_counter() - start) * 1000
         rows = [r for r, _ in picks]
         cards = product_cards(self.catalog, [int(self.arrays.product_ids[r]) for r in rows])
@@ -185,7 +193,17 @@ class Completer:
                 row_parts = {name: float(values[row]) for name, values in parts.items()}
                 reason = _reason(piece, card, row_parts, self.arrays, row, int(kinds[row]))
                 items.append(Suggestion(card, slot, float(score[row]), reason, row_parts))
-        return CompleteResult(piece, items, slots, ms)
+        extra = {int(self.arrays.product_ids[row]) for row, _ in pinned}
+        return CompleteResult(piece, _steer(items, extra, rules, context, k, slots), slots, ms)
+
+    def _pinned(
+        self, rules: list[Rule], context: merch.Context, score: np.ndarray, slots: list[str], picked: set[int]
+    ) -> list[tuple[int, str]]:
+        """The rows of products pinned in this context that were not picked, in a completing slot, allowed."""
+        a = self.arrays
+        rows = [a.row_of[p] for p in merch.pinned_products(rules, context) if p in a.row_of]
+        out = [(row, a.slots.values[a.slot[row]]) for row in rows if row not in picked and np.isfinite(score[row])]
+        return [(row, slot) for row, slot in out if slot in slots]
 
     def score(self, piece: Piece) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """Every product's score as a complement of ``piece`` (-inf where it may not be suggested), its parts, and
@@ -232,6 +250,20 @@ class Completer:
             repeats += REPEAT_PENALTY[0] * (a.category[rows] == a.category[rows[best]])
             repeats += REPEAT_PENALTY[1] * (a.colour[rows] == a.colour[rows[best]])
         return chosen
+
+
+def _steer(
+    items: list[Suggestion], pinned: set[int], rules: list[Rule], context: merch.Context, k: int, slots: list[str]
+) -> list[Suggestion]:
+    """Each slot's k items after the merchandising rules (``pinned``: products added only because a rule pins
+    them); a moved item's reason ends with the rule."""
+    out = []
+    for slot in slots:
+        extra = {s.card.product_id: s for s in items if s.slot == slot and s.card.product_id in pinned}
+        found = [s for s in items if s.slot == slot and s.card.product_id not in pinned]
+        for s, note in merch.arrange(found, rules, context, k, extra):
+            out.append(replace(s, reason=f"{s.reason}; {note.says}", rule=note) if note else s)
+    return out
 
 
 def _gender_scores(gender: str | None, a: CatalogArrays) -> np.ndarray:
@@ -316,7 +348,7 @@ def piece_of_photo(completer: Completer, searcher: Searcher, path: Path) -> Piec
                 values[name], predicted[name] = p.value, "model"
     if not values.get("category"):
         values["category"], predicted["category"] = searcher.predict_category(vector), "neighbours"
-    neighbours = _neighbour_votes(completer.arrays, searcher, vector)
+    neighbours = neighbour_votes(completer.arrays, searcher, vector)
     for name in ("gender", "occasion", "season"):
         if not values.get(name) and neighbours.get(name):
             values[name], predicted[name] = neighbours[name], "neighbours"
@@ -330,7 +362,7 @@ def piece_of_photo(completer: Completer, searcher: Searcher, path: Path) -> Piec
             f"the photo looks like {values['category'] or 'nothing the catalog knows'}, not part of an outfit",
             "give a photo of a garment, shoes, a bag or an accessory",
         )
-    colour, hue, neutral, multi, origin = _photo_colour(path, values.get("colour"))
+    colour, hue, neutral, multi, origin = photo_colour(path, values.get("colour"))
     quiet = outfit_rules().quiet_patterns
     learned = completer.learned
     return Piece(
@@ -352,47 +384,3 @@ def piece_of_photo(completer: Completer, searcher: Searcher, path: Path) -> Piec
         predicted=predicted | {"colour": origin},
         outfit_vector=learned.embed_photo(path) if learned is not None else None,
     )
-
-
-def _photo_colour(path: Path, model_colour: str | None) -> tuple[str | None, float, bool, bool, str]:
-    """(name, hue, neutral, multi, origin): the trained model's colour when it is sure (the descriptor reads a
-    model's skin and hair into a garment's colour), else the colour descriptor's."""
-    from PIL import Image
-
-    from sveta.images.colour import describe
-
-    neutrals = outfit_rules().neutral_colours
-    if model_colour:
-        from sveta.vocab.reading import canonical
-
-        name = canonical("colour", model_colour)
-        hue, neutral, known = ch.colour_columns([name], neutrals)
-        if known[0]:
-            return name, float(hue[0]), bool(neutral[0]), False, "model"
-        if name == "Multi":
-            return name, 0.0, False, True, "model"
-    with Image.open(path) as image:
-        info = describe(image.convert("RGB"))
-    hues, chroma = ch.hue_chroma(np.array(info.lab, np.float32))
-    grey = info.name in neutrals or float(chroma[0]) < ch.NEUTRAL_CHROMA
-    name = info.dominant[0][0] if info.name == "Multi" and info.dominant else info.name
-    return name, float(hues[0]), grey, info.name == "Multi", "colour descriptor"
-
-
-def _neighbour_votes(
-    a: CatalogArrays, searcher: Searcher, vector: np.ndarray, k: int = ATTRIBUTE_VOTERS
-) -> dict[str, str]:
-    """The gender / occasion / season most of the photo's nearest catalog products share."""
-    hits = searcher.index.search(vector[None, :], k)[0]
-    rows = [a.row_of[h.product_id] for h in hits if h.product_id in a.row_of]
-    out: dict[str, str] = {}
-    for name, codes, column in (
-        ("gender", a.genders, a.gender),
-        ("occasion", a.occasions, a.occasion),
-        ("season", a.seasons, a.season),
-    ):
-        votes = np.bincount(column[rows], minlength=len(codes.values)) if rows else np.zeros(1, np.int64)
-        votes[0] = 0  # unknown does not vote
-        if votes.max() > 0:
-            out[name] = codes.values[int(np.argmax(votes))]
-    return out

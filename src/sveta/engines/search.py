@@ -13,16 +13,19 @@ import numpy as np
 from sveta.catalog.queries import (
     ProductCard,
     brand_names,
+    first_image_ids,
     image_paths,
     product_cards,
     product_image_ids,
     resolve_product,
 )
+from sveta.catalog.rules import Rule, active_rules
 from sveta.catalog.store import CatalogStore
 from sveta.embed.base import ImageEmbedder, get_embedder
 from sveta.embed.pipeline import prepare_photo
 from sveta.engines.hybrid import FUSION, Ranked, hybrid_rank, keyword_words
 from sveta.engines.intent import hard_filter
+from sveta.engines.merch import Context, Note, arrange, fetch_size, pinned_cards
 from sveta.errors import ConfigError, InputError
 from sveta.index.base import Filter, Hit, VectorIndex
 from sveta.settings import Settings
@@ -41,9 +44,11 @@ class Match:
     score: float
     image_id: int
     why: list[str] = field(default_factory=list)
+    rule: Note | None = None  # the merchandising rule that moved it (engines/merch.py)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.card.as_dict(), "score": round(self.score, 4), "image_id": self.image_id, "why": self.why}
+        own = {"score": round(self.score, 4), "image_id": self.image_id, "why": self.why}
+        return {**self.card.as_dict(), **own, "rule": self.rule.as_dict() if self.rule else None}
 
 
 @dataclass
@@ -54,6 +59,7 @@ class SearchResult:
     predicted: bool = False
     filters: dict[str, Any] = field(default_factory=dict)
     understood: dict[str, Any] = field(default_factory=dict)  # what the words were read as (Intent.as_dict)
+    hard: Filter = field(default_factory=Filter, repr=False)  # what every match meets, a pinned one too
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -126,9 +132,12 @@ class Searcher:
             raise InputError("no photo given", "give one or more photos")
         vectors = np.stack([self.embed_photo(s) for s in sources])
         label = ", ".join(str(s) if isinstance(s, str | Path) else "uploaded photo" for s in sources)
-        if text is None or not text.strip():
-            return self.search_vectors(vectors, label, k, flt, category)
-        return self.refine(vectors, f"{label} + {text.strip()}", text, k, flt, category)
+        words = text if text is not None and text.strip() else None
+        rules = self.rules()
+        n = fetch_size(k, rules, Context.of(words))
+        if words is None:
+            return self.steer(self.search_vectors(vectors, label, n, flt, category), rules, k, None)
+        return self.steer(self.refine(vectors, f"{label} + {words.strip()}", words, n, flt, category), rules, k, words)
 
     def refine(
         self, vectors: np.ndarray, label: str, text: str, k: int, flt: Filter | None, category: str | None
@@ -165,19 +174,24 @@ class Searcher:
                 'describe the item, e.g. --text "navy blue formal shirt"',
             )
         embed_texts = getattr(self.embedder, "embed_texts", None)
+        rules = self.rules()
+        n = fetch_size(k, rules, Context.of(text))
         if not hybrid:
             if embed_texts is None:
                 raise ConfigError(
                     f"the index's embedder {self.embedder.spec} cannot embed text",
                     "train on the catalog (sveta train), which indexes with a text map, or use a CLIP embedder",
                 )
-            return self.search_vectors(embed_texts([text])[:1], f"text: {text}", k, flt, category)
+            return self.steer(
+                self.search_vectors(embed_texts([text])[:1], f"text: {text}", n, flt, category), rules, k, text
+            )
         flt = replace(flt) if flt else Filter()
         if category:
             flt.category = [canonical("category", category)]
         vectors = embed_texts([text])[:1] if embed_texts is not None else None
-        ranked = hybrid_rank(self.catalog, self.index, intent, vectors, k, flt, fusion=self.fusion)
-        return self._ranked(f"text: {text}", ranked, category, False, hard_filter(intent, flt), intent)
+        ranked = hybrid_rank(self.catalog, self.index, intent, vectors, n, flt, fusion=self.fusion)
+        result = self._ranked(f"text: {text}", ranked, category, False, hard_filter(intent, flt), intent)
+        return self.steer(result, rules, k, text)
 
     def similar(
         self, product: str | int, k: int = 10, flt: Filter | None = None, category: str | None = None
@@ -189,7 +203,30 @@ class Searcher:
             raise InputError(f"product {product} has no indexed photo", "run `sveta index update` first")
         flt = flt or Filter()
         flt = replace(flt, exclude_products=[*flt.exclude_products, product_id])  # a copy: the caller's stays
-        return self.search_vectors(vectors, f"product {product}", k, flt, category)
+        rules = self.rules()
+        result = self.search_vectors(vectors, f"product {product}", fetch_size(k, rules, Context()), flt, category)
+        own = product_cards(self.catalog, [product_id], photos=False).get(product_id) if rules else None
+        return self.steer(result, rules, k, None, own.category if own else None)
+
+    def rules(self) -> list[Rule]:
+        """The merchandising rules in force now: read per request (one query on a small table), so a rule added
+        by `sveta rules` or the API applies to the next search of a running server."""
+        return active_rules(self.catalog)
+
+    def steer(
+        self, result: SearchResult, rules: list[Rule], k: int, words: str | None, *categories: str | None
+    ) -> SearchResult:
+        """``result`` (ranked with fetch_size(k) candidates) cut to k after the rules; a moved match says why."""
+        if not rules:
+            result.matches = result.matches[:k]
+            return result
+        context = Context.of(words, result.category, result.understood.get("category"), *categories)
+        cards = pinned_cards(self.catalog, rules, context, result.matches, result.hard)
+        firsts = first_image_ids(self.catalog, list(cards)) if cards else {}
+        extra = {pid: Match(card, 0.0, firsts.get(pid, -1)) for pid, card in cards.items()}
+        arranged = arrange(result.matches, rules, context, k, extra)
+        result.matches = [replace(m, why=[*m.why, note.says], rule=note) if note else m for m, note in arranged]
+        return result
 
     def search_vector(
         self, vector: np.ndarray, label: str, k: int, flt: Filter | None, category: str | None
@@ -212,7 +249,7 @@ class Searcher:
                 if hit.product_id not in best or hit.score > best[hit.product_id].score:
                     best[hit.product_id] = hit
         hits = sorted(best.values(), key=lambda h: (-h.score, h.product_id))[:k]
-        return SearchResult(label, self._matches(hits), category, predicted, filter_summary(flt))
+        return SearchResult(label, self._matches(hits), category, predicted, filter_summary(flt), hard=flt)
 
     def predict_category(self, vector: np.ndarray, flt: Filter | None = None) -> str | None:
         """The category most of the nearest neighbours share (score-weighted), as the seeds did with kNN."""
@@ -245,7 +282,7 @@ class Searcher:
     ) -> SearchResult:
         photos = image_paths(self.catalog, [r.image_id for r in ranked])
         matches = [Match(_shown(r.card, photos.get(r.image_id)), r.score, r.image_id, r.why) for r in ranked]
-        return SearchResult(label, matches, category, predicted, filter_summary(flt), intent.as_dict())
+        return SearchResult(label, matches, category, predicted, filter_summary(flt), intent.as_dict(), flt)
 
     def _indexed_vectors(self, image_ids: list[int]) -> np.ndarray:
         """The stored vectors of those of ``image_ids`` the index holds (a photo may have failed to embed)."""
