@@ -373,6 +373,13 @@ def test_the_store_on_both_databases(catalog: CatalogStore, myntra: Path, tmp_pa
     assert list_rules(catalog)[0].overridden_by is None
     with pytest.raises(InputError, match="no rule"):
         remove_rule(catalog, second.id)
+    # Scopes that meet contradict too: a later hide everywhere beats the pin for "white skirts" there; a pin for
+    # other words does not meet that pin
+    other = add_rule(catalog, RuleSpec("pin", "10000", scope_kind="query", scope="skirts"))
+    hide = add_rule(catalog, RuleSpec("hide", "10000"))
+    listed = {r.rule.id: r for r in list_rules(catalog)}
+    assert listed[first.id].overridden_by == hide.id and listed[other.id].overridden_by == hide.id
+    assert listed[hide.id].overrides == [first.id, other.id] and listed[brand.id].overridden_by is None
 
 
 def test_the_searcher_reads_rules_per_request(shop: Shop) -> None:

@@ -185,18 +185,24 @@ def list_rules(catalog: CatalogStore, *, expired: bool = False, now: datetime | 
 
 
 def _overridden(rules: list[Rule]) -> dict[int, int]:
-    """Rule id -> the latest rule that contradicts it: same target and scope, another effect, and times that
-    overlap (the later rule wins)."""
-    groups: dict[tuple[str, str, str, str | None], list[Rule]] = defaultdict(list)
+    """Rule id -> the latest rule that contradicts it: same target, another effect, scopes that meet (the same one,
+    or either everywhere: a hide everywhere and a pin for "red dress" meet at "red dress") and times that overlap
+    (the later rule wins where both apply)."""
+    groups: dict[tuple[str, str], list[Rule]] = defaultdict(list)
     for r in rules:
-        groups[(r.target_kind, r.target.casefold(), r.scope_kind, r.scope)].append(r)
+        groups[(r.target_kind, r.target.casefold())].append(r)
     out: dict[int, int] = {}
     for group in groups.values():
         for n, early in enumerate(group):
-            later = [r for r in group[n + 1 :] if r.effect != early.effect and _overlap(early, r)]
+            later = [r for r in group[n + 1 :] if r.effect != early.effect and _meet(early, r) and _overlap(early, r)]
             if later:
                 out[early.id] = later[-1].id
     return out
+
+
+def _meet(a: Rule, b: Rule) -> bool:
+    everywhere = "everywhere" in (a.scope_kind, b.scope_kind)
+    return everywhere or (a.scope_kind, a.scope) == (b.scope_kind, b.scope)
 
 
 def _overlap(a: Rule, b: Rule) -> bool:
