@@ -457,3 +457,18 @@ def _web_clicks(catalog: CatalogStore) -> list[tuple[int | None, int | None]]:
         first = s.scalar(select(func.min(SearchEvent.id)))
         rows = s.execute(select(ClickEvent.search_id, ClickEvent.position).where(ClickEvent.surface == "web")).all()
     return [(None if search is None else search - (first or 0) + 1, position) for search, position in rows]
+
+
+def test_a_text_search_that_only_found_look_alikes_is_a_zero_result_search() -> None:
+    from sveta.api.recording import word_matches
+    from sveta.catalog.queries import ProductCard
+    from sveta.engines.merch import Note
+    from sveta.engines.search import Match
+
+    card = ProductCard(1, "1", "s", "Red Dress", None, "Dress", "Red", "Women", None, None, True, None, None)
+    pinned = Note(3, "pin", "pinned to 1 by rule 3 (qqqq)")
+    look_alikes = [Match(card, 0.1, 1, ["looks like: 0.09"]), Match(card, 0.1, 1, ["looks like: 0.08"])]
+    assert word_matches(look_alikes) == 0  # what a trained text map shows for "qqqq"
+    assert word_matches([*look_alikes, Match(card, 0.1, 1, [pinned.says], pinned)]) == 0  # a pin is no answer
+    found = Match(card, 0.2, 1, ["title: red dress", "colour: Red (seller)", "looks like: 0.12"])
+    assert word_matches([found, *look_alikes]) == 1

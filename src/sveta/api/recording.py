@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Annotated, Any
@@ -82,6 +82,20 @@ class Recorder:
             return None
         record = SearchRecord(kind, self.surface, query, results, took.ms, understood, self.page)
         return record_search(self.catalog(), self.days, record)
+
+
+def word_matches(matches: Sequence[Any]) -> int:
+    """The results a text search's words found (a title word, a category, a colour, a brand...): the look-alikes
+    the vector part adds to any query, even "qqqq", are not an answer, so a query that found only those is recorded
+    as finding nothing (a zero-result query: what the catalog lacks, or words it does not know)."""
+    return sum(any(not w.startswith(LOOKS_LIKE) and not _rule_note(m, w) for w in m.why) for m in matches)
+
+
+def _rule_note(match: Any, why: str) -> bool:
+    return match.rule is not None and why == match.rule.says
+
+
+LOOKS_LIKE = "looks like:"
 
 
 def recorder(

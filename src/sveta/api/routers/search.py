@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sveta.api.deps import Engines, get_engines, product_or_404, require_read, search_filter
 from sveta.api.errors import API, documented
 from sveta.api.overload import Heavy
-from sveta.api.recording import Recorder, Recording, Stopwatch, page_of
+from sveta.api.recording import Recorder, Recording, Stopwatch, page_of, word_matches
 from sveta.api.schemas_search import PhotoSearchAnswer, SearchAnswer
 from sveta.api.uploads import UploadedPhoto, label, uploaded_photos
 from sveta.index.base import Filter
@@ -107,7 +107,7 @@ def search_text(
     wanted = None if category in ("any", "auto") else category  # a description names its category itself
     with Stopwatch() as took:
         result = engines.searcher().search_text(q, k, flt, wanted)
-    search_id = recorder.search("text", q, result.understood, len(result.matches), took)
+    search_id = recorder.search("text", q, result.understood, word_matches(result.matches), took)
     return SearchAnswer.model_validate(result.as_dict() | {"search_id": search_id})
 
 
