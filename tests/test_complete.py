@@ -44,7 +44,7 @@ WANT = {
 
 ITEM_KEYS = [
     "product_id", "source_id", "slot", "title", "score", "reason", "category", "colour", "gender", "price",
-    "image_path", "parts", "rule",
+    "image_path", "parts", "rule", "url", "handle", "currency",
 ]  # fmt: skip
 
 

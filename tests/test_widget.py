@@ -1,9 +1,11 @@
 """The storefront widget: /widget.js and CORS in process, and its components in a real headless Chromium on a shop
-page of another local origin (similar, complete the look, photo and text search, clicks, refusals, the read key)."""
+page of another local origin (similar, complete the look, photo and text search, clicks, refusals, the read key,
+rules)."""
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -21,10 +23,11 @@ from sqlalchemy import text
 
 from sveta.api import create_app
 from sveta.api.cors import ALLOW_HEADERS
+from sveta.catalog.store import CatalogStore
 from sveta.settings import Settings
 from sveta.web import STATIC
 from tests.image_server import ImageServer, Reply, image_server
-from tests.test_api import PHOTOS, build_catalog
+from tests.test_api import KEY, PHOTOS, build_catalog
 from tests.test_web import CHROMIUM_ARGS, chromium  # noqa: F401  (a fixture)
 
 SHOP = "http://shop.test"
@@ -124,6 +127,7 @@ class Storefront:
     other: ImageServer  # an origin SVETA_CORS_ORIGINS does not name
     demo: dict[str, Any]  # a product with a handle
     below: str  # the source id of another product, for the lazy row
+    catalog: CatalogStore
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +153,7 @@ def storefront(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         items = httpx.get(f"{api}/api/products?limit=50", headers={"X-API-Key": READ_KEY}).json()["items"]
         demo, below = items[0], next(p for p in items if p["category"] != items[0]["category"])
         try:
-            yield Storefront(api, shop, other, demo, below["source_id"])
+            yield Storefront(api, shop, other, demo, below["source_id"], catalog)
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -232,6 +236,8 @@ def test_similar_and_complete_rows_appear_lazily_and_clicks_are_recorded(
     complete = _cards(page, "sveta-complete-look")
     assert complete and all(c["href"].startswith(storefront.shop.base + "/products/") for c in complete)
     assert page.locator("sveta-complete-look [part=slot]").count() == len(complete)
+    fetched = [r.url for r in browser.requests if re.search(r"/api/products/[^/?]+$", r.url)]
+    assert not fetched, fetched  # its items carry their url and handle: no product fetched per item
 
     # the unknown handle: nothing shown, the API's reason in a warning
     _wait_for(browser, "warning", "no-such-handle")
@@ -331,6 +337,63 @@ def test_a_refused_origin_a_missing_key_and_a_rule_are_told(storefront: Storefro
     assert badges.count() == 1 and badges.inner_text().lower() == "pinned"
     assert badges.get_attribute("title") == "pinned to 2 by rule 3"
     assert page.locator("sveta-similar li[part=card]").nth(1).locator("[part=badge]").count() == 1
+
+
+# The small test catalog (test_api's TYPES) has no dresses: its blue jeans stand in for the issue's "red dress".
+PIN_WORDS = "blue jeans"
+_HANDLE = text("UPDATE products SET handle = :handle WHERE id = :id")
+
+
+@pytest.mark.slow
+def test_a_pin_rule_for_red_dress_puts_its_product_first_in_the_widget_and_a_hide_rule_empties_its_place(
+    storefront: Storefront, browser: Browser
+) -> None:
+    page, api, read = browser.page, storefront.api, {"X-API-Key": READ_KEY}
+    found = httpx.get(f"{api}/api/search/text", params={"q": PIN_WORDS, "k": 12}, headers=read).json()["matches"]
+    pinned = found[3]  # found without the rule, but not first; a feed's product: no handle
+    assert pinned["handle"] is None and found[0]["product_id"] != pinned["product_id"]
+    assert all(m["rule"] is None for m in found)
+    row = httpx.get(f"{api}/api/products/demo-tee/similar", params={"k": 6}, headers=read).json()["matches"]
+    hidden = row[1]
+    rules: list[int] = []
+    try:
+        rules.append(_add_rule(api, action="pin", target=pinned["source_id"], scope_kind="query", scope=PIN_WORDS))
+        rules.append(_add_rule(api, action="hide", target=str(hidden["product_id"])))
+        with storefront.catalog.engine.begin() as connection:  # the card's handle names the link, no extra fetch
+            connection.execute(_HANDLE, {"handle": "pinned-jeans", "id": pinned["product_id"]})
+        body = '<sveta-photo-search></sveta-photo-search><sveta-similar product="demo-tee" limit="6"></sveta-similar>'
+        page.goto(_page(storefront.shop, "/steered.html", api, body))
+        page.wait_for_selector("sveta-similar li[part=card]")
+        similar = _cards(page, "sveta-similar")
+        links = [c["href"] for c in similar]
+        assert len(links) == 6 and f"{storefront.shop.base}/products/{hidden['source_id']}" not in links
+        assert links[0] == f"{storefront.shop.base}/products/{row[0]['source_id']}"  # the others keep their places
+
+        page.locator("sveta-photo-search button[part=button]").click()
+        page.locator("sveta-photo-search input[name=q]").fill(PIN_WORDS)
+        page.locator("sveta-photo-search input[name=q]").press("Enter")
+        page.wait_for_selector("sveta-photo-search dialog li[part=card]")
+        first = page.locator("sveta-photo-search li[part=card]").first
+        assert first.locator("img").get_attribute("alt") == pinned["title"]
+        assert first.locator("a").get_attribute("href") == f"{storefront.shop.base}/products/pinned-jeans"
+        badges = page.locator("sveta-photo-search [part=badge]")
+        assert badges.count() == 1 and first.locator("[part=badge]").inner_text().lower() == "pinned"
+        says = f"pinned to 1 by rule {rules[0]} ({PIN_WORDS})"
+        assert first.locator("[part=badge]").get_attribute("title") == says
+    finally:
+        for rule in rules:
+            assert httpx.delete(f"{api}/api/rules/{rule}", headers={"X-API-Key": KEY}).status_code == 200
+        with storefront.catalog.engine.begin() as connection:
+            connection.execute(_HANDLE, {"handle": None, "id": pinned["product_id"]})
+    assert not _reported(browser), browser.console
+
+
+def _add_rule(api: str, **body: str) -> int:
+    """A rule added through the API with the write key: its id."""
+    response = httpx.post(f"{api}/api/rules", json=body, headers={"X-API-Key": KEY})
+    assert response.status_code == 201, response.text
+    rule_id: int = response.json()["id"]
+    return rule_id
 
 
 def _reported(browser: Browser) -> list[str]:

@@ -91,6 +91,7 @@ class ProductCard(Schema):
     available: bool
     url: str | None
     image_path: str | None
+    handle: str | None = Field(description="The storefront's handle (Shopify's), for a link to the product's page.")
 
 
 class ProductPage(Schema):
@@ -143,7 +144,6 @@ class Mismatch(Schema):
 
 
 class ProductDetail(ProductCard):
-    handle: str | None
     description: str | None
     product_type: str | None
     tags: list[str]
@@ -197,6 +197,9 @@ class Suggestion(Schema):
     image_path: str | None
     parts: dict[str, float] = Field(description="The score's parts, by name.")
     rule: RuleNote | None = Field(None, description="The merchandising rule that moved it, if one did.")
+    url: str | None = Field(description="The product's page in its shop, when the source gives one.")
+    handle: str | None = Field(description="The storefront's handle (Shopify's), for a link to the product's page.")
+    currency: str | None = Field(description="The price's currency (ISO 4217), when the source gives one.")
 
 
 class Completion(Schema):

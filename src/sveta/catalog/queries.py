@@ -30,6 +30,7 @@ class ProductCard:
     available: bool
     url: str | None
     image_path: str | None
+    handle: str | None = None  # a Shopify-like handle: a storefront's product links name it (the widget's)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +55,7 @@ _CARD_COLUMNS = (
     Product.currency,
     Product.available,
     Product.url,
+    Product.handle,
 )
 
 
@@ -175,8 +177,9 @@ def _first_images(s: Any, product_ids: Sequence[int]) -> dict[int, str]:
 
 
 def _card(row: tuple[Any, ...], image_path: str | None) -> ProductCard:
-    """A card from a row of _CARD_COLUMNS (in the dataclass's field order)."""
-    pid, external_id, source, title, brand, category, colour, gender, price, currency, available, url = row
+    """A card from a row of _CARD_COLUMNS (in the dataclass's field order, the handle last)."""
+    pid, external_id, source, title, brand, category, colour, gender, price, currency, available, url, handle = row
     return ProductCard(
-        pid, external_id, source, title, brand, category, colour, gender, price, currency, available, url, image_path
-    )
+        pid, external_id, source, title, brand, category, colour, gender, price, currency, available, url, image_path,
+        handle,
+    )  # fmt: skip

@@ -71,7 +71,7 @@ class Piece:
 
 SUGGESTION_KEYS = (
     "product_id", "source_id", "slot", "title", "score", "reason", "category", "colour", "gender", "price",
-    "image_path", "parts", "rule",
+    "image_path", "parts", "rule", "url", "handle", "currency",
 )  # fmt: skip
 
 
