@@ -49,6 +49,8 @@ Factory = Callable[[str, "Settings"], Any]
 BUILTINS: dict[str, str] = {
     "effnet-lite0": "sveta.embed.effnet:make_effnet",
     "effnet-lite2": "sveta.embed.effnet:make_effnet",
+    "effnet-lite0-int8": "sveta.embed.effnet:make_effnet",
+    "effnet-lite2-int8": "sveta.embed.effnet:make_effnet",
     "colour": "sveta.embed.colour_embed:make_colour",
     "open_clip": "sveta.embed.clip:make_clip",
     "hf-hub": "sveta.embed.clip:make_clip",
@@ -56,6 +58,7 @@ BUILTINS: dict[str, str] = {
     "e5-small": "sveta.embed.text_models:make_e5",
     "bge-small": "sveta.embed.text_models:make_bge",
     "tuned": "sveta.learn.tuned:make_tuned",
+    "tuned-int8": "sveta.learn.tuned:make_tuned_int8",
 }
 _REGISTRY: dict[str, Factory] = {}
 

