@@ -71,7 +71,7 @@ def _part_status(part: str, settings: Settings) -> tuple[str | None, str]:
     prefix = part.split(":", 1)[0]
     if prefix.startswith("effnet"):
         return _onnx_status(part, settings)
-    if prefix == "tuned":
+    if prefix in ("tuned", "tuned-int8"):  # the INT8 copy runs the same trained model
         return _tuned_status(part, settings)
     if prefix in ("open_clip", "hf-hub", "local-dir"):
         return _clip_status(part)
@@ -80,7 +80,9 @@ def _part_status(part: str, settings: Settings) -> tuple[str | None, str]:
 
 def _onnx_status(part: str, settings: Settings) -> tuple[str, str]:
     from sveta.embed.effnet import GRAPH, VARIANTS, is_valid
+    from sveta.embed.quantize import base_spec
 
+    part = base_spec(part)  # effnet-lite0-int8 is quantised from effnet-lite0's ONNX model on first use
     if part not in VARIANTS:
         return "unknown variant", f"use one of {', '.join(VARIANTS)}"
     path = settings.models_dir / f"{part}-{GRAPH}.onnx"
