@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -458,6 +459,27 @@ def test_the_searcher_is_reloaded_when_the_index_version_changes(built: Built) -
     row = built.row("Tops")
     result = built.client.post("/api/search/photo?k=1", files=_upload(built.photo(row["id"]))).json()
     assert result["matches"][0]["source_id"] == row["id"]
+
+
+def test_a_new_version_is_made_outside_the_lock_while_requests_keep_the_old_one() -> None:
+    from sveta.api.deps import Fresh
+
+    fresh: Fresh[str] = Fresh()
+    assert fresh.get("v1", lambda old: f"engines 1 (old {old})") == "engines 1 (old None)"
+    started, release = threading.Event(), threading.Event()
+
+    def slow(old: str | None) -> str:
+        started.set()
+        release.wait(5)
+        return "engines 2"
+
+    maker = threading.Thread(target=lambda: fresh.get("v2", slow))
+    maker.start()
+    assert started.wait(5)
+    assert fresh.get("v2", slow) == "engines 1 (old None)"  # not blocked: the old engines serve meanwhile
+    release.set()
+    maker.join(5)
+    assert fresh.get("v2", slow) == "engines 2"
 
 
 def test_openapi_lists_every_endpoint(built: Built) -> None:

@@ -155,6 +155,44 @@ def test_the_query_path_is_vectorised(completer: Completer, monkeypatch: pytest.
     completer.complete(piece, k=3)  # the arrays were loaded once, before
 
 
+def test_style_vectors_are_the_index_own_rows_not_a_copy(
+    completer: Completer, built: tuple[Settings, CatalogStore]
+) -> None:
+    """Each product's style vector is its first photo's stored vector, read from the index's memory in place."""
+    a, index = completer.arrays, completer.arrays.vectors._index
+    assert index is not None
+    stored, _ = index.stored_view(np.zeros(0, np.int64))
+    products, first = index.first_photos()
+    rows = [a.row_of[int(p)] for p in products]
+    assert np.array_equal(a.vectors[rows], index.vectors(first)) and a.has_vector[rows].all()
+    assert np.shares_memory(a.vectors._view(), stored) and not stored.flags.writeable
+    assert a.vectors[rows[0]].flags.writeable  # a copy: the caller may change it, the index stays
+    v = index.vectors(first[:1])[0]
+    dense = np.zeros(a.vectors.shape, np.float32)
+    dense[rows] = index.vectors(first)
+    assert np.allclose(a.vectors @ v, dense @ v, atol=1e-6) and a.vectors.shape == (len(a), index.config.dim)
+    assert list(a.row_of) == a.product_ids.tolist() and -1 not in a.row_of and a.row_of.get(-1) is None
+    assert [a.colour_names[r] for r in rows[:5]] == [a.colour_codes.values[a.colour[r]] or None for r in rows[:5]]
+
+
+def test_style_vectors_follow_their_index_when_it_changes_in_the_process(tmp_path: Path) -> None:
+    from sveta.index.base import ItemMeta
+    from sveta.index.faiss_index import open_faiss_index
+    from sveta.outfits.style_vectors import StyleVectors
+
+    settings = Settings(data_dir=tmp_path, index_kind="flat")
+    index = open_faiss_index(tmp_path / "ix", embedder="e", dim=8, settings=settings)
+    vectors = np.eye(8, dtype=np.float32)
+    index.upsert(np.arange(8), vectors[:8], [ItemMeta(product_id=10 + i // 2) for i in range(8)])  # 2 photos each
+    style = StyleVectors(index, np.array([9, 10, 11, 12, 13], np.int64))  # product 9 has no photo
+    assert np.array_equal(style[[1, 2]], vectors[[0, 2]]) and not style[0].any() and style.has.tolist()[0] is False
+    index.upsert(np.arange(8, 4008), np.tile(vectors, (500, 1)), [ItemMeta(product_id=99)] * 4000)  # reallocates
+    index.remove(np.array([2]))
+    index.save()  # compacts and reorders the rows
+    assert np.array_equal(style[[1, 4]], vectors[[0, 6]]) and not style[2].any()  # product 11's first photo gone
+    assert np.array_equal(style @ vectors[6], np.array([0, 0, 0, 0, 1], np.float32))
+
+
 def test_unknown_product_is_a_clear_error(completer: Completer) -> None:
     with pytest.raises(InputError, match="no product 'nope-999'"):
         completer.piece_of_product("nope-999")

@@ -177,6 +177,53 @@ def test_save_and_reopen_gives_the_same_results(flat: tuple[FaissIndex, np.ndarr
     assert again.search(vectors[:20], 10, flt) == before
 
 
+def test_a_metadata_change_saves_new_metadata_beside_the_same_vector_file(
+    flat: tuple[FaissIndex, np.ndarray], settings: Settings
+) -> None:
+    index, vectors = flat
+    index.save()
+    first = index.path / str(index.version)
+    inode = (first / "index.faiss").stat().st_ino
+    ids = np.array([1010, 1011])
+    repriced = [ItemMeta(product_id=m.product_id, category=m.category, price=7.0) for m in index.meta(ids)]
+    index.upsert(ids, index.vectors(ids), repriced)
+    index.save()
+    second = index.path / str(index.version)
+    assert second != first and not first.exists()  # a new version; the old one pruned
+    assert (second / "index.faiss").stat().st_ino == inode  # its vector file linked, not written again
+    again = open_faiss_index(index.path, embedder="test-emb", dim=DIM, settings=settings, create=False)
+    assert [m.price for m in again.meta(ids)] == [7.0, 7.0]
+    assert again.search(vectors[:5], 5) == index.search(vectors[:5], 5)
+    index.upsert(np.array([1012]), clustered(1, DIM, seed=9), [ItemMeta(product_id=5000)])  # a new vector
+    index.save()
+    third = index.path / str(index.version)
+    assert (third / "index.faiss").stat().st_ino != inode  # new vectors: written whole
+    assert open_faiss_index(index.path, embedder="test-emb", dim=DIM, settings=settings).meta(ids)[0].price == 7.0
+
+
+def test_similar_excludes_its_own_product_without_masking_every_row(flat: tuple[FaissIndex, np.ndarray]) -> None:
+    index, vectors = flat
+    meta = metas(3000)
+    own = meta[0].product_id
+    mask_calls: list[Filter | None] = []
+    real_mask = index._live.cols.mask
+    index._live.cols.mask = lambda flt: (mask_calls.append(flt), real_mask(flt))[1]  # type: ignore[method-assign]
+    hits = index.search(vectors[:1], 10, Filter(exclude_products=[own]))[0]
+    assert len(hits) == 10 and own not in {h.product_id for h in hits}
+    assert mask_calls[0] is not None and not mask_calls[0].exclude_products
+    rest = index.search(vectors[:1], 10, Filter(exclude_products=list(range(1, 51))))[0]  # drop path
+    assert len(rest) == 10 and not {h.product_id for h in rest} & set(range(1, 51))
+    masked = index.search(vectors[:1], 10, Filter(exclude_products=[own, *range(10_000, 10_100)]))[0]  # > 64: mask
+    assert [h.id for h in masked] == [h.id for h in hits]
+    by_image = brute_force(vectors, meta, vectors[0], Filter(exclude_products=[own]), 60)
+    firsts = [
+        i
+        for n, i in enumerate(by_image)
+        if meta[i - 1000].product_id not in {meta[j - 1000].product_id for j in by_image[:n]}
+    ]
+    assert [h.id for h in hits] == firsts[:10]
+
+
 def test_config_json(flat: tuple[FaissIndex, np.ndarray]) -> None:
     index, _ = flat
     index.save()

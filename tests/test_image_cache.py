@@ -335,6 +335,40 @@ def test_an_unexpected_error_on_one_image_is_recorded_not_raised(
     assert "RuntimeError: boom" in (_rows(catalog)[bad][0].error or "")
 
 
+def test_outcomes_are_written_in_batches_and_an_interrupted_run_keeps_what_it_finished(
+    server: ImageServer, cache: ImageCache, jpeg: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sveta.catalog import image_state
+
+    urls = [server.add(f"/{i}.jpg", Reply(jpeg)) for i in range(7)] + [server.url("/gone.jpg")]
+    catalog = _catalog_with(tmp_path / "c.db", {f"p{i}": [url] for i, url in enumerate(urls)})
+    writes: list[int] = []
+    real_write = catalog.write
+    monkeypatch.setattr(catalog, "write", lambda work: (writes.append(1), real_write(work))[1])
+    monkeypatch.setattr(image_state, "BATCH", 3)
+    report = warm_cache(catalog, cache)
+    assert (report.cached, report.broken) == (7, 1)
+    assert len(writes) == 3  # 8 outcomes, 3 to a transaction: not one commit per photo
+    rows = _rows(catalog)
+    assert rows[urls[-1]][0].status == "broken" and "HTTP 404" in (rows[urls[-1]][0].error or "")
+    assert all(rows[u][0].status == "cached" and rows[u][0].width == 224 for u in urls[:-1])
+
+    more = [server.add(f"/more{i}.jpg", Reply(jpeg)) for i in range(4)]
+    again = _catalog_with(tmp_path / "d.db", {f"q{i}": [url] for i, url in enumerate(more)})
+    seen: list[str] = []
+
+    def stop_at_fourth(done: int, _total: int) -> None:
+        seen.append("x")
+        if done == 3:  # three photos fetched, none of them written yet (a batch is 3 + the age limit)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_state, "BATCH", 500)
+    with pytest.raises(KeyboardInterrupt):
+        warm_cache(again, cache, on_progress=stop_at_fourth)
+    statuses = [r.status for rows_of_url in _rows(again).values() for r in rows_of_url]
+    assert statuses.count("cached") == 3 and statuses.count("pending") == 1  # the finished three were kept
+
+
 def test_cli_images_fetch_json(
     server: ImageServer, jpeg: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,6 +96,41 @@ def test_update_embeds_only_new_photos(built: tuple[Settings, CatalogStore], myn
     assert (more.embedded, more.count) == (7, N + 7)
 
 
+def test_a_reprice_is_found_as_columns_and_saved_beside_the_same_vectors(
+    built: tuple[Settings, CatalogStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    from sveta.index.meta import Columns
+
+    settings, catalog = built
+    sync_index(catalog, settings, fetch=False)  # whatever earlier tests changed, settled
+    ids = [p.id for p in (catalog.find_product("10000"), catalog.find_product("10001")) if p is not None]
+    live = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
+    inode = (live / "index.faiss").stat().st_ino
+    built_meta: list[int] = []
+    real_meta = Columns.meta
+    monkeypatch.setattr(Columns, "meta", lambda self, rows: (built_meta.append(len(rows)), real_meta(self, rows))[1])
+    with catalog.engine.begin() as c:
+        old = c.execute(text(f"SELECT id, price_min FROM products WHERE id IN ({ids[0]}, {ids[1]})")).all()
+        c.execute(text(f"UPDATE products SET price_min = 123456 WHERE id IN ({ids[0]}, {ids[1]})"))
+    try:
+        report = sync_index(catalog, settings, fetch=False)
+        assert (report.meta_updated, report.embedded, report.removed) == (2, 0, 0)
+        assert sum(built_meta) == 0  # no ItemMeta per indexed photo: the comparison is numpy columns
+        live = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
+        assert (live / "index.faiss").stat().st_ino == inode  # the vectors were not written again
+        index = open_catalog_index(settings, create=False)
+        assert len(index) == index.config.params["rows"]  # kept their rows: no dead copies
+        hits = index.search(index.vectors(index.ids()[:1]), 5, Filter(price_min=100_000))[0]
+        assert {h.product_id for h in hits} == set(ids)
+    finally:
+        with catalog.engine.begin() as c:
+            for pid, price in old:
+                c.execute(text("UPDATE products SET price_min = :price WHERE id = :id"), {"price": price, "id": pid})
+        sync_index(catalog, settings, fetch=False)
+
+
 def test_opening_the_index_with_another_embedder_is_a_clear_error(built: tuple[Settings, CatalogStore]) -> None:
     settings, _ = built
     with pytest.raises(ConfigError, match="effnet-lite0"):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
@@ -26,21 +28,64 @@ if TYPE_CHECKING:
     from sveta.engines.look import Looker
     from sveta.engines.search import Searcher
 
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 KEY_HEADER = "X-API-Key"
 api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, description="The key set in SVETA_API_KEY.")
 
 
+class Fresh(Generic[T]):
+    """A value made for a key (the index version), remade when the key changes, outside any lock a request waits
+    on: while one caller makes the new value, the others keep the old one (they wait only when there is none)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # held only to read or swap (key, value)
+        self._making = threading.Lock()  # held by the one caller making a value
+        self._key: object = None
+        self._value: T | None = None
+
+    def get(self, key: object, make: Callable[[T | None], T]) -> T:
+        """The value for ``key``; ``make(old value)`` makes it when the key changed."""
+        with self._lock:
+            key_now, old = self._key, self._value
+        if old is not None and key_now == key:
+            return old
+        if not self._making.acquire(blocking=old is None):
+            return old  # type: ignore[return-value]  # another caller is making the new one: keep serving this
+        try:
+            with self._lock:
+                if self._value is not None and self._key == key:
+                    return self._value  # made while this caller waited
+            value = make(old)
+            with self._lock:
+                self._key, self._value = key, value
+            return value
+        finally:
+            self._making.release()
+
+
+@dataclass
+class _Live:
+    """One index version's engines; the Completer and Looker are made on first use (one caller makes each)."""
+
+    searcher: Searcher
+    completer: Completer | None = None
+    looker: Looker | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class Engines:
-    """The Searcher, Completer and Looker of the live index version; all are rebuilt when CURRENT changes."""
+    """The Searcher, Completer and Looker of the live index version; all are rebuilt when CURRENT changes.
+
+    A new version's engines are made outside any lock that requests wait on, and swapped in together: requests
+    keep the old ones until then (a million-product index takes seconds to read, its Completer as long again),
+    and the old index is freed at the swap, not whenever the next request of each engine comes.
+    """
 
     def __init__(self, settings: Settings, catalog: CatalogStore, models: ModelCache) -> None:
         self.settings, self.catalog, self.models = settings, catalog, models
-        self._lock = threading.RLock()
         self.look_lock = threading.Lock()  # the pose model is not known to be thread-safe
-        self._version: str | None = None
-        self._searcher: Searcher | None = None
-        self._completer: Completer | None = None
-        self._looker: Looker | None = None
+        self._engines: Fresh[_Live] = Fresh()
 
     def current_version(self) -> str | None:
         from sveta.index.versions import read_current
@@ -48,34 +93,49 @@ class Engines:
         return read_current(self.settings.index_dir)
 
     def searcher(self) -> Searcher:
-        from sveta.engines.search import Searcher
-
-        with self._lock:
-            version = self.current_version()
-            if self._searcher is None or version != self._version:
-                searcher = Searcher(self.settings, self.catalog)
-                _ = searcher.index  # load now: a missing index is the caller's error, not a later one
-                self._searcher, self._version = searcher, version
-                self._completer = self._looker = None
-            return self._searcher
+        return self._live().searcher
 
     def completer(self) -> Completer:
-        from sveta.engines.complete import Completer
-
-        with self._lock:
-            searcher = self.searcher()
-            if self._completer is None:
-                self._completer = Completer(self.catalog, searcher.index, self.settings, self.models)
-            return self._completer
+        live = self._live()
+        if live.completer is None:
+            with live.lock:
+                if live.completer is None:
+                    live.completer = self._new_completer(live.searcher)
+        return live.completer
 
     def looker(self) -> Looker:
         from sveta.engines.look import Looker
 
-        with self._lock:
-            searcher = self.searcher()
-            if self._looker is None:
-                self._looker = Looker(searcher, models=self.models)
-            return self._looker
+        live = self._live()
+        with live.lock:
+            if live.looker is None:
+                live.looker = Looker(live.searcher, models=self.models)
+            return live.looker
+
+    def _live(self) -> _Live:
+        return self._engines.get(self.current_version(), self._new_live)
+
+    def _new_live(self, old: _Live | None) -> _Live:
+        """The new version's Searcher (its index loaded), and its Completer and Looker where the old had them."""
+        from sveta.engines.look import Looker
+        from sveta.engines.search import Searcher
+
+        searcher = Searcher(self.settings, self.catalog)
+        _ = searcher.index  # load now: a missing index is the caller's error, not a later one
+        live = _Live(searcher)
+        if old is not None and old.completer is not None:
+            try:
+                live.completer = self._new_completer(searcher)
+            except Exception:  # searches must not fail for it: the next complete request makes it, or says why
+                log.warning("could not prepare complete the look for the new index version", exc_info=True)
+        if old is not None and old.looker is not None:
+            live.looker = Looker(searcher, models=self.models)
+        return live
+
+    def _new_completer(self, searcher: Searcher) -> Completer:
+        from sveta.engines.complete import Completer
+
+        return Completer(self.catalog, searcher.index, self.settings, self.models)
 
 
 @dataclass

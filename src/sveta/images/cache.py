@@ -26,6 +26,7 @@ from sveta.progress import Progress
 from sveta.settings import Settings
 
 if TYPE_CHECKING:
+    from sveta.catalog.image_state import PendingStates
     from sveta.catalog.store import CatalogStore
 
 _SNIFFED_TYPES = {"", "application/octet-stream", "binary/octet-stream"}  # let the bytes decide
@@ -34,6 +35,7 @@ _DEADLINE_TIMEOUTS = 4  # a whole download may take this many http timeouts: sto
 _MAX_BACKOFF_S = 10.0
 _MEMO_SIZE = 50_000
 _RETRY_HINT = "try again later with `sveta images fetch --retry-broken`"
+FLUSH_S = 2.0  # fetch outcomes wait at most this long to be written (a slow store fills no batch of 500)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +248,13 @@ def warm_cache(
 ) -> FetchReport:
     """Fetch the catalog's pending images (and broken ones with ``retry_broken``) and record each outcome.
 
-    Each image's result is written as soon as it is known, in this thread, so a killed run keeps what it
-    finished. A broken image is recorded with its reason and never stops the run; only an unusable cache
-    folder (ConfigError, e.g. disk full) does. ``on_progress(done, total)`` counts images.
+    Outcomes are written in this thread, up to 500 per transaction and at least every FLUSH_S seconds, and
+    whatever is pending when the run stops on an error or an interrupt, so a killed run keeps what it finished
+    (all but its last few seconds at worst). A broken image is recorded with its reason and never stops the run;
+    only an unusable cache folder (ConfigError, e.g. disk full) does. ``on_progress(done, total)`` counts images.
     """
-    from sveta.catalog.photos import uncached_count  # the catalog (SQLAlchemy) loads only when it is used
+    from sveta.catalog.image_state import PendingStates  # the catalog (SQLAlchemy) loads only when it is used
+    from sveta.catalog.photos import uncached_count
 
     started = time.perf_counter()
     by_url: dict[str, list[int]] = {}
@@ -260,34 +264,29 @@ def warm_cache(
     report = FetchReport()
     if on_progress:
         on_progress(0, total)
-    for index, result in cache.iter_fetch(urls):
-        ids = by_url[urls[index]]
-        _record(catalog, report, urls[index], ids, result)
-        done += len(ids)
-        if on_progress:
-            on_progress(done, total)
+    with PendingStates(catalog, max_age_s=FLUSH_S) as outcomes:
+        for index, result in cache.iter_fetch(urls):
+            ids = by_url[urls[index]]
+            _record(outcomes, report, urls[index], ids, result)
+            done += len(ids)
+            if on_progress:
+                on_progress(done, total)
     report.skipped = max(uncached_count(catalog) - report.broken, 0)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
 
 def _record(
-    catalog: CatalogStore, report: FetchReport, url: str, ids: list[int], result: CachedImage | SvetaError
+    outcomes: PendingStates, report: FetchReport, url: str, ids: list[int], result: CachedImage | SvetaError
 ) -> None:
     if isinstance(result, ConfigError):
         raise result
     for image_id in ids:
         if isinstance(result, CachedImage):
-            catalog.mark_image_cached(
-                image_id,
-                sha256=result.sha256,
-                local_path=str(result.path),
-                width=result.width,
-                height=result.height,
-            )
+            outcomes.cached(image_id, result.sha256, str(result.path), result.width, result.height)
             report.cached += 1
         else:
-            catalog.mark_image_broken(image_id, str(result))
+            outcomes.broken(image_id, str(result))
             report.broken += 1
             report.failures.append((url, str(result)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,15 +31,27 @@ class Live:
     sorted_rows: int = 0  # rows [0, sorted_rows) are in layout order
 
 
-def write_live(live: Live, config: IndexConfig, folder: Path) -> None:
-    """The index, its metadata columns and ``config`` (count and file sizes updated) into ``folder``."""
-    faiss = require("faiss", None)
-    faiss.write_index(live.index, str(folder / INDEX))
+def write_live(live: Live, config: IndexConfig, folder: Path, same_vectors: Path | None = None) -> None:
+    """The index, its metadata columns and ``config`` (count and file sizes updated) into ``folder``.
+
+    ``same_vectors``: a version folder whose index file holds exactly these vectors; it is linked, not rewritten.
+    """
+    if same_vectors is None or not _linked(same_vectors / INDEX, folder / INDEX):
+        require("faiss", None).write_index(live.index, str(folder / INDEX))
     with open(folder / META, "wb") as fh:
         npz_into(fh, live.cols.to_arrays())
     config.count = live.cols.live
     config.params = _params(live, config, folder)
     config.save(folder / CONFIG)
+
+
+def _linked(source: Path, target: Path) -> bool:
+    """A hard link of a version's (never rewritten) vector file into a new version; False where it cannot be."""
+    try:
+        os.link(source, target)
+    except OSError:  # pruned meanwhile, or a file system without hard links: the caller writes it whole
+        return False
+    return True
 
 
 def _params(live: Live, config: IndexConfig, folder: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ EXACT_ROW_COST, EXACT_BLOCK_COST, HNSW_EF_COST, EXACT_PREFERENCE = 1, 6, 25, 2
 REORGANISE_FRACTION = 0.2  # dead or out-of-layout rows that trigger a rebuild on save
 AUTO_DOWN = 0.9  # auto drops back to flat only below 90% of the threshold: no flapping at the border
 MAX_EF = 4096
+SAME_VECTOR = 1e-6  # per coordinate: a vector this close to the stored one is the same vector
+DROP_AFTER = 64  # up to this many excluded products are dropped from the hits instead of masked
 MAX_RUNS = 32  # contiguous runs of allowed rows scanned as slices; more: a row-by-row ID selector
 
 
@@ -54,6 +57,8 @@ class FaissIndex:
         self._max_threads = settings.index_threads or os.cpu_count() or 1
         self._lock = threading.RLock()
         self._dirty = live is None
+        self._vectors_changed = live is None  # else a save writes only new metadata beside the same vectors
+        self._generation = 0  # bumped whenever stored rows may move or be reallocated (see stored_view)
 
     def __len__(self) -> int:
         return self._live.cols.live
@@ -81,6 +86,33 @@ class FaissIndex:
             raise KeyError(f"not in the index: {ids[rows < 0][:10].tolist()}")
         return live.cols.meta(rows)
 
+    def meta_columns(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """The metadata of ``ids`` as columns (``Columns.columns``), for comparing a whole catalog at once."""
+        live, ids = self._live, _as_ids(ids)
+        rows = live.cols.rows_of(ids)
+        if (rows < 0).any():
+            raise KeyError(f"not in the index: {ids[rows < 0][:10].tolist()}")
+        return live.cols.columns(rows)
+
+    def first_photos(self) -> tuple[np.ndarray, np.ndarray]:
+        """(product ids ascending, the smallest live image id of each): a product's first indexed photo."""
+        return self._live.cols.first_per_product()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def stored_view(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(all stored vectors as a read-only zero-copy view, the row of each id, -1 where not live).
+
+        The view is valid while ``generation`` stays the same: any upsert, removal, save or reload in this
+        process may move or free the rows (the serving engines never change their index).
+        """
+        live = self._live
+        xb = self._xb(live.index)
+        xb.flags.writeable = False
+        return xb, live.cols.rows_of(_as_ids(ids))
+
     def upsert(self, ids: np.ndarray, vectors: np.ndarray, meta: Sequence[ItemMeta]) -> None:
         ids, vectors = _as_ids(ids), self._as_vectors(vectors)
         if not len(ids) == len(vectors) == len(meta):
@@ -92,11 +124,13 @@ class FaissIndex:
             rows = cols.rows_of(ids)
             old = rows >= 0
             same = np.zeros(len(ids), bool)
-            # a metadata-only change (price, stock) keeps its row: HNSW cannot delete, so don't grow it
-            same[old] = (self._xb(index)[rows[old]] == vectors[old]).all(axis=1)
+            # a metadata-only change (price, stock) keeps its row: HNSW cannot delete, so don't grow it. Within a
+            # rounding: a stored vector given back is normalised again, which moves a third of them by an ulp
+            same[old] = (np.abs(self._xb(index)[rows[old]] - vectors[old]) <= SAME_VECTOR).all(axis=1)
             cols.update(rows[same], [meta[i] for i in np.flatnonzero(same)])
             cols.kill(rows[old & ~same])
             if (~same).any():
+                self._vectors_changed = True
                 self._threads(len(vectors))
                 index.add(vectors[~same])
                 cols.append(ids[~same], [meta[i] for i in np.flatnonzero(~same)])
@@ -110,6 +144,7 @@ class FaissIndex:
     def _changed(self) -> None:
         self.config.count = self._live.cols.live
         self._dirty = True
+        self._generation += 1
 
     # -- search ------------------------------------------------------------------------------------
 
@@ -118,6 +153,11 @@ class FaissIndex:
     ) -> list[list[Hit]]:
         """Top ``k`` per query among the rows ``flt`` allows; k hits whenever k allowed items exist."""
         live, q = self._live, self._as_vectors(queries, what="queries")
+        # a few excluded products (similar's own) are dropped from the hits, not masked: masking them is three
+        # passes over every row per request, and without them the search often needs no row selector at all
+        drop = np.zeros(0, np.int64)
+        if flt is not None and 0 < len(flt.exclude_products) <= DROP_AFTER:
+            drop, flt = np.asarray(flt.exclude_products, np.int64), replace(flt, exclude_products=[])
         mask = live.cols.mask(flt)
         allowed = int(np.count_nonzero(mask))
         results: list[list[Hit]] = [[] for _ in range(len(q))]
@@ -130,14 +170,18 @@ class FaissIndex:
             scores, rows = self._search_rows(live, q[todo], fetch, mask, allowed)
             pending = []
             for i, s, r in zip(todo, scores, rows, strict=True):
-                results[i] = self._hits(live.cols, s, r, k, distinct_products)
+                results[i] = self._hits(live.cols, s, r, k, distinct_products, drop)
                 if len(results[i]) < k and fetch < allowed:
                     pending.append(i)
             todo, fetch = np.asarray(pending, np.int64), min(allowed, fetch * 4)
         return results
 
-    def _hits(self, cols: Columns, scores: np.ndarray, rows: np.ndarray, k: int, distinct: bool) -> list[Hit]:
+    def _hits(
+        self, cols: Columns, scores: np.ndarray, rows: np.ndarray, k: int, distinct: bool, drop: np.ndarray
+    ) -> list[Hit]:
         keep = np.flatnonzero(rows >= 0)
+        if len(drop):
+            keep = keep[~np.isin(cols.product[rows[keep]], drop)]
         if distinct:
             _, first = np.unique(cols.product[rows[keep]], return_index=True)
             keep = keep[np.sort(first)]
@@ -256,6 +300,7 @@ class FaissIndex:
             index.add(np.ascontiguousarray(xb[rows[start : start + 100_000]]))
         self._live = Live(index, live.cols.take(rows), live.version, 0 if kind == "hnsw" else len(rows))
         self.config.kind = kind
+        self._vectors_changed, self._generation = True, self._generation + 1
         del xb, live  # frees the old index before the permutation copies the new one
         if kind == "hnsw":
             self._permute_to_layout()
@@ -268,18 +313,24 @@ class FaissIndex:
         if len(order):
             live.index.permute_entries(order)
         self._live = Live(live.index, live.cols.take(order), live.version, len(order))
+        self._vectors_changed, self._generation = True, self._generation + 1
 
     # -- persistence -------------------------------------------------------------------------------
 
     def save(self) -> None:
-        """Write a complete new version beside the live one, then switch CURRENT to it in one rename."""
+        """Write a complete new version beside the live one, then switch CURRENT to it in one rename.
+
+        When only metadata changed (prices, stock, removals that leave dead rows), the new version links the
+        live version's vector file instead of writing it again: gigabytes at scale, for a 1% reprice.
+        """
         with self._lock:
             if not self._dirty and self._live.version and self._target_kind() == self.config.kind:
                 return  # nothing to write: saving is gigabytes at scale
             self._reorganise()
             live = self._live
-            live.version = save_version(self.path, lambda folder: write_live(live, self.config, folder), FILES)
-            self._dirty = False
+            same = None if self._vectors_changed or live.version is None else self.path / live.version
+            live.version = save_version(self.path, lambda folder: write_live(live, self.config, folder, same), FILES)
+            self._dirty = self._vectors_changed = False
 
     def reload_if_changed(self) -> bool:
         """Load the version CURRENT names if another process saved one; False if unchanged (or unsaved edits)."""
@@ -295,6 +346,7 @@ class FaissIndex:
             self.config, self._live = read_live(
                 self.path, (self.config.embedder, self.config.dim, self.config.identity)
             )
+            self._generation += 1
         return True
 
     def _as_vectors(self, vectors: np.ndarray, what: str = "vectors") -> np.ndarray:

@@ -96,6 +96,19 @@ class Columns:
             for r in rows.tolist()
         ]
 
+    def columns(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """``meta(rows)`` as columns: product, price (NaN: none), available, sha (bytes), text fields (object, None)."""
+        out = {"product": self.product[rows], "price": self.price[rows], "available": self.available[rows]}
+        out["sha"] = self.sha[rows]
+        for f in TEXT_FIELDS:
+            out[f] = np.array([None, *self.vocab[f]], object)[self.codes[f][rows]]
+        return out
+
+    def first_per_product(self) -> tuple[np.ndarray, np.ndarray]:
+        """(product ids ascending, each one's smallest live id)."""
+        products, first = np.unique(self.product[self._key_rows], return_index=True)  # keys ascend: first = least
+        return products, self._keys[first]
+
     def kill(self, rows: np.ndarray) -> None:
         rows = rows[rows >= 0]
         self.alive[rows] = False

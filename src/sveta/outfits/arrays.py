@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from sveta.catalog.outfit_rows import ProductRow, outfit_rows
 from sveta.catalog.store import CatalogStore
 from sveta.index.base import VectorIndex
+from sveta.outfits.style_vectors import StyleVectors
 from sveta.vocab import colour_harmony as ch
 from sveta.vocab.outfit_rules import ADULT_GENDERS, KID_GENDERS, outfit_rules
 
@@ -47,50 +49,95 @@ class _Codes:
     def get(self, value: str | None) -> int:
         return self._index.get(value or "", 0)
 
+    def column(self, values: Iterable[str | None], dtype: type[np.integer[Any]]) -> np.ndarray:
+        """The codes of ``values`` as one numpy column."""
+        code = self.code
+        return np.array([code(v) for v in values], dtype)
+
+
+class RowMap(Mapping[int, int]):
+    """Product id -> row, over the sorted id column: a dict of a million ints would take ~100 MB."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self._keys = keys
+
+    def __getitem__(self, key: int) -> int:
+        pos = int(np.searchsorted(self._keys, key))
+        if pos >= len(self._keys) or self._keys[pos] != key:
+            raise KeyError(key)
+        return pos
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._keys.tolist())
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class Labels:
+    """A coded column read as its strings: ``labels[row]`` is the row's value, None where unknown."""
+
+    def __init__(self, codes: _Codes, column: np.ndarray) -> None:
+        self._codes, self._column = codes, column
+
+    def __getitem__(self, row: int) -> str | None:
+        return self._codes.values[self._column[row]] or None
+
+    def __len__(self) -> int:
+        return len(self._column)
+
 
 class CatalogArrays:
-    """One row per indexed or catalogued product: codes, colours, prices and style vectors as numpy columns."""
+    """One row per catalogued product: codes, colours, prices and style vectors as numpy columns.
+
+    Built once per index version, outside any lock a request waits on; what it keeps is numpy only (the style
+    vectors are rows of the index's own, see StyleVectors), about 60 bytes a product.
+    """
 
     def __init__(self, catalog: CatalogStore, index: VectorIndex | None) -> None:
         rules = outfit_rules()
         products, attrs = _read_catalog(catalog)
-        self.product_ids = np.array([p[0] for p in products], np.int64)
-        self.row_of = {int(pid): i for i, pid in enumerate(self.product_ids)}
+        ids, categories, genders, colours, prices, available = zip(*products, strict=True) if products else [()] * 6
+        self.product_ids = np.array(ids, np.int64)
+        self.row_of = RowMap(self.product_ids)
         self.slots = _Codes()
         for slot in rules.completes:
             self.slots.code(slot)
         self.categories, self.genders, self.occasions, self.seasons = _Codes(), _Codes(), _Codes(), _Codes()
         for value in (*ADULT_GENDERS, *KID_GENDERS):
             self.genders.code(value)
-        self.category = np.array([self.categories.code(p[1]) for p in products], np.int32)
-        self.slot = np.array([self.slots.get(rules.slot(p[1])) for p in products], np.int16)
-        self.gender = np.array([self.genders.code(p[2]) for p in products], np.int16)
-        self.colour_names = [p[3] or attrs["colour"].get(p[0]) for p in products]
+        self.category = self.categories.column(categories, np.int32)
+        slot_of = np.array([self.slots.get(rules.slot(c or None)) for c in self.categories.values], np.int16)
+        self.slot = slot_of[self.category]
+        self.gender = self.genders.column(genders, np.int16)
+        image_colour = attrs["colour"]
         self.colour_codes = _Codes()
-        self.colour = np.array([self.colour_codes.code(c) for c in self.colour_names], np.int32)
-        self.hue, self.neutral, self.colour_known = ch.colour_columns(self.colour_names, rules.neutral_colours)
-        self.price = np.array([np.nan if p[4] is None else p[4] for p in products], np.float64)
-        self.available = np.array([bool(p[5]) for p in products], bool)
-        self.occasion = np.array([self.occasions.code(attrs["occasion"].get(p[0])) for p in products], np.int16)
-        self.season = np.array([self.seasons.code(attrs["season"].get(p[0])) for p in products], np.int16)
-        kids = set(KID_GENDERS)
-        self.kid = np.array([p[2] in kids or p[0] in attrs["kids"] for p in products], bool)
+        self.colour = self.colour_codes.column(
+            [c or image_colour.get(pid) for pid, c in zip(ids, colours, strict=True)], np.int32
+        )
+        self.colour_names = Labels(self.colour_codes, self.colour)
+        hue, neutral, known = ch.colour_columns(self.colour_codes.values, rules.neutral_colours)
+        self.hue, self.neutral, self.colour_known = hue[self.colour], neutral[self.colour], known[self.colour]
+        self.price = np.array([np.nan if p is None else p for p in prices], np.float64)
+        self.available = np.array(available, bool)
+        self.occasion = self.occasions.column([attrs["occasion"].get(pid) for pid in ids], np.int16)
+        self.season = self.seasons.column([attrs["season"].get(pid) for pid in ids], np.int16)
+        kids, kid_genders = attrs["kids"], set(KID_GENDERS)
+        self.kid = np.array([g in kid_genders or pid in kids for pid, g in zip(ids, genders, strict=True)], bool)
         quiet = {q.casefold() for q in rules.quiet_patterns}
         patterns = attrs["patterns"]
-        self.loud = np.array(
-            [_loud(patterns.get(p[0]), c, quiet) for p, c in zip(products, self.colour_names, strict=True)], bool
-        )
+        loud_colour = np.array([(c or "").casefold() == "multi" for c in self.colour_codes.values], bool)
+        self.loud = loud_colour[self.colour] | np.array([_loud(patterns.get(pid), quiet) for pid in ids], bool)
         self.occasion_match = _pair_matrix(self.occasions.values, rules.occasions)
         self.season_match = _pair_matrix(self.seasons.values, rules.seasons)
-        self.vectors, self.has_vector = _vectors(index, self.row_of, len(products))
+        self.vectors = StyleVectors(index, self.product_ids)
+        self.has_vector = self.vectors.has
 
     def __len__(self) -> int:
         return len(self.product_ids)
 
 
-def _loud(patterns: set[str] | None, colour: str | None, quiet: set[str]) -> bool:
-    if (colour or "").casefold() == "multi":
-        return True
+def _loud(patterns: set[str] | None, quiet: set[str]) -> bool:
     return bool(patterns) and any(p.casefold() not in quiet for p in patterns or ())
 
 
@@ -121,21 +168,3 @@ def _read_catalog(catalog: CatalogStore) -> tuple[list[ProductRow], dict[str, An
         "colour": colour,
         "kids": kids,
     }
-
-
-def _vectors(index: VectorIndex | None, row_of: dict[int, int], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each product's style vector: its first indexed photo's stored vector (zeros without one)."""
-    if index is None or not len(index):
-        return np.zeros((n, 1), np.float32), np.zeros(n, bool)
-    ids = np.sort(index.ids())
-    first: dict[int, int] = {}
-    for image_id, meta in zip(ids.tolist(), index.meta(ids), strict=True):
-        first.setdefault(meta.product_id, image_id)
-    keep = [(row_of[pid], image_id) for pid, image_id in first.items() if pid in row_of]
-    out = np.zeros((n, index.config.dim), np.float32)
-    has = np.zeros(n, bool)
-    if keep:
-        rows = np.array([r for r, _ in keep], np.int64)
-        out[rows] = index.vectors(np.array([i for _, i in keep], np.int64))
-        has[rows] = True
-    return out, has

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,7 @@ class LearnedCompatibility:
         return out
 
 
-def _first_photos(catalog: CatalogStore, row_of: dict[int, int]) -> list[tuple[int, Path, str | None]]:
+def _first_photos(catalog: CatalogStore, row_of: Mapping[int, int]) -> list[tuple[int, Path, str | None]]:
     """(row, photo, sha256) of each product's first cached photo."""
     return [
         (row_of[p.product_id], Path(p.local_path), p.sha256)
