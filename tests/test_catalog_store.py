@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine, func, insert, inspect, select
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, func, insert, inspect, select, text
 
 from sveta.catalog import migrate
 from sveta.catalog.models import Attribute, CrawlRun, Image, Product, UTCDateTime, Variant
@@ -163,7 +163,7 @@ def test_over_long_values_fit_their_columns(catalog: CatalogStore) -> None:
 
 def test_migrations_downgrade_and_upgrade(catalog: CatalogStore) -> None:
     _ingest(catalog, [_product("1")])
-    assert migrate.current(catalog.engine) == "0003"
+    assert migrate.current(catalog.engine) == "0004"
     migrate.downgrade(catalog.engine, "base")
     assert "products" not in inspect(catalog.engine).get_table_names()
     migrate.upgrade(catalog.engine)
@@ -205,3 +205,125 @@ def test_a_nul_in_a_reference_or_filter_matches_nothing_on_both_databases(catalo
         assert list_products(catalog, query).total == 0
     assert list_products(catalog, ProductQuery(category=["x\x00", "shirts"])).total == 1
     assert find_source(catalog, "shop\x00") is None and list_runs(catalog, "shop\x00") == []
+
+
+def test_the_fingerprint_is_the_digest_it_always_was() -> None:
+    """A catalog stored before the fast fingerprint must not see every product as changed on its next sync."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    record = _product("9")
+    record.updated_at, record.created_at = None, datetime(2025, 5, 1, tzinfo=UTC)
+    record.raw = {"id": 9, "nested": {"sizes": ["S", "M"], "price": 1.5}, "note": None}
+    record.variants[0].options = {"Size": "S"}
+    expected = "h:" + hashlib.sha256(json.dumps(asdict(record), sort_keys=True, default=str).encode()).hexdigest()[:32]
+    assert record.fingerprint() == expected
+    record.images[0].alt = "front"
+    assert record.fingerprint() != expected
+
+
+def test_an_unchanged_product_is_not_derived_again(catalog: CatalogStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sveta.ingest.text_attributes as text_attributes
+
+    calls: list[str] = []
+    extract = text_attributes.extract_text_attributes
+    monkeypatch.setattr(
+        text_attributes, "extract_text_attributes", lambda title, *a: calls.append(title) or extract(title, *a)
+    )
+    _ingest(catalog, [_product("1"), _product("2")])
+    assert len(calls) == 2
+    report = _ingest(catalog, [_product("1"), _product("2", updated=2)])
+    assert (report.unchanged, report.changed, len(calls)) == (1, 1, 3)
+    changed = catalog.find_product("2")
+    assert changed is not None and {a.origin for a in changed.attributes} == {"seller", "text"}
+
+
+def test_an_underived_product_found_changed_is_derived_before_it_is_written(catalog: CatalogStore) -> None:
+    from sveta.catalog.store import PreparedProduct
+    from sveta.ingest.pipeline import prepare
+
+    source_id = catalog.ensure_source("shop", "test", "mem")
+    light = PreparedProduct(_product("1"), "stale", derived=False)
+    with pytest.raises(ValueError, match="not derived"):
+        catalog.upsert_batch(source_id, [light])
+    assert catalog.upsert_batch(source_id, [light], derive=prepare).new == 1
+    product = catalog.find_product("1")
+    assert product is not None and product.category == "Shirt" and product.fingerprint == "stale"
+
+
+def test_planner_statistics_are_refreshed_when_the_catalog_grew(
+    catalog: CatalogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sveta.ingest.pipeline import PlannerStatistics
+
+    refreshed: list[int] = []
+    statistics = PlannerStatistics(catalog, rows=0)
+    with monkeypatch.context() as patch:
+        patch.setattr(catalog, "refresh_statistics", lambda: refreshed.append(statistics.rows + statistics.added))
+        for _ in range(4):
+            statistics.added_rows(2000)
+        assert refreshed == [6000]  # at FIRST_REFRESH rows; the next when the catalog has doubled
+        statistics.finish()  # 2,000 more on 6,000 is over END_GROWTH
+        assert refreshed == [6000, 8000]
+    catalog.refresh_statistics()  # the real one runs on both databases
+    _ingest(catalog, [_product("1")])  # an empty catalog grew: the ingest refreshes them
+    with catalog.session() as s:
+        if s.connection().dialect.name == "postgresql":
+            analysed = (
+                "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'products' AND last_analyze IS NOT NULL"
+            )
+        else:
+            analysed = "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'products'"
+        assert s.scalar(text(analysed)) >= 1  # SQLite: a row per index
+
+
+def test_a_broad_filter_counts_up_to_the_cap(catalog: CatalogStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sveta.catalog import browse
+
+    _ingest(catalog, [_product(str(i)) for i in range(4)])
+    monkeypatch.setattr(browse, "TOTAL_CAP", 2)
+    page = browse.list_products(catalog, browse.ProductQuery(category=["SHIRTS"]), limit=1).as_dict()
+    assert (page["total"], page["total_capped"], len(page["items"])) == (2, True, 1)
+    deep = browse.list_products(catalog, browse.ProductQuery(category=["shirt"]), limit=2, offset=2)
+    assert (deep.total, deep.total_capped, len(deep.items)) == (4, False, 2)  # counted to the end of the page
+
+
+def test_stats_are_recomputed_when_the_catalog_changes(catalog: CatalogStore) -> None:
+    from sveta.catalog.photos import relocate_cached
+    from sveta.catalog.stats import _counts, catalog_stats
+
+    def fresh() -> dict[str, object]:
+        with catalog.session() as s:
+            return _counts(s, 25)
+
+    _ingest(catalog, [_product("1"), _product("2")])
+    assert catalog_stats(catalog) == fresh() and catalog_stats(catalog)["products"] == 2
+    _ingest(catalog, [_product("1", updated=2, title="Red linen dress, red")])  # changed, and "2" marked gone
+    assert catalog_stats(catalog) == fresh() and catalog_stats(catalog)["gone"] == 1
+    image_id = catalog.images_to_fetch(limit=1)[0][0]
+    catalog.mark_image_cached(image_id, sha256="a" * 64, local_path="/old/x.jpg", width=1, height=1)
+    assert catalog_stats(catalog)["images"] == fresh()["images"] == {"pending": 3, "cached": 1}
+    relocate_cached(catalog, "/old", Path("/nowhere"))  # the file is not there: pending again
+    assert catalog_stats(catalog)["images"] == {"pending": 4}
+    assert catalog_stats(catalog, top_words=1)["top_title_words"] == {"red": 2}
+
+
+def test_references_and_filters_use_indexes_on_sqlite(tmp_path: Path) -> None:
+    from sveta.catalog import browse, queries
+
+    store = open_catalog(f"sqlite:///{tmp_path}/catalog.db")
+    statements = {
+        "reference": select(Product.id).where(Product.external_id == "1").order_by(Product.id).limit(1),
+        "handle": select(Product.id).where(Product.handle == "h").order_by(Product.id).limit(1),
+        "filter": browse._where(select(Product.id), browse.ProductQuery(category=["Shirt"], gender=["men"])),
+        "colour": browse._where(select(Product.id), browse.ProductQuery(colour=["navy"])),
+    }
+    with store.engine.connect() as conn:
+        for name, statement in statements.items():
+            compiled = statement.compile(store.engine, compile_kwargs={"literal_binds": True})
+            plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+            assert "SCAN products" not in plan and "INDEX" in plan, (name, plan)
+        plan = " ".join(row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {queries._BRANDS.text}")))
+        assert "SCAN products" not in plan, plan
+    store.engine.dispose()

@@ -251,3 +251,18 @@ def test_an_images_folder_that_is_not_a_folder_is_a_clear_error(tmp_path: Path, 
         images.write_text("not a folder")
     with pytest.raises(InputError, match="images folder not found"):
         list(FeedReader(_rows_csv(tmp_path, 2), images_dir=images).records())
+
+
+def test_image_paths_resolve_as_path_resolve_does(tmp_path: Path) -> None:
+    """Each folder is resolved once per reader; a linked file or folder must still give what resolve() gives, or
+    every product of an existing catalog would look changed."""
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "img" / "link.jpg").symlink_to(tmp_path / "img" / "a.jpg")
+    (tmp_path / "linked").symlink_to(tmp_path / "img")
+    feed = tmp_path / "feed.jsonl"
+    refs = ["img/a.jpg", "img/link.jpg", "linked/link.jpg", "./img/../linked/a.jpg", "gone/x.jpg", "img/", "a b.jpg"]
+    feed.write_text("".join(json.dumps({"id": str(i), "title": "T", "image": r}) + "\n" for i, r in enumerate(refs)))
+    urls = [record.images[0].url for record in FeedReader(feed).records()]
+    assert urls == [(tmp_path / ref).resolve().as_uri() for ref in refs]
+    assert urls[1] == urls[2] == urls[0]  # both links lead to img/a.jpg

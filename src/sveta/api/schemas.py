@@ -95,10 +95,13 @@ class ProductCard(Schema):
 
 
 class ProductPage(Schema):
-    total: int = Field(description="Products matching the filters, on all pages.")
+    total: int = Field(description="Products matching the filters, on all pages (at least this many when capped).")
     limit: int
     offset: int
     items: list[ProductCard]
+    total_capped: bool = Field(
+        False, description="True when counting stopped at 10,000 (or offset + limit): then total means 'at least'."
+    )
 
 
 class Variant(Schema):

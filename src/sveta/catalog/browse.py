@@ -27,26 +27,36 @@ class ProductQuery:
     in_stock: bool = False
 
 
+# Counting every match of a broad filter is O(catalog) on every page: the count stops past this many (or past the
+# page asked for), and the page says the total is only "at least".
+TOTAL_CAP = 10_000
+
+
 @dataclass
 class ProductPage:
-    total: int
+    total: int  # how many match; with total_capped, at least this many
     limit: int
     offset: int
     items: list[ProductCard]
+    total_capped: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         items = [c.as_dict() for c in self.items]
-        return {"total": self.total, "limit": self.limit, "offset": self.offset, "items": items}
+        page = {"total": self.total, "limit": self.limit, "offset": self.offset, "items": items}
+        return page | {"total_capped": self.total_capped}
 
 
 def list_products(catalog: CatalogStore, query: ProductQuery, limit: int = 50, offset: int = 0) -> ProductPage:
-    """Products matching ``query`` in catalog order, one page of cards, and how many match in all."""
+    """Products matching ``query`` in catalog order, one page of cards, and how many match in all (counted up to
+    ``TOTAL_CAP`` or the end of the page, whichever is further; ``total_capped`` says the count stopped there)."""
     ids_query = _where(select(Product.id), query)
+    cap = max(TOTAL_CAP, offset + limit)
     with catalog.session() as s:
-        total = int(s.scalar(_where(select(func.count(Product.id)), query)) or 0)
+        counted = select(func.count()).select_from(ids_query.limit(cap + 1).subquery())
+        total = int(s.scalar(counted) or 0)
         ids = list(s.scalars(ids_query.order_by(Product.id).limit(limit).offset(offset)))
     cards = product_cards(catalog, ids)
-    return ProductPage(total, limit, offset, [cards[i] for i in ids if i in cards])
+    return ProductPage(min(total, cap), limit, offset, [cards[i] for i in ids if i in cards], total > cap)
 
 
 def _where(statement: Select[Any], query: ProductQuery) -> Select[Any]:

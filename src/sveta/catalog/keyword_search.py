@@ -103,10 +103,24 @@ def _sqlite_match(
 def _postgres(
     conn: Connection, terms: list[str], limit: int, ids: Sequence[int] | None, available: bool, prefix: bool
 ) -> list[KeywordHit]:
-    params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)} | {"limit": limit}
+    """As on SQLite: ``ts_rank`` reads every matching row's document, so the products with every word are ranked
+    first (fewer rows than the OR of common words), and the OR fills the rest only when they are too few."""
+    params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)}
     parts = [f"plainto_tsquery('{PG_CONFIG}', :t{i})" for i in range(len(terms))]
     if prefix:  # the term is letters and digits only, so it is one tsquery operand
         parts[-1] = f"to_tsquery('{PG_CONFIG}', :t{len(terms) - 1} || ':*')"
+    hits = _postgres_match(conn, " && ".join(parts), params, limit, ids, available)
+    if len(hits) < limit and len(parts) > 1:
+        seen = {h.product_id for h in hits}
+        more = _postgres_match(conn, " || ".join(parts), params, limit + len(hits), ids, available)
+        hits += [h for h in more if h.product_id not in seen][: limit - len(hits)]
+    return hits
+
+
+def _postgres_match(
+    conn: Connection, query: str, params: dict[str, Any], limit: int, ids: Sequence[int] | None, available: bool
+) -> list[KeywordHit]:
+    params = params | {"limit": limit}
     where = ["k.document @@ q.query"]
     if ids is not None:
         where.append("k.product_id = ANY(:ids)")
@@ -115,7 +129,7 @@ def _postgres(
         where.append("EXISTS (SELECT 1 FROM products AS p WHERE p.id = k.product_id AND p.available)")
     rank = f"ts_rank('{_TS_RANK_WEIGHTS}', k.document, q.query)"
     sql = (
-        f"SELECT k.product_id, {rank} AS score FROM (SELECT {' || '.join(parts)} AS query) AS q CROSS JOIN {TABLE} AS k"
+        f"SELECT k.product_id, {rank} AS score FROM (SELECT {query} AS query) AS q CROSS JOIN {TABLE} AS k"
         f" WHERE {' AND '.join(where)} ORDER BY score DESC, k.product_id LIMIT :limit"
     )
     return [KeywordHit(int(pid), float(score)) for pid, score in conn.execute(text(sql), params)]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -75,14 +76,25 @@ class Source(Base):
 
 class Product(Base):
     __tablename__ = "products"
-    __table_args__ = (UniqueConstraint("source_id", "external_id", name="uq_products_source_external"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id", name="uq_products_source_external"),
+        # Migration 0004: product references, the brand list, the stats cache key and the product list's
+        # case-insensitive filters use these instead of scanning the table.
+        Index("ix_products_external_id", "external_id"),
+        Index("ix_products_handle", "handle"),
+        Index("ix_products_brand_gone_at", "brand", "gone_at"),
+        Index("ix_products_updated_at", "updated_at"),
+        Index("ix_products_lower_category_gender", text("lower(category)"), text("lower(gender)")),
+        Index("ix_products_lower_colour", text("lower(colour)")),
+        Index("ix_products_lower_brand", text("lower(brand)")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))  # uq_products_source_external leads with it
     external_id: Mapped[str] = mapped_column(String(255))
     handle: Mapped[str | None] = mapped_column(String(512))
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    brand: Mapped[str | None] = mapped_column(String(255), index=True)
+    brand: Mapped[str | None] = mapped_column(String(255))
     product_type: Mapped[str | None] = mapped_column(String(255))
     tags: Mapped[list[str]] = mapped_column(default=list)
     gender: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -146,7 +158,7 @@ class Image(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     local_path: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
-    fetched_at: Mapped[datetime | None] = mapped_column()
+    fetched_at: Mapped[datetime | None] = mapped_column(index=True)  # when its status last changed (stats key)
 
     product: Mapped[Product] = relationship(back_populates="images")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from sveta.catalog.models import Image
+from sveta.catalog.models import Image, utcnow
 from sveta.catalog.store import CatalogStore
 
 
@@ -43,5 +43,6 @@ def relocate_cached(catalog: CatalogStore, old_dir: str, new_dir: Path) -> tuple
             s.execute(update(Image), moved)
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
-            s.execute(update(Image).where(Image.id.in_(chunk)).values(status="pending", local_path=None))
+            reset = {"status": "pending", "local_path": None, "fetched_at": utcnow()}  # a new state: see stats.py
+            s.execute(update(Image).where(Image.id.in_(chunk)).values(**reset))
     return len(moved), len(missing)

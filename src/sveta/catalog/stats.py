@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import re
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -36,24 +38,58 @@ _STOPWORDS = frozenset(
     | {"men", "women", "mens", "womens", "boys", "girls", "unisex", "kids"}  # gender has its own breakdown
 )
 _WORD = re.compile(r"[a-z][a-z'\-]+")
+# catalog engine -> (version, stats): weak, so a closed catalog's answer goes with its engine
+_CACHE: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
 def catalog_stats(catalog: CatalogStore, *, top_words: int = 25) -> dict[str, Any]:
-    """One dictionary of counts; keys are a stable interface (``sveta catalog stats --json``)."""
+    """One dictionary of counts; keys are a stable interface (``sveta catalog stats --json``).
+
+    Every count is O(catalog), and ``/api/stats`` is read far more often than the catalog changes: the answer is
+    kept per catalog and recomputed when ``_version`` (one query over indexed maxima) says the catalog changed.
+    """
     with catalog.session() as s:
-        stats: dict[str, Any] = {
-            "products": s.scalar(select(func.count(Product.id))) or 0,
-            "available": s.scalar(select(func.count(Product.id)).where(Product.available.is_(True))) or 0,
-            "gone": s.scalar(select(func.count(Product.id)).where(Product.gone_at.is_not(None))) or 0,
-            "variants": s.scalar(select(func.count(Variant.id))) or 0,
-            "images": _grouped(s, Image.status),
-            "by_category": _grouped(s, Product.category),
-            "by_gender": _grouped(s, Product.gender),
-            "by_colour": _grouped(s, Product.colour),
-            "sources": _sources(s),
-        }
-        titles = s.scalars(select(Product.title))
-        stats["top_title_words"] = _top_words(titles, top_words)
+        version = (_version(s), top_words)
+        cached = _CACHE.get(catalog.engine)
+        if cached is not None and cached[0] == version:
+            return copy.deepcopy(cached[1])
+        stats = _counts(s, top_words)
+    _CACHE[catalog.engine] = (version, stats)
+    return copy.deepcopy(stats)
+
+
+def _version(s: Any) -> tuple[Any, ...]:
+    """What changes whenever a count of ``catalog_stats`` may: products are written with a new ``updated_at``
+    (or a new id) by every ingest, gone-marking ends in its crawl run's ``finished_at``, and a photo's status
+    changes with its ``fetched_at`` (cached, broken, or pending again after a cache move). Each is an index
+    look-up or a read of a small table (not a count by status: PostgreSQL's statistics, taken while every photo
+    was pending, make it scan the images)."""
+    parts = (
+        select(func.max(CrawlRun.id)),
+        select(func.max(CrawlRun.finished_at)),
+        select(func.count(Source.id)),
+        select(func.max(Product.id)),
+        select(func.max(Product.updated_at)),
+        select(func.max(Image.id)),
+        select(func.max(Image.fetched_at)),
+    )
+    return tuple(s.execute(select(*(p.scalar_subquery() for p in parts))).one())
+
+
+def _counts(s: Any, top_words: int) -> dict[str, Any]:
+    stats: dict[str, Any] = {
+        "products": s.scalar(select(func.count(Product.id))) or 0,
+        "available": s.scalar(select(func.count(Product.id)).where(Product.available.is_(True))) or 0,
+        "gone": s.scalar(select(func.count(Product.id)).where(Product.gone_at.is_not(None))) or 0,
+        "variants": s.scalar(select(func.count(Variant.id))) or 0,
+        "images": _grouped(s, Image.status),
+        "by_category": _grouped(s, Product.category),
+        "by_gender": _grouped(s, Product.gender),
+        "by_colour": _grouped(s, Product.colour),
+        "sources": _sources(s),
+    }
+    titles = s.scalars(select(Product.title))
+    stats["top_title_words"] = _top_words(titles, top_words)
     return stats
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -23,6 +23,7 @@ from sveta.catalog.writes import apply_record, fingerprint, insert_new
 from sveta.errors import CatalogError
 
 T = TypeVar("T")
+_GROWN_TABLES = ("products", "variants", "images", "attributes", "product_keywords")  # what an ingest adds rows to
 BUSY_TIMEOUT_S = 30.0  # SQLite's busy timeout when the caller names none: Settings.db_busy_timeout_s's default
 __all__ = ["BatchResult", "CatalogStore", "IndexableImage", "IngestRunning", "PreparedProduct", "open_catalog"]
 __all__ += ["redacted_url"]  # re-exported from catalog/engine.py: cli/catalog.py and copy.py import it from here
@@ -42,6 +43,7 @@ class PreparedProduct:
     gender: str | None = None
     category: str | None = None
     colour: str | None = None
+    derived: bool = True  # False: only the fingerprint is set (the ingest found it unchanged), see upsert_batch
 
 
 @dataclass(slots=True)
@@ -169,9 +171,31 @@ class CatalogStore:
 
     # -- products ---------------------------------------------------------------------------------
 
-    def upsert_batch(self, source_id: int, batch: Sequence[PreparedProduct]) -> BatchResult:
-        """Insert new products, rewrite changed ones, leave unchanged ones untouched (no write at all)."""
+    def unchanged_products(self, source_id: int, fingerprints: dict[str, str]) -> set[str]:
+        """The external ids whose stored product (not gone) has the given fingerprint: what an ingest need not
+        derive again."""
+        query = select(Product.external_id, Product.fingerprint).where(
+            Product.source_id == source_id, Product.external_id.in_(list(fingerprints)), Product.gone_at.is_(None)
+        )
+        with self.session() as s:
+            return {ext for ext, stored in s.execute(query) if fingerprints.get(ext) == stored}
+
+    def upsert_batch(
+        self,
+        source_id: int,
+        batch: Sequence[PreparedProduct],
+        derive: Callable[[ProductRecord, str], PreparedProduct] | None = None,
+    ) -> BatchResult:
+        """Insert new products, rewrite changed ones, leave unchanged ones untouched (no write at all). A product
+        given underived (``derived=False``) that turns out new or changed is derived with ``derive`` first."""
         ids = [p.record.external_id for p in batch]
+
+        def full(prepared: PreparedProduct) -> PreparedProduct:
+            if prepared.derived:
+                return prepared
+            if derive is None:
+                raise ValueError(f"product {prepared.record.external_id!r} changed but was not derived")
+            return derive(prepared.record, prepared.fingerprint)
 
         def work(s: Session) -> BatchResult:
             result = BatchResult()
@@ -187,9 +211,9 @@ class CatalogStore:
             for prepared in batch:
                 row = existing.get(prepared.record.external_id)
                 if row is None:
-                    new.append(prepared)
+                    new.append(full(prepared))
                 elif row.fingerprint != fingerprint(prepared) or row.gone_at is not None:
-                    changed_ids.append((row.id, prepared))
+                    changed_ids.append((row.id, full(prepared)))
                 else:
                     result.unchanged += 1
             new_ids = insert_new(s, source_id, new)
@@ -217,6 +241,26 @@ class CatalogStore:
             return len(gone)
 
         return self.write(work)
+
+    def refresh_statistics(self) -> None:
+        """Bring the query planner's statistics up to date after an ingest grew the catalog.
+
+        PostgreSQL without statistics guessed the per-batch look-up of ``upsert_batch`` matched most of the source
+        and scanned it (O(catalog) per batch); SQLite without ``sqlite_stat1`` guesses too. ``analysis_limit``
+        samples each index, so SQLite's ANALYZE costs milliseconds, not a pass over a large catalog; PostgreSQL's
+        samples 30,000 rows a table.
+        """
+
+        def work(s: Session) -> None:
+            if s.connection().dialect.name == "postgresql":
+                s.execute(text(f"ANALYZE {', '.join(_GROWN_TABLES)}"))
+                return
+            # Not PRAGMA optimize: before SQLite 3.46 it never analyses a table that has no statistics yet.
+            s.execute(text("PRAGMA analysis_limit = 1000"))
+            for table in _GROWN_TABLES[:-1]:  # the keyword table is FTS5, which keeps its own
+                s.execute(text(f"ANALYZE {table}"))
+
+        self.write(work)
 
     def get_product(self, product_id: int) -> Product | None:
         with self.session() as s:

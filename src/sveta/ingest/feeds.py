@@ -130,6 +130,7 @@ class FeedReader:
     state: CrawlState = field(default_factory=CrawlState)
     skipped: list[str] = field(default_factory=list)
     _image_index: dict[str, Path] | None = None
+    _real_folders: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.images_dir is not None and not self.images_dir.is_dir():
@@ -256,10 +257,17 @@ class FeedReader:
         return [ImageRecord(url=self._resolve(ref), position=i) for i, ref in enumerate(refs)]
 
     def _resolve(self, ref: str) -> str:
+        """A URL as given; a file as ``Path.resolve()`` would give it, its folder resolved once per folder (one
+        lstat per image, not one per part of its path)."""
         if re.match(r"^(https?|file)://", ref):
             return ref
-        base = self.images_dir or self.path.parent
-        return (base / ref).resolve().as_uri()
+        folder, name = os.path.split(os.path.join(self.images_dir or self.path.parent, ref))
+        if folder not in self._real_folders:
+            self._real_folders[folder] = os.path.realpath(folder)
+        full = os.path.join(self._real_folders[folder], name)
+        if name in ("", ".", "..") or os.path.islink(full):  # resolve() follows the file's own link too
+            full = os.path.realpath(os.path.join(folder, name))
+        return Path(full).as_uri()
 
     def _image_for_id(self, external_id: str) -> Path | None:
         if self.images_dir is None:
@@ -360,10 +368,7 @@ def _csv_error(path: Path, line: int, exc: csv.Error) -> InputError:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = storable(str(value)).strip()
-    return text or None
+    return (storable(str(value)).strip() or None) if value is not None else None
 
 
 def _tags(value: Any) -> list[str]:

@@ -46,10 +46,42 @@ class IngestReport:
         return asdict(self)
 
 
-def prepare(record: ProductRecord) -> PreparedProduct:
+class PlannerStatistics:
+    """Refreshes the database's planner statistics as an ingest grows the catalog (``refresh_statistics``): once
+    the catalog has doubled since the last refresh during the ingest (a large first ingest), and at its end when it
+    grew by more than ``END_GROWTH``. Stale statistics made PostgreSQL scan the whole source per batch."""
+
+    END_GROWTH = 0.1
+    FIRST_REFRESH = 5000  # rows: below this every plan is cheap
+
+    def __init__(self, catalog: CatalogStore, rows: int) -> None:
+        self.catalog, self.rows, self.added = catalog, rows, 0
+
+    def added_rows(self, new: int) -> None:
+        self.added += new
+        if self.added >= max(self.rows, self.FIRST_REFRESH):
+            self.refresh()
+
+    def finish(self) -> None:
+        if self.added > self.END_GROWTH * self.rows:
+            self.refresh()
+
+    def refresh(self) -> None:
+        self.catalog.refresh_statistics()
+        self.rows, self.added = self.rows + self.added, 0
+
+
+def ingest_fingerprint(record: ProductRecord) -> str:
+    """What decides "changed": the record's own fingerprint and the vocabulary's version (a new vocabulary
+    re-derives every product's text attributes)."""
+    from sveta.vocab.attributes import vocabulary
+
+    return f"{record.fingerprint()}|{vocabulary().version}"
+
+
+def prepare(record: ProductRecord, fingerprint: str | None = None) -> PreparedProduct:
     """Attach text attributes; resolve gender / category / colour (seller's word first, then the text's)."""
     from sveta.ingest.text_attributes import extract_text_attributes
-    from sveta.vocab.attributes import vocabulary
     from sveta.vocab.reading import canonical
 
     text = extract_text_attributes(record.title, record.product_type, record.tags, record.description)
@@ -66,8 +98,7 @@ def prepare(record: ProductRecord) -> PreparedProduct:
 
     return PreparedProduct(
         record=record,
-        # A new vocabulary re-derives every product's text attributes, so it is part of "changed".
-        fingerprint=f"{record.fingerprint()}|{vocabulary().version}",
+        fingerprint=fingerprint or ingest_fingerprint(record),
         text_attributes=text,
         gender=resolve("gender", record.gender, seller.get("gender")),
         category=resolve("category", seller.get("category")),
@@ -97,8 +128,10 @@ def run_ingest(
     source_id = catalog.ensure_source(name, kind, location)
     report = IngestReport(source=name, run_id=catalog.start_run(source_id))
     seen: set[str] = set()
+    statistics = PlannerStatistics(catalog, catalog.count_products())
     try:
-        _store_all(catalog, source_id, records, seen, report, batch_size, on_progress)
+        _store_all(catalog, source_id, records, seen, report, batch_size, on_progress, statistics)
+        statistics.finish()
         if complete and state.complete:
             report.gone = catalog.mark_gone(source_id, seen)
         elif complete:
@@ -128,11 +161,14 @@ def _store_all(
     report: IngestReport,
     batch_size: int,
     on_progress: Advance | None,
+    statistics: PlannerStatistics,
 ) -> None:
-    batch: list[PreparedProduct] = []
+    batch: list[ProductRecord] = []
 
     def flush() -> None:
-        report.add(catalog.upsert_batch(source_id, batch))
+        result = catalog.upsert_batch(source_id, _derived(catalog, source_id, batch), derive=prepare)
+        report.add(result)
+        statistics.added_rows(result.new)
         if on_progress:
             on_progress(len(batch))
         batch.clear()
@@ -143,7 +179,7 @@ def _store_all(
                 report.duplicates += 1
                 continue
             seen.add(record.external_id)
-            batch.append(prepare(record))
+            batch.append(record)
             if len(batch) >= batch_size:
                 flush()
     except SvetaError:
@@ -152,6 +188,19 @@ def _store_all(
         raise
     if batch:
         flush()
+
+
+def _derived(catalog: CatalogStore, source_id: int, records: list[ProductRecord]) -> list[PreparedProduct]:
+    """The batch ready to store: an unchanged product (its stored fingerprint is the record's) is not derived
+    again, so an unchanged re-sync skips text extraction; ``upsert_batch`` derives it should that change meanwhile."""
+    fingerprints = {r.external_id: ingest_fingerprint(r) for r in records}
+    same = catalog.unchanged_products(source_id, fingerprints)
+    return [
+        PreparedProduct(r, fingerprints[r.external_id], derived=False)
+        if r.external_id in same
+        else prepare(r, fingerprints[r.external_id])
+        for r in records
+    ]
 
 
 def _finish(catalog: CatalogStore, report: IngestReport) -> None:
