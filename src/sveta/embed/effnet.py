@@ -98,7 +98,7 @@ class EffNetEmbedder:
             self.model_path = self._quantised(settings, quant or DEFAULT, calibration)
             # the INT8 file depends on the photos it was calibrated on: its checksum names its vectors
             self.identity = f"{spec}@{sha256_file(self.model_path)[:16]}"
-        self._session = open_session(self.model_path, settings.onnx_threads)
+        self._session = open_session(self.model_path, settings.onnx_threads, settings.embed_device)
 
     def _quantised(self, settings: Settings, quant: Quantisation, calibration: Sequence[Path] | None) -> Path:
         from sveta.embed.pipeline import prepare_photo
@@ -140,11 +140,24 @@ class EffNetEmbedder:
         return np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
 
 
-def open_session(path: Path, threads: int) -> InferenceSession:
+def open_session(path: Path, threads: int, device: str = "cpu") -> InferenceSession:
     ort = require("onnxruntime", None)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads  # 0: onnxruntime's default, one thread per core
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    providers = session_providers(ort.get_available_providers(), device)
+    return ort.InferenceSession(str(path), options, providers=providers)
+
+
+def session_providers(available: list[str], device: str) -> list[str]:
+    """onnxruntime's providers for SVETA_EMBED_DEVICE: CUDA first (the CPU behind it for any op it lacks) when asked
+    for or, with auto, when the installed onnxruntime has it; else the CPU."""
+    cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not cuda:
+        raise ConfigError(
+            "SVETA_EMBED_DEVICE=cuda, but this onnxruntime has no CUDA provider",
+            "pip install onnxruntime-gpu (in place of onnxruntime) on a machine with a CUDA GPU, or set it to auto",
+        )
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda and device != "cpu" else ["CPUExecutionProvider"]
 
 
 def ensure_onnx(spec: str, models_dir: Path) -> Path:

@@ -66,7 +66,9 @@ class CutExtractor:
         from sveta.embed.effnet import open_session
         from sveta.learn.features import FeatureExtractor
 
-        self.session: InferenceSession = open_session(front_graph(settings, stages), settings.onnx_threads)
+        self.session: InferenceSession = open_session(
+            front_graph(settings, stages), settings.onnx_threads, settings.embed_device
+        )
         self.base = FeatureExtractor(settings)  # its prepare(): pixels and colour descriptors
         self.augment, self.stages = augment, stages
         self.spec = f"{CUT_VERSION}:{BASE}:s{stages}" + (f":{augment}" if augment else "")
