@@ -219,3 +219,16 @@ def test_retraining_makes_the_old_index_a_clear_error(settings: Settings, catalo
     with pytest.raises(ConfigError, match="trained model is now") as caught:
         open_catalog_index(settings, create=False)
     assert "sveta index build --rebuild" in (caught.value.hint or "")
+
+
+def test_recent_queries_keep_the_latest_and_hand_out_read_only_rows() -> None:
+    from sveta.learn.recent import RecentQueries
+
+    recent = RecentQueries(2)
+    recent.put("red dress", np.ones((1, 3), np.float32))
+    recent.put("blue jeans", np.zeros((1, 3), np.float32))
+    assert recent.get("red dress") is not None  # now the most recent
+    recent.put("white shoes", np.zeros((1, 3), np.float32))
+    assert recent.get("blue jeans") is None and recent.get("white shoes") is not None
+    rows = recent.get("red dress")
+    assert rows is not None and not rows.flags.writeable

@@ -21,7 +21,10 @@ import numpy as np
 from sveta._optional import require
 from sveta.embed.base import TextEmbedder, get_text_embedder, l2_normalise
 from sveta.errors import ConfigError, InputError
+from sveta.learn.recent import RecentQueries
 from sveta.progress import Advance
+
+QUERY_CACHE = 4096  # recent queries whose vectors a text map keeps (about 3 KB each)
 
 if TYPE_CHECKING:
     from sveta.learn.features import Features
@@ -159,6 +162,7 @@ class TextMap:
     colour_weight: float
     settings: Settings
     _embedder: TextEmbedder | None = field(default=None, repr=False)
+    _recent: RecentQueries = field(default_factory=lambda: RecentQueries(QUERY_CACHE), repr=False)
 
     @property
     def dim(self) -> int:
@@ -169,10 +173,16 @@ class TextMap:
         return _tower(self.weights, "image", image_input(features, self.colour_weight))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, dim) unit rows for queries or titles, in the photos' space."""
+        """(n, dim) unit rows for queries or titles, in the photos' space; a query asked lately is not encoded
+        again (the text model is most of a text search's time, and shoppers repeat the top queries)."""
+        if len(texts) == 1 and (known := self._recent.get(texts[0])) is not None:
+            return known
         if self._embedder is None:
             self._embedder = get_text_embedder(self.text_model, self.settings)
-        return self.embed_text_vectors(self._embedder.embed_texts(list(texts)), texts)
+        rows = self.embed_text_vectors(self._embedder.embed_texts(list(texts)), texts)
+        if len(texts) == 1:
+            self._recent.put(texts[0], rows)
+        return rows
 
     def embed_text_vectors(self, vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """``embed_queries`` for texts whose ``text_model`` vectors are already known."""
