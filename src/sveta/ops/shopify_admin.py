@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
 
 from sveta.errors import ConfigError, SourceError, SvetaError
+from sveta.ingest.shopify import normalize_base_url
 from sveta.net import check_url, make_client, retry_after_s
 from sveta.settings import Settings
 
@@ -54,18 +54,11 @@ class CallStats:
 def store_address(url: str) -> tuple[str, str]:
     """(base URL, store name) of ``shop.myshopify.com``, ``https://shop.myshopify.com/admin`` or
     ``http://127.0.0.1:PORT``: the base keeps scheme, host and port; the name is host[:port], as ingest names it."""
-    text = url.strip()
-    if "://" not in text:
-        text = "https://" + text
-    try:
-        parts = urlsplit(text)
-        host, port = (parts.hostname or "").lower(), parts.port
-    except ValueError:  # an unclosed [IPv6 literal, a port that is no number or out of range
-        host, port = "", None
-    if not host or parts.scheme.lower() not in ("http", "https"):
+    base = normalize_base_url(url)
+    scheme, _, netloc = base.partition("://")
+    if scheme not in ("http", "https"):
         raise ConfigError(f"not a store address: {url[:200]!r}", _STORE_HINT)
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
-    return f"{parts.scheme.lower()}://{netloc}", netloc
+    return base, netloc
 
 
 class AdminClient:
