@@ -175,11 +175,7 @@ def plot_stats(stats: dict[str, Any], out_dir: Path, *, top: int = 25) -> list[P
         ax.barh([str(k) for k, _ in reversed(items)], [v for _, v in reversed(items)], color="#4c72b0")
         ax.set_title(f"{title} ({stats['products']} products)")
         ax.set_xlabel("count")
-        fig.tight_layout()
-        path = out_dir / f"{key}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(plt, fig, out_dir / f"{key}.png"))
     return written
 
 
@@ -221,9 +217,12 @@ def plot_crosstab(crosstab: dict[str, dict[str, dict[str, int]]], out_dir: Path,
                 )
         what = key.split("_by_")[0]
         ax.set_title(f"{what.capitalize()} per category (shade: share of the category)")
-        fig.tight_layout()
-        path = out_dir / f"{key}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(plt, fig, out_dir / f"{key}.png"))
     return written
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)  # pyplot keeps every open figure alive otherwise
+    return path
