@@ -10,11 +10,11 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.shopify_server import ShopifyStore
+from tests.shopify_server import ShopifyStore, serve_handler
 
 ENDPOINT = re.compile(r"^/admin/api/\d{4}-\d{2}/graphql\.json$")
 BAD_TOKEN = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
@@ -290,14 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serve_admin(admin: AdminStore) -> Iterator[str]:
     """Serve ``admin`` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
-    handler = type("Handler", (_Handler,), {"admin": admin})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        admin.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve_handler(type("Handler", (_Handler,), {"admin": admin})) as url:
+        try:
+            yield url
+        finally:
+            admin.release.set()  # a held answer lets go before the server stops (and joins its threads)

@@ -185,7 +185,13 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serve(store: ShopifyStore) -> Iterator[str]:
     """Serve ``store`` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
-    handler = type("Handler", (_Handler,), {"store": store})
+    with serve_handler(type("Handler", (_Handler,), {"store": store})) as url:
+        yield url
+
+
+@contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server for ``handler`` on 127.0.0.1 (a free port); yields its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -194,4 +200,5 @@ def serve(store: ShopifyStore) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(5)
         thread.join(5)

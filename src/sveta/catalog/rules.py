@@ -307,24 +307,27 @@ def _scope(catalog: CatalogStore, kind: str, scope: str | None) -> str | None:
 
 def _brand(catalog: CatalogStore, name: str) -> str:
     """The brand as the catalog spells it: a typo would make a rule that never applies."""
-    query = select(Product.brand).where(func.lower(Product.brand) == name.lower()).limit(1)
-    with catalog.session() as s:
-        found = s.scalar(query)
+    found = _spelled(catalog, Product.brand, name)
     if found is None:
         raise InputError(f"no brand {name[:80]!r} in the catalog", "give a brand as products have it")
-    return str(found)
+    return found
 
 
 def _category(catalog: CatalogStore, name: str) -> str:
     """The vocabulary's name of a category (as products store it), or one a product of the catalog has."""
     if normalize_value("category", name) is not None:
         return canonical("category", name)
-    query = select(Product.category).where(func.lower(Product.category) == name.lower()).limit(1)
-    with catalog.session() as s:
-        found = s.scalar(query)
+    found = _spelled(catalog, Product.category, name)
     if found is None:
         raise InputError(f"no category {name[:80]!r}", "give a category such as Dress or T-Shirt (sveta catalog stats)")
-    return str(found)
+    return found
+
+
+def _spelled(catalog: CatalogStore, column: Any, name: str) -> str | None:
+    """How the catalog spells ``name`` in ``column`` (any case), or None when no product has it."""
+    with catalog.session() as s:
+        found = s.scalar(select(column).where(func.lower(column) == name.lower()).limit(1))
+    return None if found is None else str(found)
 
 
 def _position(action: str, position: int | None) -> int | None:
