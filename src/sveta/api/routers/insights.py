@@ -48,7 +48,11 @@ def require_owner(settings: Settings = Depends(get_settings), key: str | None = 
         raise ApiError(401, "the search insights need the API key", f"send SVETA_API_KEY in the {KEY_HEADER} header")
 
 
-@router.post("/events/click", summary="Record a click on a search result (for the search insights)")
+@router.post(
+    "/events/click",
+    summary="Record a click on a search result (for the search insights)",
+    responses=documented(400, 413, 507),
+)
 def click(body: Click, state: AppState = Depends(app_state)) -> ClickRecorded:
     """Kept for SVETA_INSIGHTS_DAYS days with no address or user id; with SVETA_INSIGHTS_DAYS=0 nothing is kept
     (recorded: false). A search_id that is not (or no longer) recorded is kept as null."""

@@ -31,7 +31,7 @@ def list_rules(
     status_code=201,
     summary="Add a rule (the write key); a later rule wins over one it contradicts",
     dependencies=[Depends(require_write)],
-    responses=documented(413, 422, 507),
+    responses=documented(400, 413, 422, 507),
 )
 def add_rule(body: RuleIn, catalog: CatalogStore = Depends(get_catalog)) -> ListedRule:
     spec = rules.RuleSpec(**body.model_dump())
