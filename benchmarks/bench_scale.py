@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/bench_scale.py --sizes 100000 --backends sqlite,postgres           # ~40 min (est.)
     .venv/bin/python benchmarks/bench_scale.py --sizes 1000000 --backends sqlite                   # ~2 h (est.)
     .venv/bin/python benchmarks/bench_scale.py --show                  # the tables of what scale.json holds
+    .venv/bin/python benchmarks/bench_scale.py --sizes 1000000 --reuse  # a home kept by --keep (SQLite): measure
+                                                                        # again an unchanged re-sync and the reads
 
 Builds a catalog of each size from ../shared/datasets/myntra-small (titles recombined from real titles, the real
 photos reused under new ids so that their embeddings come from the cache a demo home already holds, prices and 1-5
@@ -31,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +83,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--keep", action="store_true", help="keep each size's data home (else removed)")
     parser.add_argument("--show", action="store_true", help="only print the tables of the results file")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="SQLite: a home kept after its first ingest finished (e.g. a run that died later) goes on from there",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="SQLite homes kept by --keep: measure an unchanged re-sync and every read again, keep the rest",
+    )
     args = parser.parse_args()
     if args.show:
         print("\n\n".join(table(b, results) for b, results in load_results(args.out).items()))
@@ -91,7 +104,10 @@ def main() -> None:
         results = {}
         for n in sizes:
             print(f"== {backend} {n:,} products", flush=True)
-            results[n] = run_size(backend, n, rows, base, args)
+            before = load_results(args.out).get(backend, {}).get(str(n))
+            results[n] = (
+                reuse_size(backend, n, rows, before, args) if args.reuse else run_size(backend, n, rows, base, args)
+            )
             merge_result(args.out, backend, n, results[n])
         print(table(backend, load_results(args.out).get(backend, {})), flush=True)
 
@@ -99,8 +115,10 @@ def main() -> None:
 def run_size(backend: str, n: int, rows: list[Any], base: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Every measure at one size on one backend, in a fresh data home."""
     home = args.work / f"{backend}-{n}"
-    shutil.rmtree(home, ignore_errors=True)
-    link_base(base, home)
+    resumed = _first_ingest_s(home, n) if args.resume and backend == "sqlite" else None
+    if resumed is None:
+        shutil.rmtree(home, ignore_errors=True)
+        link_base(base, home)
     feed = args.work / "feeds" / f"{n}.jsonl"
     if not feed.is_file():  # seeded: the same size always gives the same feed, so it is kept for the next run
         write_feed(feed, rows, n)
@@ -110,9 +128,9 @@ def run_size(backend: str, n: int, rows: list[Any], base: Path, args: argparse.N
     with server as pg_url:
         settings = Settings(data_dir=home, database_url=pg_url, sync_every="0")
         catalog = open_catalog(settings.catalog_url)
-        empty = _db_bytes(catalog)
+        empty = _db_bytes(catalog) if resumed is None else 0  # resumed: the schema's few pages count as data
         result: dict[str, Any] = {"products": n, "feed_changes": counts}
-        result |= _syncs(catalog, settings, feed, changed, n)
+        result |= _syncs(catalog, settings, feed, changed, n, resumed)
         result["db_bytes"] = _db_bytes(catalog) - empty
         result |= _latencies(catalog, settings, rows, args.queries)
         result |= _serve_rss(settings, pg_url, rows)
@@ -123,13 +141,54 @@ def run_size(backend: str, n: int, rows: list[Any], base: Path, args: argparse.N
     return result
 
 
+def reuse_size(
+    backend: str, n: int, rows: list[Any], before: dict[str, Any] | None, args: argparse.Namespace
+) -> dict[str, Any]:
+    """A kept home measured again (after a change to the read paths or the re-sync); ingest and index build kept."""
+    home = args.work / f"{backend}-{n}"
+    if backend != "sqlite" or before is None or not (home / "catalog.db").is_file():
+        raise SystemExit(f"--reuse needs a SQLite home kept by --keep at {home} and its results in {args.out}")
+    settings = Settings(data_dir=home, sync_every="0")
+    catalog = open_catalog(settings.catalog_url)
+    result = dict(before) | {"reused_home": True}
+    ingest_s, report = _ingest(catalog, args.work / "feeds" / f"{n}-changed.jsonl")  # the home's last feed
+    started = time.perf_counter()
+    index = sync_index(catalog, settings)
+    result["resync_unchanged_ingest_s"], result["resync_unchanged_index_s"] = ingest_s, time.perf_counter() - started
+    result["resync_unchanged_s"] = ingest_s + result["resync_unchanged_index_s"]
+    result["resync_unchanged_report"] = {"unchanged": report.unchanged, "index": index.as_dict()}
+    print(f"   re-sync {result['resync_unchanged_s']:.1f} s", flush=True)
+    result |= _latencies(catalog, settings, rows, args.queries)
+    result |= _serve_rss(settings, None, rows)
+    result |= _disk(settings, _db_bytes(catalog), n)
+    catalog.engine.dispose()
+    return result
+
+
 # -- writes -------------------------------------------------------------------------------------------
 
 
-def _syncs(catalog: CatalogStore, settings: Settings, feed: Path, changed: Path, n: int) -> dict[str, Any]:
-    """Ingest, first index build, unchanged re-sync, changed re-sync (ingest, then the index update)."""
-    out: dict[str, Any] = {}
-    ingest_s, report = _ingest(catalog, feed)
+def _first_ingest_s(home: Path, n: int) -> float | None:
+    """--resume: the seconds of a kept home's finished first ingest of ``n`` products (None: start afresh)."""
+    if not (home / "catalog.db").is_file():
+        return None
+    catalog = open_catalog(f"sqlite:///{home / 'catalog.db'}")
+    with catalog.engine.connect() as conn:
+        runs = conn.execute(text("SELECT status, new, started_at, finished_at FROM crawl_runs ORDER BY id")).all()
+    catalog.engine.dispose()
+    if not runs or runs[0].status != "ok" or runs[0].new != n or len(runs) > 1:
+        return None
+    started, finished = (datetime.fromisoformat(str(t)) for t in (runs[0].started_at, runs[0].finished_at))
+    return (finished - started).total_seconds()
+
+
+def _syncs(
+    catalog: CatalogStore, settings: Settings, feed: Path, changed: Path, n: int, resumed: float | None = None
+) -> dict[str, Any]:
+    """Ingest (or, resumed, the time of the home's first ingest), first index build, unchanged re-sync, changed
+    re-sync (ingest, then the index update)."""
+    out: dict[str, Any] = {"resumed_after_ingest": resumed is not None}
+    ingest_s = resumed if resumed is not None else _ingest(catalog, feed)[0]
     out["ingest_s"], out["ingest_ms_per_product"] = ingest_s, 1000 * ingest_s / n
     out["ingest_products_per_s"] = n / ingest_s
     started = time.perf_counter()

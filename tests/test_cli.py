@@ -168,3 +168,7 @@ def test_demo_builds_the_whole_catalog(myntra: Path, tmp_path: Path, monkeypatch
     assert payload["train"]["metrics"]["sharp/category_wf1"] > 0.8
     assert payload["train"]["metrics"]["sharp/sleeve_length_wf1"] > 0.8  # a head learned from weak labels
     assert payload["index"]["embedder"] == "tuned:catalog" and payload["index"]["count"] == 9583
+    steps = payload["steps"]  # each step's seconds, in build order, adding up to the whole build
+    names = list(steps)
+    assert names[0] == "ingest" and names[-1] == "index" and "features" in names
+    assert abs(sum(steps.values()) - payload["build_seconds"]) < 0.05 * payload["build_seconds"]

@@ -134,6 +134,22 @@ def test_limit_and_product_ids_restrict_the_results(catalog: CatalogStore, myntr
     assert keyword_search(catalog, ["nike"], limit=0) == []
 
 
+def test_only_the_first_matches_found_are_ranked_when_a_word_is_everywhere(
+    catalog: CatalogStore, myntra: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sveta.catalog import keyword_search as module
+
+    _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    everything = keyword_search(catalog, ["nike"], limit=100)
+    monkeypatch.setattr(module, "RANKED_AT_MOST", 6)  # ranking then costs 6 rows however many products match
+    capped = keyword_search(catalog, ["nike"], limit=100)
+    assert len(everything) > 20 and len(capped) == 6
+    assert [h.score for h in capped] == sorted((h.score for h in capped), reverse=True)
+    if catalog.engine.dialect.name == "sqlite":  # FTS5 reads newest first: the 6 newest matches
+        assert {h.product_id for h in capped} == set(sorted(h.product_id for h in everything)[-6:])
+    assert len(keyword_search(catalog, ["nike", "shoes"], limit=100)) <= 12  # each of the AND and the OR: 6 at most
+
+
 BAD_INPUT = [
     "",
     "   \t\n",
@@ -190,7 +206,7 @@ def test_the_migration_fills_an_existing_catalog_and_its_downgrade_removes_it(
 ) -> None:
     _ingest(catalog, _styles(myntra, tmp_path), myntra)
     before = keyword_search(catalog, ["nike navy blue"], limit=20)
-    assert migrate.current(catalog.engine) == "0004"
+    assert migrate.current(catalog.engine) == "0005"
     migrate.downgrade(catalog.engine, "0001")
     assert "product_keywords" not in inspect(catalog.engine).get_table_names()
     migrate.upgrade(catalog.engine)

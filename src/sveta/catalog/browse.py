@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, union_all
+from sqlalchemy.orm import Session
 
 from sveta.catalog.models import CrawlRun, Product, Source
 from sveta.catalog.queries import ProductCard, product_cards
@@ -30,6 +31,10 @@ class ProductQuery:
 # Counting every match of a broad filter is O(catalog) on every page: the count stops past this many (or past the
 # page asked for), and the page says the total is only "at least".
 TOTAL_CAP = 10_000
+# A category + gender list is read pair by pair from ix_products_category_gender_page, each in catalog order and
+# only to the page's end, so a page costs the same in a small catalog and in a million products. Past this many
+# (category, gender) spellings the one query is used.
+MAX_PAIRS = 16
 
 
 @dataclass
@@ -54,9 +59,37 @@ def list_products(catalog: CatalogStore, query: ProductQuery, limit: int = 50, o
     with catalog.session() as s:
         counted = select(func.count()).select_from(ids_query.limit(cap + 1).subquery())
         total = int(s.scalar(counted) or 0)
-        ids = list(s.scalars(ids_query.order_by(Product.id).limit(limit).offset(offset)))
+        ids = _page_ids(s, query, limit, offset)
     cards = product_cards(catalog, ids)
     return ProductPage(min(total, cap), limit, offset, [cards[i] for i in ids if i in cards], total > cap)
+
+
+def _page_ids(s: Session, query: ProductQuery, limit: int, offset: int) -> list[int]:
+    return list(s.scalars(_page_statement(query, limit, offset)))
+
+
+def _page_statement(query: ProductQuery, limit: int, offset: int) -> Select[Any]:
+    """One page of matching ids in catalog order; a category + gender list merges each pair's first ids."""
+    categories, genders = _lowered("category", query.category), _lowered("gender", query.gender)
+    if not categories or not genders or len(categories) * len(genders) > MAX_PAIRS:
+        return _where(select(Product.id), query).order_by(Product.id).limit(limit).offset(offset)
+    rest = _where(select(Product.id), replace(query, category=None, gender=None))
+    pairs = [
+        rest.where(func.lower(Product.category) == c, func.lower(Product.gender) == g)
+        .order_by(Product.id)
+        .limit(offset + limit)
+        .subquery()
+        .select()
+        for c in categories
+        for g in genders
+    ]
+    merged = union_all(*pairs).subquery()
+    return select(merged.c.id).order_by(merged.c.id).limit(limit).offset(offset)
+
+
+def _lowered(attribute: str, values: list[str] | None) -> list[str]:
+    names = _with_names(attribute, values) or []
+    return sorted({v.lower() for v in names if "\x00" not in v})
 
 
 def _where(statement: Select[Any], query: ProductQuery) -> Select[Any]:

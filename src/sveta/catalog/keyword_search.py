@@ -23,6 +23,10 @@ from sveta.catalog.store import CatalogStore
 
 MAX_TERMS = 32
 MAX_TERM_CHARS = 64
+# Ranking reads every matching row's document, so one common word ("men": half of a million products) would cost
+# seconds. Only this many matches are ranked: with more, the best are chosen among the newest (SQLite) or the first
+# found (PostgreSQL, in table order) this many, and the cost stops growing with the catalog.
+RANKED_AT_MOST = 3_000
 BM25_WEIGHTS = (8.0, 4.0, 2.0, 1.0)  # heading, kind, traits, about: the same ratios as ts_rank's A, B, C, D
 _TS_RANK_WEIGHTS = "{" + ", ".join(str(w / BM25_WEIGHTS[0]) for w in reversed(BM25_WEIGHTS)) + "}"  # D first
 
@@ -71,9 +75,9 @@ def keyword_search(
 def _sqlite(
     conn: Connection, terms: list[str], limit: int, ids: Sequence[int] | None, available: bool, prefix: bool
 ) -> list[KeywordHit]:
-    """BM25 costs ~1 us per matching row and FTS5 cannot stop early, so an OR of common words ("casual shoes":
-    85% of a catalog) is slow. The products with every word are ranked first; only when they are fewer than
-    ``limit`` does the OR fill the rest (ranked below them)."""
+    """The products with every word are ranked first; only when they are fewer than ``limit`` does the OR fill the
+    rest (ranked below them). Each is ranked among its ``RANKED_AT_MOST`` newest matches (FTS5 reads rowids
+    newest first and stops there)."""
     quoted = [f'"{term}"' for term in terms]  # a term has no quote, so it is one FTS5 string, never an operator
     if prefix:
         quoted[-1] += "*"
@@ -96,15 +100,17 @@ def _sqlite_match(
         params["ids"] = json.dumps([int(i) for i in ids])
     if available:
         where.append(f"EXISTS (SELECT 1 FROM products WHERE products.id = {TABLE}.rowid AND products.available)")
-    sql = f"SELECT rowid, -{rank} AS score FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY score DESC, rowid"
-    return [KeywordHit(int(pid), float(score)) for pid, score in conn.execute(text(sql + " LIMIT :limit"), params)]
+    params["ranked"] = RANKED_AT_MOST
+    matches = f"SELECT rowid, -{rank} AS score FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY rowid DESC"
+    sql = f"SELECT rowid, score FROM ({matches} LIMIT :ranked) ORDER BY score DESC, rowid LIMIT :limit"
+    return [KeywordHit(int(pid), float(score)) for pid, score in conn.execute(text(sql), params)]
 
 
 def _postgres(
     conn: Connection, terms: list[str], limit: int, ids: Sequence[int] | None, available: bool, prefix: bool
 ) -> list[KeywordHit]:
-    """As on SQLite: ``ts_rank`` reads every matching row's document, so the products with every word are ranked
-    first (fewer rows than the OR of common words), and the OR fills the rest only when they are too few."""
+    """As on SQLite: the products with every word are ranked first, and the OR fills the rest only when they are too
+    few; each among the first ``RANKED_AT_MOST`` matches the scan finds (``ts_rank`` reads each one's document)."""
     params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)}
     parts = [f"plainto_tsquery('{PG_CONFIG}', :t{i})" for i in range(len(terms))]
     if prefix:  # the term is letters and digits only, so it is one tsquery operand
@@ -120,7 +126,7 @@ def _postgres(
 def _postgres_match(
     conn: Connection, query: str, params: dict[str, Any], limit: int, ids: Sequence[int] | None, available: bool
 ) -> list[KeywordHit]:
-    params = params | {"limit": limit}
+    params = params | {"limit": limit, "ranked": RANKED_AT_MOST}
     where = ["k.document @@ q.query"]
     if ids is not None:
         where.append("k.product_id = ANY(:ids)")
@@ -128,11 +134,12 @@ def _postgres_match(
     if available:
         where.append("EXISTS (SELECT 1 FROM products AS p WHERE p.id = k.product_id AND p.available)")
     rank = f"ts_rank('{_TS_RANK_WEIGHTS}', k.document, q.query)"
-    sql = (
+    matches = (
         f"SELECT k.product_id, {rank} AS score FROM (SELECT {query} AS query) AS q CROSS JOIN {TABLE} AS k"
-        f" WHERE {' AND '.join(where)} ORDER BY score DESC, k.product_id LIMIT :limit"
+        f" WHERE {' AND '.join(where)} LIMIT :ranked"
     )
+    sql = f"SELECT product_id, score FROM ({matches}) AS m ORDER BY score DESC, product_id LIMIT :limit"
     return [KeywordHit(int(pid), float(score)) for pid, score in conn.execute(text(sql), params)]
 
 
-__all__ = ["MAX_TERMS", "KeywordHit", "keyword_search", "query_terms"]
+__all__ = ["MAX_TERMS", "RANKED_AT_MOST", "KeywordHit", "keyword_search", "query_terms"]

@@ -84,7 +84,10 @@ class Product(Base):
         Index("ix_products_handle", "handle"),
         Index("ix_products_brand_gone_at", "brand", "gone_at"),
         Index("ix_products_updated_at", "updated_at"),
-        Index("ix_products_lower_category_gender", text("lower(category)"), text("lower(gender)")),
+        Index(
+            "ix_products_category_gender_page",
+            *(text("lower(category)"), text("lower(gender)"), "id", "available", "price_min"),
+        ),
         Index("ix_products_lower_colour", text("lower(colour)")),
         Index("ix_products_lower_brand", text("lower(brand)")),
     )

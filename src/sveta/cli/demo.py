@@ -45,19 +45,29 @@ def demo(
     stats = catalog_stats(catalog())
     show_stats(stats)
     training = _train(finetune) if train else None
+    index_started = time.perf_counter()
     index = _build_index()
+    steps = _steps(ingest_seconds, training, time.perf_counter() - index_started)
     seconds = time.perf_counter() - started
     console.print(f"demo built in {seconds:.1f} s; try: .venv/bin/sveta similar 15970 --sheet similar.png")
     if training:
         console.print('  or: .venv/bin/sveta search --text "navy blue formal shirt for men" --sheet text.png')
     if as_json:
-        summary = {"build_seconds": round(seconds, 2), "ingest_seconds": round(ingest_seconds, 2)}
+        summary = {"build_seconds": round(seconds, 2), "ingest_seconds": round(ingest_seconds, 2), "steps": steps}
         print_json({**summary, "ingest": report.as_dict(), "train": training, "index": index, "stats": stats})
     if not no_serve:
         from sveta.cli.serve import run_server
 
         console.print("the web page: [bold]http://127.0.0.1:8000/[/] (--no-serve stops after the build)")
         run_server("127.0.0.1", 8000)
+
+
+def _steps(ingest: float, training: dict[str, object] | None, index: float) -> dict[str, float]:
+    """Seconds per step of the build, in order: ingest, each training step (features first), index."""
+    trained = training.get("steps") if training else None
+    trained = trained if isinstance(trained, dict) else {}
+    steps = {"ingest": ingest} | {str(k): float(v) for k, v in trained.items()} | {"index": index}
+    return {k: round(v, 2) for k, v in steps.items()}
 
 
 def _train(finetune: bool = False) -> dict[str, object]:

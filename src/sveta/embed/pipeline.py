@@ -93,6 +93,9 @@ def file_sha256(path: Path) -> str:
 SAVE_EVERY = 4096
 
 
+CHUNK = 20_000  # items embedded (or read from the cache) and projected at a time: memory stays flat with the catalog
+
+
 def embed_cached(
     embedder: ImageEmbedder,
     items: Sequence[tuple[int, Path, str | None]],
@@ -100,15 +103,39 @@ def embed_cached(
     on_progress: Advance | None = None,
     embed: PhotoEmbed | None = None,
 ) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
-    """Embed (id, path, sha256 or None) items, reusing vectors cached for the same photo and embedder."""
-    from sveta.embed.cache import EmbeddingCache
+    """Embed (id, path, sha256 or None) items, reusing vectors cached for the same photo and embedder.
 
+    Chunk by chunk into one preallocated matrix: a million photos of a tuned embedder never hold their base
+    features all at once (1,400 floats each: 5.6 GB, and as much again per copy)."""
+    out = np.empty((len(items), embedder.dim), np.float32)
+    ids: list[int] = []
+    failures: list[tuple[int, str]] = []
+    caches: dict[str, Any] = {}
+    for start in range(0, len(items), CHUNK):
+        chunk_ids, vectors, failed = _embed_chunk(
+            embedder, items[start : start + CHUNK], settings, on_progress, embed, caches
+        )
+        out[len(ids) : len(ids) + len(chunk_ids)] = vectors
+        ids += chunk_ids
+        failures += failed
+    for cache in caches.values():
+        cache.save()
+    return ids, out[: len(ids)], failures
+
+
+def _embed_chunk(
+    embedder: ImageEmbedder,
+    items: Sequence[tuple[int, Path, str | None]],
+    settings: Settings,
+    on_progress: Advance | None,
+    embed: PhotoEmbed | None,
+    caches: dict[str, Any],
+) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
     base = getattr(embedder, "base", None)
     if base is not None and hasattr(embedder, "project"):  # a projection of another embedder's cached vectors
-        base_ids, base_vectors, base_failures = embed_cached(base, items, settings, on_progress, embed)
+        base_ids, base_vectors, base_failures = _embed_chunk(base, items, settings, on_progress, embed, caches)
         return base_ids, embedder.project(base_vectors), base_failures
-
-    cache = EmbeddingCache(settings.data_dir / "embeddings", cache_identity(embedder), embedder.dim)
+    cache = _cache(embedder, settings, caches)
     keyed = [(i, p, sha or file_sha256(p)) for i, p, sha in items]
     known = {i: v for i, _, sha in keyed if (v := cache.get(sha)) is not None}
     if on_progress and known:
@@ -125,10 +152,19 @@ def embed_cached(
         if unsaved >= SAVE_EVERY:  # an interrupted build keeps most of its work
             cache.save()
             unsaved = 0
-    cache.save()
     ids = [i for i, _, _ in keyed if i in known]
     vectors = np.stack([known[i] for i in ids]) if ids else np.zeros((0, embedder.dim), np.float32)
-    return ids, vectors.astype(np.float32), failures
+    return ids, vectors.astype(np.float32, copy=False), failures
+
+
+def _cache(embedder: ImageEmbedder, settings: Settings, caches: dict[str, Any]) -> Any:
+    """One cache per embedder for the whole call: its file is read once, not once per chunk."""
+    from sveta.embed.cache import EmbeddingCache
+
+    identity = cache_identity(embedder)
+    if identity not in caches:
+        caches[identity] = EmbeddingCache(settings.data_dir / "embeddings", identity, embedder.dim)
+    return caches[identity]
 
 
 def cache_identity(embedder: ImageEmbedder) -> str:

@@ -12,12 +12,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import quote_from_bytes
 
 from sveta.catalog.records import AttributeRecord, ImageRecord, ProductRecord
 from sveta.errors import InputError
 from sveta.ingest.pipeline import CrawlState
 from sveta.vocab.html_text import storable
 
+_URL = re.compile(r"^(https?|file)://")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 # Column names each product field is found under, first match wins; --map FIELD=COLUMN overrides.
@@ -111,8 +113,7 @@ class FeedMapping:
     def _override(self, name: str, column: str, columns: list[str] | None) -> None:
         if columns is not None and column not in columns:
             raise InputError(
-                f"--map {name}={column}: the feed has no column {column!r}",
-                f"columns are: {', '.join(columns)}",
+                f"--map {name}={column}: the feed has no column {column!r}", f"columns are: {', '.join(columns)}"
             )
         if name in FIELD_ALIASES:
             self.fields[name] = column
@@ -146,8 +147,7 @@ class FeedReader:
         found = no_id = 0
         self.state.complete = False  # until the last row is read: a feed that stops midway marks nothing gone
         for line, row in rows:
-            keys = tuple(row)
-            if keys not in mappings:
+            if (keys := tuple(row)) not in mappings:
                 mappings[keys] = FeedMapping.detect(list(keys), self.overrides, strict=not jsonl)
             record = self._record(row, mappings[keys])
             if record is None:
@@ -259,7 +259,7 @@ class FeedReader:
     def _resolve(self, ref: str) -> str:
         """A URL as given; a file as ``Path.resolve()`` would give it, its folder resolved once per folder (one
         lstat per image, not one per part of its path)."""
-        if re.match(r"^(https?|file)://", ref):
+        if _URL.match(ref):
             return ref
         folder, name = os.path.split(os.path.join(self.images_dir or self.path.parent, ref))
         if folder not in self._real_folders:
@@ -267,7 +267,7 @@ class FeedReader:
         full = os.path.join(self._real_folders[folder], name)
         if name in ("", ".", "..") or os.path.islink(full):  # resolve() follows the file's own link too
             full = os.path.realpath(os.path.join(folder, name))
-        return Path(full).as_uri()
+        return "file://" + quote_from_bytes(os.fsencode(full))  # Path(full).as_uri() without building a Path
 
     def _image_for_id(self, external_id: str) -> Path | None:
         if self.images_dir is None:
@@ -368,7 +368,7 @@ def _csv_error(path: Path, line: int, exc: csv.Error) -> InputError:
 
 
 def _text(value: Any) -> str | None:
-    return (storable(str(value)).strip() or None) if value is not None else None
+    return (storable(value if isinstance(value, str) else str(value)).strip() or None) if value is not None else None
 
 
 def _tags(value: Any) -> list[str]:

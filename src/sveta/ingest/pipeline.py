@@ -166,7 +166,11 @@ def _store_all(
     batch: list[ProductRecord] = []
 
     def flush() -> None:
-        result = catalog.upsert_batch(source_id, _derived(catalog, source_id, batch), derive=prepare)
+        prepared = _derived(catalog, source_id, batch)
+        if any(p.derived for p in prepared):
+            result = catalog.upsert_batch(source_id, prepared, derive=prepare)
+        else:  # every product as stored (an unchanged re-sync): no write transaction, no second read
+            result = BatchResult(unchanged=len(prepared))
         report.add(result)
         statistics.added_rows(result.new)
         if on_progress:
