@@ -368,7 +368,7 @@ def _csv_error(path: Path, line: int, exc: csv.Error) -> InputError:
 
 
 def _text(value: Any) -> str | None:
-    return (storable(value if isinstance(value, str) else str(value)).strip() or None) if value is not None else None
+    return (storable(str(value)).strip() or None) if value is not None else None
 
 
 def _tags(value: Any) -> list[str]:
