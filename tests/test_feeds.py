@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sveta.catalog.records import SourceRow
 from sveta.catalog.store import CatalogStore
 from sveta.errors import InputError
 from sveta.ingest.feeds import FeedReader, read_folder
@@ -266,3 +269,65 @@ def test_image_paths_resolve_as_path_resolve_does(tmp_path: Path) -> None:
     urls = [record.images[0].url for record in FeedReader(feed).records()]
     assert urls == [(tmp_path / ref).resolve().as_uri() for ref in refs]
     assert urls[1] == urls[2] == urls[0]  # both links lead to img/a.jpg
+
+
+def _counted(reader: FeedReader, built: list[str]) -> Iterator[SourceRow]:
+    """The reader's rows, noting each one built into a record."""
+    for row in reader.rows():
+        yield SourceRow(row.external_id, row.digest, lambda b=row.build, i=row.external_id: built.append(i) or b())
+
+
+def _sync(catalog: CatalogStore, feed: Path, built: list[str], **options: Any) -> Any:
+    reader = FeedReader(feed, **options)
+    rows = _counted(reader, built)
+    return run_ingest(catalog, name="feed", kind="jsonl", location=str(feed), records=rows, state=reader.state)
+
+
+def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_an_unchanged_resync_builds_no_record_and_a_changed_row_only_its_own(
+    catalog: CatalogStore, tmp_path: Path
+) -> None:
+    rows = [{"id": f"p{i}", "title": f"Blue cotton shirt {i}", "price": 10 + i} for i in range(5)]
+    feed = _jsonl(tmp_path / "feed.jsonl", rows)
+    built: list[str] = []
+    assert _sync(catalog, feed, built).new == 5 and len(built) == 5
+    built.clear()
+    report = _sync(catalog, feed, built)
+    assert (report.unchanged, report.changed, built) == (5, 0, [])
+    rows[3]["price"] = 99
+    report = _sync(catalog, _jsonl(feed, rows), built)
+    assert (report.unchanged, report.changed, built) == (4, 1, ["p3"])
+    product = catalog.find_product("p3")
+    assert product is not None and product.price_min == 99
+
+
+def test_a_catalog_stored_from_records_adopts_row_digests_without_a_change(
+    catalog: CatalogStore, tmp_path: Path
+) -> None:
+    feed = _jsonl(tmp_path / "feed.jsonl", [{"id": f"p{i}", "title": f"Red dress {i}"} for i in range(3)])
+    reader = FeedReader(feed)  # records, as a caller of the library may give: fingerprints of whole records
+    run_ingest(catalog, name="feed", kind="jsonl", location=str(feed), records=reader.records(), state=reader.state)
+    built: list[str] = []
+    report = _sync(catalog, feed, built)
+    assert (report.unchanged, report.changed, len(built)) == (3, 0, 3)  # built once, to compare
+    built.clear()
+    assert (_sync(catalog, feed, built).unchanged, built) == (3, [])
+
+
+def test_a_row_digest_changes_with_the_readers_settings_and_a_photo_found_by_id(myntra: Path, tmp_path: Path) -> None:
+    feed = _jsonl(tmp_path / "feed.jsonl", [{"id": "p1", "name": "Shirt", "hue": "Red"}])
+    images = tmp_path / "images"
+    images.mkdir()
+
+    def digest(**options: Any) -> str:
+        (row,) = FeedReader(feed, **options).rows()
+        return row.digest
+
+    plain, with_folder = digest(), digest(images_dir=images)
+    assert plain == digest() and plain != with_folder != digest(overrides={"colour": "hue"})
+    shutil.copy(next((myntra / "images").glob("*.jpg")), images / "p1.jpg")
+    assert digest(images_dir=images) != with_folder  # a photo for p1 appeared in the folder

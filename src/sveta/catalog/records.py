@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -98,3 +99,13 @@ def _as_dict(record: ProductRecord) -> dict[str, Any]:
     for name, cls in _NESTED.items():
         out[name] = [{n: getattr(item, n) for n in _NAMES[cls]} for item in out[name]]
     return out
+
+
+@dataclass(slots=True)
+class SourceRow:
+    """A source's row before it is built into a record: its id, a digest of all the record is built from (the
+    row, the reader's settings and version), and how to build it: an unchanged re-sync never builds the record."""
+
+    external_id: str
+    digest: str
+    build: Callable[[], ProductRecord]

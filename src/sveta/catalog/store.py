@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -171,14 +171,26 @@ class CatalogStore:
 
     # -- products ---------------------------------------------------------------------------------
 
-    def unchanged_products(self, source_id: int, fingerprints: dict[str, str]) -> set[str]:
-        """The external ids whose stored product (not gone) has the given fingerprint: what an ingest need not
-        derive again."""
+    def stored_fingerprints(self, source_id: int, external_ids: list[str]) -> dict[str, str]:
+        """The fingerprints of those products of the source that are stored and not gone."""
         query = select(Product.external_id, Product.fingerprint).where(
-            Product.source_id == source_id, Product.external_id.in_(list(fingerprints)), Product.gone_at.is_(None)
+            Product.source_id == source_id, Product.external_id.in_(external_ids), Product.gone_at.is_(None)
         )
         with self.session() as s:
-            return {ext for ext, stored in s.execute(query) if fingerprints.get(ext) == stored}
+            return {ext: stored for ext, stored in s.execute(query) if stored is not None}
+
+    def set_fingerprints(self, source_id: int, fingerprints: dict[str, str]) -> None:
+        """Store new fingerprints of unchanged products (a reader that now digests its rows): nothing else moves."""
+
+        def work(s: Session) -> None:
+            statement = (
+                update(Product)
+                .where(Product.source_id == source_id, Product.external_id == bindparam("ext"))
+                .values(fingerprint=bindparam("fp"))
+            )
+            s.connection().execute(statement, [{"ext": e, "fp": f} for e, f in fingerprints.items()])
+
+        self.write(work)
 
     def upsert_batch(
         self,

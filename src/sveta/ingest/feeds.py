@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import json
-import math
 import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote_from_bytes
 
-from sveta.catalog.records import AttributeRecord, ImageRecord, ProductRecord
+from sveta.catalog.records import AttributeRecord, ImageRecord, ProductRecord, SourceRow
 from sveta.errors import InputError
+from sveta.ingest.feed_values import (
+    clean_text,
+    csv_error,
+    csv_row,
+    image_refs,
+    parse_available,
+    parse_price,
+    quote_line,
+    tag_list,
+)
 from sveta.ingest.pipeline import CrawlState
-from sveta.vocab.html_text import storable
 
 _URL = re.compile(r"^(https?|file)://")
+READER_VERSION = 1  # bump when a row is read into a different record: every product is then rebuilt once
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 # Column names each product field is found under, first match wins; --map FIELD=COLUMN overrides.
@@ -67,7 +78,6 @@ MYNTRA_COLUMNS = (
     "usage",
     "productDisplayName",
 )
-_TRUE = {"1", "true", "yes", "y", "in stock", "in_stock", "available", "t"}
 # A CSV record longer than this is a stray quote swallowing the rows after it, not a long description.
 MAX_RECORD_LINES = 100
 # Byte order marks, UTF-32 first: its little-endian mark begins with UTF-16's.
@@ -141,21 +151,32 @@ class FeedReader:
             )
 
     def records(self) -> Iterator[ProductRecord]:
+        for row in self.rows():
+            yield row.build()
+
+    def rows(self) -> Iterator[SourceRow]:
+        """Each row with an id, with its digest; the record is built only when ``build`` is called."""
         jsonl = self.path.suffix.lower() in (".jsonl", ".ndjson")
         rows = self._jsonl_rows() if jsonl else self._csv_rows()
         mappings: dict[tuple[str, ...], FeedMapping] = {}  # JSONL objects may differ in their keys
         found = no_id = 0
+        salt = self._salt()
         self.state.complete = False  # until the last row is read: a feed that stops midway marks nothing gone
-        for line, row in rows:
+        for line, row, raw in rows:
             if (keys := tuple(row)) not in mappings:
                 mappings[keys] = FeedMapping.detect(list(keys), self.overrides, strict=not jsonl)
-            record = self._record(row, mappings[keys])
-            if record is None:
+            mapping = mappings[keys]
+            external_id = clean_text(row.get(mapping.fields["id"])) if "id" in mapping.fields else None
+            if not external_id:
                 no_id += 1
                 self.skipped.append(f"line {line}: no id")
                 continue
             found += 1
-            yield record
+            yield SourceRow(
+                external_id,
+                self._digest(salt, raw, external_id, row, mapping),
+                partial(self._record, row, mapping, external_id),
+            )
         if no_id and not found:  # storing nothing would mark every product of the source gone
             raise InputError(f"no row of {self.path} has an id", "name the id column with --map id=COLUMN")
         # A skipped row may be a product we still sell: only a fully read feed may mark products gone.
@@ -164,15 +185,28 @@ class FeedReader:
         if self.skipped:
             self.state.notes.append(f"skipped {len(self.skipped)} rows: {'; '.join(self.skipped[:5])}")
 
-    def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        with _open_text(self.path) as handle:
+    def _salt(self) -> bytes:
+        """What besides the row shapes its record: the reader's version and settings, and where paths resolve."""
+        parts = (READER_VERSION, self.images_dir, sorted(self.overrides.items()), os.path.realpath(self.path.parent))
+        return repr(parts).encode()
+
+    def _digest(self, salt: bytes, raw: str, external_id: str, row: Mapping[str, Any], mapping: FeedMapping) -> str:
+        """A digest of the row as read (a photo found by id in the images folder too: adding one changes it)."""
+        found = None
+        if self.images_dir is not None and not image_refs(row.get(mapping.fields.get("image", ""))):
+            found = self._image_for_id(external_id)
+        blob = salt + raw.encode("utf-8", "surrogatepass") + str(found).encode()
+        return "r:" + hashlib.blake2b(blob, digest_size=16).hexdigest()
+
+    def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any], str]]:
+        with _openclean_text(self.path) as handle:
             records = self._csv_records(handle)
             first = next(records, None)
             if first is None:
                 raise InputError(f"{self.path} is empty or has no header row", "the first line must name the columns")
             header = first[1]
             for line, values in records:
-                yield line, _csv_row(header, values)
+                yield line, csv_row(header, values), "\x1f".join([*header, "\x1e", *values])
 
     def _csv_records(self, handle: TextIO) -> Iterator[tuple[int, list[str]]]:
         """Each non-blank record with the line it starts on; csv's own errors become InputErrors."""
@@ -185,7 +219,7 @@ class FeedReader:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise _csv_error(self.path, start, exc) from exc
+                raise csv_error(self.path, start, exc) from exc
             if values:  # [] is a blank line
                 self._check_quotes(start, reader.line_num, values, lines.ended)
                 yield start, values
@@ -194,15 +228,15 @@ class FeedReader:
         """csv reads an unclosed quote as one field up to the next quote or the end of the file, silently."""
         if not at_end and end - start < MAX_RECORD_LINES:
             return
-        line = _quote_line(start, values)
+        line = quote_line(start, values)
         where = f"the end of the file (line {end})" if at_end else f"line {end}"
         raise InputError(
             f"{self.path}: line {line} opens a quote that runs on to {where}, swallowing the rows between",
             f"fix the quoting of line {line}; the rows before it are kept and no product is marked gone",
         )
 
-    def _jsonl_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        with _open_text(self.path) as handle:
+    def _jsonl_rows(self) -> Iterator[tuple[int, dict[str, Any], str]]:
+        with _openclean_text(self.path) as handle:
             for number, text in enumerate(handle, 1):
                 if not text.strip():
                     continue
@@ -218,20 +252,17 @@ class FeedReader:
                     self.skipped.append(f"line {number}: invalid JSON ({problem})")
                     continue
                 if isinstance(row, dict):
-                    yield number, row
+                    yield number, row, text
                 else:
                     self.skipped.append(f"line {number}: not a JSON object")
 
-    def _record(self, row: Mapping[str, Any], mapping: FeedMapping) -> ProductRecord | None:
-        get = lambda name: _text(row.get(mapping.fields[name])) if name in mapping.fields else None  # noqa: E731
-        external_id = get("id")
-        if not external_id:
-            return None
+    def _record(self, row: Mapping[str, Any], mapping: FeedMapping, external_id: str) -> ProductRecord:
+        get = lambda name: clean_text(row.get(mapping.fields[name])) if name in mapping.fields else None  # noqa: E731
         title = get("title") or external_id
         attributes = [
             AttributeRecord(name=attr, value=value, origin="seller", evidence=column)
             for column, attr in mapping.attributes.items()
-            if (value := _text(row.get(column)))
+            if (value := clean_text(row.get(column)))
         ]
         return ProductRecord(
             external_id=external_id,
@@ -239,18 +270,18 @@ class FeedReader:
             description=get("description"),
             brand=get("brand") or (title.split()[0] if mapping.brand_from_title and title else None),
             product_type=get("product_type"),
-            tags=_tags(row.get(mapping.fields.get("tags", ""))),
-            price=_price(get("price")),
+            tags=tag_list(row.get(mapping.fields.get("tags", ""))),
+            price=parse_price(get("price")),
             currency=get("currency"),
             url=get("url"),
-            available=_available(row.get(mapping.fields.get("available", ""))),
+            available=parse_available(row.get(mapping.fields.get("available", ""))),
             raw=dict(row),
             attributes=attributes,
             images=self._images(external_id, row.get(mapping.fields.get("image", ""))),
         )
 
     def _images(self, external_id: str, value: Any) -> list[ImageRecord]:
-        refs = _image_refs(value)
+        refs = image_refs(value)
         if not refs:
             found = self._image_for_id(external_id)
             refs = [found.as_uri()] if found else []
@@ -314,7 +345,7 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"  # "._x.jpg" (AppleDouble) starts with "." too
 
 
-def _open_text(path: Path) -> TextIO:
+def _openclean_text(path: Path) -> TextIO:
     if not path.is_file():
         raise InputError(f"feed file not found: {path}", "check the path")
     with path.open("rb") as raw:  # the head is enough, and a feed can be gigabytes
@@ -341,60 +372,3 @@ class _Lines:
             self.ended = True
             raise StopIteration
         return line
-
-
-def _csv_row(header: list[str], values: list[str]) -> dict[str, Any]:
-    row: dict[str, Any] = dict(zip(header, values, strict=False))
-    for name in header[len(values) :]:  # a short row: its missing columns are None, as csv.DictReader gives
-        row.setdefault(name, None)
-    if len(values) > len(header):  # an unquoted comma in the last column (Myntra titles have some)
-        row[header[-1]] = ",".join(values[len(header) - 1 :])
-    return row
-
-
-def _quote_line(start: int, values: list[str]) -> int:
-    """The line where the field with the most line breaks opens: the stray quote is there."""
-    breaks = [value.count("\n") for value in values]
-    return start + sum(breaks[: breaks.index(max(breaks))])
-
-
-def _csv_error(path: Path, line: int, exc: csv.Error) -> InputError:
-    if "field limit" in str(exc):  # a 128 KB field is almost always an unclosed quote running on
-        return InputError(
-            f"{path}: the row at line {line} has a field over {csv.field_size_limit() // 1024} KB",
-            f"a quote on line {line} is probably never closed: fix the quoting of line {line}",
-        )
-    return InputError(f"{path}: line {line}: {exc}", f"fix line {line}")
-
-
-def _text(value: Any) -> str | None:
-    return (storable(str(value)).strip() or None) if value is not None else None
-
-
-def _tags(value: Any) -> list[str]:
-    items = value if isinstance(value, list) else str(value or "").split(",")
-    return [tag for item in items if (tag := _text(item))]
-
-
-def _price(value: str | None) -> float | None:
-    cleaned = re.sub(r"[^0-9.]", "", (value or "").replace(",", ""))  # ASCII digits: all float() reads reliably
-    try:
-        price = float(cleaned)
-    except ValueError:  # nothing left, or "1.2.3"
-        return None
-    return price if math.isfinite(price) else None  # "9" * 400 is inf
-
-
-def _available(value: Any) -> bool:
-    if value is None or value == "":
-        return True
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in _TRUE
-
-
-def _image_refs(value: Any) -> list[str]:
-    if isinstance(value, list):  # JSONL: URLs, or objects with a "src" / "url" (one with neither is no image)
-        refs = [v.get("src") or v.get("url") if isinstance(v, dict) else v for v in value]
-        return [ref for item in refs if (ref := _text(item))]
-    return [ref for part in re.split(r"[|\n]", str(value or "")) if (ref := _text(part))]

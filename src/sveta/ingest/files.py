@@ -31,7 +31,7 @@ class FeedSource:
             name=self.name,
             kind=self.kind,
             location=self.location,
-            records=self.reader.records(),
+            records=self.reader.rows(),
             state=self.reader.state,
             on_progress=on_progress,
         )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sveta.catalog.records import ProductRecord
+from sveta.catalog.records import ProductRecord, SourceRow
 from sveta.catalog.store import BatchResult, CatalogStore, PreparedProduct
 from sveta.errors import SvetaError
 from sveta.progress import Advance
@@ -79,6 +79,15 @@ def ingest_fingerprint(record: ProductRecord) -> str:
     return f"{record.fingerprint()}|{vocabulary().version}"
 
 
+def item_fingerprint(item: ProductRecord | SourceRow) -> str:
+    """A row's digest when the reader gives one (nothing is built to compare it), else the record's fingerprint."""
+    if isinstance(item, SourceRow):
+        from sveta.vocab.attributes import vocabulary
+
+        return f"{item.digest}|{vocabulary().version}"
+    return ingest_fingerprint(item)
+
+
 def prepare(record: ProductRecord, fingerprint: str | None = None) -> PreparedProduct:
     """Attach text attributes; resolve gender / category / colour (seller's word first, then the text's)."""
     from sveta.ingest.text_attributes import extract_text_attributes
@@ -112,13 +121,14 @@ def run_ingest(
     name: str,
     kind: str,
     location: str,
-    records: Iterable[ProductRecord],
+    records: Iterable[ProductRecord | SourceRow],
     state: CrawlState | None = None,
     complete: bool = True,
     batch_size: int = 500,
     on_progress: Advance | None = None,
 ) -> IngestReport:
     """Store every record of one source; with ``complete``, products the source no longer has are marked gone.
+    A ``SourceRow`` is built into its record only when its digest is not the stored fingerprint.
 
     Each batch is its own transaction, so a killed ingest keeps what it wrote and a rerun finishes the job
     without duplicates. Gone-marking happens only after the source was read to the end.
@@ -156,19 +166,19 @@ def run_ingest(
 def _store_all(
     catalog: CatalogStore,
     source_id: int,
-    records: Iterable[ProductRecord],
+    records: Iterable[ProductRecord | SourceRow],
     seen: set[str],
     report: IngestReport,
     batch_size: int,
     on_progress: Advance | None,
     statistics: PlannerStatistics,
 ) -> None:
-    batch: list[ProductRecord] = []
+    batch: list[ProductRecord | SourceRow] = []
 
     def flush() -> None:
         prepared = _derived(catalog, source_id, batch)
         if any(p.derived for p in prepared):
-            result = catalog.upsert_batch(source_id, prepared, derive=prepare)
+            result = catalog.upsert_batch(source_id, prepared, derive=_deriver(batch))
         else:  # every product as stored (an unchanged re-sync): no write transaction, no second read
             result = BatchResult(unchanged=len(prepared))
         report.add(result)
@@ -194,17 +204,44 @@ def _store_all(
         flush()
 
 
-def _derived(catalog: CatalogStore, source_id: int, records: list[ProductRecord]) -> list[PreparedProduct]:
-    """The batch ready to store: an unchanged product (its stored fingerprint is the record's) is not derived
-    again, so an unchanged re-sync skips text extraction; ``upsert_batch`` derives it should that change meanwhile."""
-    fingerprints = {r.external_id: ingest_fingerprint(r) for r in records}
-    same = catalog.unchanged_products(source_id, fingerprints)
-    return [
-        PreparedProduct(r, fingerprints[r.external_id], derived=False)
-        if r.external_id in same
-        else prepare(r, fingerprints[r.external_id])
-        for r in records
-    ]
+def _derived(catalog: CatalogStore, source_id: int, items: list[ProductRecord | SourceRow]) -> list[PreparedProduct]:
+    """The batch ready to store: an unchanged product (its stored fingerprint is the item's) is neither built nor
+    derived again, so an unchanged re-sync skips reading rows into records and text extraction; ``upsert_batch``
+    derives it should it change meanwhile."""
+    fingerprints = {i.external_id: item_fingerprint(i) for i in items}
+    stored = catalog.stored_fingerprints(source_id, list(fingerprints))
+    out, adopted = [], {}
+    for item in items:
+        fingerprint, held = fingerprints[item.external_id], stored.get(item.external_id)
+        if held == fingerprint:
+            out.append(PreparedProduct(_unbuilt(item), fingerprint, derived=False))
+            continue
+        record = item.build() if isinstance(item, SourceRow) else item
+        if held is not None and held == ingest_fingerprint(record):  # stored from records before rows had digests
+            adopted[item.external_id] = fingerprint
+            out.append(PreparedProduct(record, fingerprint, derived=False))
+        else:
+            out.append(prepare(record, fingerprint))
+    if adopted:  # the same products: only their fingerprints change, so the next re-sync need not build them
+        catalog.set_fingerprints(source_id, adopted)
+    return out
+
+
+def _unbuilt(item: ProductRecord | SourceRow) -> ProductRecord:
+    """The record, or a stand-in holding only the id of a row not built (``_deriver`` builds it if need be)."""
+    return item if isinstance(item, ProductRecord) else ProductRecord(external_id=item.external_id, title="")
+
+
+def _deriver(items: list[ProductRecord | SourceRow]) -> Callable[[ProductRecord, str], PreparedProduct]:
+    """``prepare`` for ``upsert_batch``, building first a row that was not built because it looked unchanged."""
+    rows = {i.external_id: i for i in items if isinstance(i, SourceRow)}
+
+    def derive(record: ProductRecord, fingerprint: str) -> PreparedProduct:
+        row = rows.get(record.external_id)
+        # a stand-in has no title: a built record always has one (the id, when the row names none)
+        return prepare(row.build() if row is not None and not record.title else record, fingerprint)
+
+    return derive
 
 
 def _finish(catalog: CatalogStore, report: IngestReport) -> None:
