@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -425,6 +426,29 @@ def test_k_hits_whenever_k_exist(hnsw: tuple[FaissIndex, np.ndarray], monkeypatc
     hits = index.search(vectors[0], len(rare) + 5, flt, distinct_products=False)[0]
     assert sorted(h.id for h in hits) == sorted(i + 1000 for i in rare)  # all of them, not fewer
     assert index.search(vectors[0], 5, Filter(brand=["no such brand"])) == [[]]
+
+
+def test_a_short_walk_widens_only_while_that_is_cheaper_than_the_scan(
+    hnsw: tuple[FaissIndex, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk stuck among near-copies comes back short: it is widened while a wider walk costs less than
+    scanning, then the scan answers (before, four ever-wider walks ran first, the last past MAX_EF)."""
+    index, vectors = hnsw
+    efs: list[int] = []
+    ann = index._ann
+
+    def stuck(idx: object, q: np.ndarray, fetch: int, sel: object, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        efs.append(ef)
+        scores, rows = ann(idx, q, fetch, sel, ef)
+        rows[:, fetch // 2 :] = -1  # half of what was asked for: as a walk that cannot leave a clique
+        return scores, rows
+
+    monkeypatch.setattr(index, "_ann", stuck)
+    hits = index.search(vectors[5], 10, Filter(), distinct_products=False)[0]
+    assert [h.id for h in hits] == brute_force(vectors, metas(len(vectors)), vectors[5], Filter(), 10)
+    exact_cost = faiss_index.EXACT_ROW_COST * len(vectors)
+    assert len(efs) >= 2 and all(b == 4 * a for a, b in itertools.pairwise(efs))
+    assert faiss_index.HNSW_EF_COST * efs[-1] < exact_cost <= faiss_index.HNSW_EF_COST * 4 * efs[-1]
 
 
 def test_distinct_products_and_exclude_products(settings: Settings, tmp_path: Path) -> None:

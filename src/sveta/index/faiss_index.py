@@ -202,14 +202,17 @@ class FaissIndex:
         if not isinstance(index, faiss.IndexHNSW):
             return self._exact(index, q, fetch, mask, sel)
         ef = max(fetch, min(MAX_EF, max(self.settings.hnsw_ef_search, fetch) * len(mask) // allowed))
+        exact_cost = EXACT_ROW_COST * allowed
         if bits is not None:
-            exact_cost = EXACT_ROW_COST * allowed + EXACT_BLOCK_COST * int(np.count_nonzero(bits))
+            exact_cost += EXACT_BLOCK_COST * int(np.count_nonzero(bits))
             if exact_cost < EXACT_PREFERENCE * HNSW_EF_COST * ef:
                 return self._exact(index, q, fetch, mask, sel)
         scores, rows = self._ann(index, q, fetch, sel, ef)
         short = (rows >= 0).sum(axis=1) < min(fetch, allowed)
-        while short.any() and ef < MAX_EF:
-            ef *= 4
+        # a short walk (a neighbourhood of near-copies it cannot leave) widens, but only while the wider walk is
+        # cheaper than the scan: four walks up to MAX_EF and then the scan cost 4x the scan alone
+        while short.any() and ef < MAX_EF and HNSW_EF_COST * min(MAX_EF, ef * 4) < exact_cost:
+            ef = min(MAX_EF, ef * 4)
             scores[short], rows[short] = self._ann(index, q[short], fetch, sel, ef)
             short = (rows >= 0).sum(axis=1) < min(fetch, allowed)
         if short.any():  # the walk cannot reach enough allowed rows: scan them all
