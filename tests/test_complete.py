@@ -155,6 +155,25 @@ def test_the_query_path_is_vectorised(completer: Completer, monkeypatch: pytest.
     completer.complete(piece, k=3)  # the arrays were loaded once, before
 
 
+def test_scoring_only_the_completing_slots_gives_their_scores_unchanged(completer: Completer) -> None:
+    """complete scores the candidates alone (at a million products, not the catalog): the same numbers."""
+    from sveta.outfits.arrays import outfit_rules
+
+    a = completer.arrays
+    top = next(r for r in range(len(a)) if a.slots.values[a.slot[r]] == "top" and a.has_vector[r])
+    piece = completer.piece_of_product(int(a.product_ids[top]))
+    slots = [s for s in outfit_rules().completes[piece.slot] if s != piece.slot]
+    full, full_parts, full_kinds = completer.score(piece)
+    some, parts, kinds = completer.score(piece, slots)
+    mine = np.isin(a.slot, [a.slots.get(s) for s in slots]) & np.isfinite(full)
+    assert mine.any() and np.isinf(some[~mine]).all() and np.allclose(some[mine], full[mine], atol=1e-6)
+    assert all(np.allclose(parts[n][mine], full_parts[n][mine], atol=1e-6) for n in full_parts)
+    assert np.array_equal(kinds[mine], full_kinds[mine])
+    rows = np.flatnonzero(a.has_vector)[::7]
+    v = a.vectors[rows[0]]
+    assert np.allclose(a.vectors.dot(rows, v), (a.vectors @ v)[rows], atol=1e-6)
+
+
 def test_style_vectors_are_the_index_own_rows_not_a_copy(
     completer: Completer, built: tuple[Settings, CatalogStore]
 ) -> None:

@@ -175,7 +175,7 @@ class Completer:
     def complete(self, piece: Piece, k: int = 3) -> CompleteResult:
         start = time.perf_counter()
         slots = [s for s in outfit_rules().completes.get(piece.slot, []) if s != piece.slot]
-        score, parts, kinds = self.score(piece)
+        score, parts, kinds = self.score(piece, slots)
         rules, context = active_rules(self.catalog), merch.Context.of(None, piece.category)
         picks: list[tuple[int, str]] = []
         for slot in slots:
@@ -205,29 +205,42 @@ class Completer:
         out = [(row, a.slots.values[a.slot[row]]) for row in rows if row not in picked and np.isfinite(score[row])]
         return [(row, slot) for row, slot in out if slot in slots]
 
-    def score(self, piece: Piece) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    def score(
+        self, piece: Piece, slots: list[str] | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """Every product's score as a complement of ``piece`` (-inf where it may not be suggested), its parts, and
-        its colour pairing kind."""
+        its colour pairing kind. With ``slots``, only products of those slots are scored (the others: -inf, parts
+        0): at a million products, work on the candidates alone, not the catalog."""
         a = self.arrays
         gender = _gender_scores(piece.gender, a)
         allowed = a.available & (gender > 0) & (a.kid == piece.kid) & (a.slot != a.slots.get(piece.slot))
         if piece.product_id is not None:
             allowed &= a.product_ids != piece.product_id
-        kinds = ch.pairing(piece.hue, piece.neutral, piece.colour_known, a.hue, a.neutral, a.colour_known)
+        codes = None if slots is None else [a.slots.get(s) for s in slots]
+        rows = np.arange(len(a)) if codes is None else np.flatnonzero(allowed & np.isin(a.slot, codes))
+        kinds = ch.pairing(
+            piece.hue, piece.neutral, piece.colour_known, a.hue[rows], a.neutral[rows], a.colour_known[rows]
+        )
         parts = {
-            "occasion": a.occasion_match[a.occasions.get(piece.occasion), a.occasion],
+            "occasion": a.occasion_match[a.occasions.get(piece.occasion), a.occasion[rows]],
             "colour": ch.KIND_SCORES[kinds],
-            "style": _style(piece.vector, a, allowed),
-            "season": a.season_match[a.seasons.get(piece.season), a.season],
-            "gender": gender,
-            "price": _price(piece.price, a.price),
+            "style": _style(piece.vector, a, rows, allowed[rows]),
+            "season": a.season_match[a.seasons.get(piece.season), a.season[rows]],
+            "gender": gender[rows],
+            "price": _price(piece.price, a.price[rows]),
         }
         total = sum(WEIGHTS[name] * values for name, values in parts.items())
         if self.learned is not None:
-            parts["learned"] = self.learned.part(piece.outfit_vector, piece.slot, a.slot)
+            parts["learned"] = self.learned.part(piece.outfit_vector, piece.slot, a.slot, codes)[rows]
             total = (1 - LEARNED_WEIGHT) * total + LEARNED_WEIGHT * parts["learned"]
-        total = total * ch.pattern_factor(piece.loud, a.loud)
-        return np.where(allowed, total, -np.inf), parts, kinds
+        total = np.where(allowed[rows], total * ch.pattern_factor(piece.loud, a.loud[rows]), -np.inf)
+        if codes is None:
+            return total, parts, kinds
+        return (
+            _spread(len(a), rows, total, -np.inf),
+            {n: _spread(len(a), rows, v, 0) for n, v in parts.items()},
+            (_spread(len(a), rows, kinds, ch.UNKNOWN)),
+        )
 
     def _pick(self, score: np.ndarray, in_slot: np.ndarray, k: int) -> list[int]:
         """k diverse rows of one slot: greedy best score less penalties for near-copies and repeats of a pick."""
@@ -235,7 +248,11 @@ class Completer:
         rows = np.flatnonzero(in_slot & np.isfinite(score))
         if not len(rows):
             return []
-        rows = rows[np.argsort(-score[rows], kind="stable")[:SHORTLIST]]
+        if len(rows) > SHORTLIST:  # the shortlist without sorting the whole slot: the SHORTLIST-th best score,
+            worst = np.partition(score[rows], len(rows) - SHORTLIST)[len(rows) - SHORTLIST]  # then what beats it,
+            better = rows[score[rows] > worst]  # and of its ties the first rows, as a stable sort gave them
+            rows = np.sort(np.concatenate([better, rows[score[rows] == worst][: SHORTLIST - len(better)]]))
+        rows = rows[np.argsort(-score[rows], kind="stable")]
         adjusted = score[rows].astype(np.float64)
         vectors = a.vectors[rows]
         chosen: list[int] = []
@@ -282,17 +299,27 @@ def _gender_scores(gender: str | None, a: CatalogArrays) -> np.ndarray:
     return scores[a.gender]
 
 
-def _style(vector: np.ndarray | None, a: CatalogArrays, allowed: np.ndarray) -> np.ndarray:
-    """Closeness in the index's embedding, rescaled per slot to [0, 1]: raw cosines across categories are small."""
-    out = np.full(len(a), 0.5, np.float32)
+def _style(vector: np.ndarray | None, a: CatalogArrays, rows: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Closeness in the index's embedding of ``rows``, rescaled per slot to [0, 1] over its ``allowed`` rows: raw
+    cosines across categories are small."""
+    out = np.full(len(rows), 0.5, np.float32)
     if vector is None or a.vectors.shape[1] != len(vector):
         return out
-    cos = a.vectors @ vector.astype(np.float32)
-    usable = allowed & a.has_vector
-    for code in np.unique(a.slot[usable]):
-        rows = usable & (a.slot == code)
-        lo, hi = np.percentile(cos[rows], [5, 95]) if rows.sum() > 1 else (cos[rows][0] - 1, cos[rows][0])
-        out[rows] = np.clip((cos[rows] - lo) / max(hi - lo, 1e-6), 0, 1)
+    usable = allowed & a.has_vector[rows]
+    cos = np.zeros(len(rows), np.float32)
+    cos[usable] = a.vectors.dot(rows[usable], vector)
+    slots = a.slot[rows]
+    for code in np.unique(slots[usable]):
+        mine = usable & (slots == code)
+        lo, hi = np.percentile(cos[mine], [5, 95]) if mine.sum() > 1 else (cos[mine][0] - 1, cos[mine][0])
+        out[mine] = np.clip((cos[mine] - lo) / max(hi - lo, 1e-6), 0, 1)
+    return out
+
+
+def _spread(n: int, rows: np.ndarray, values: np.ndarray, fill: float) -> np.ndarray:
+    """``values`` of ``rows`` placed in an array of all ``n`` rows, ``fill`` elsewhere."""
+    out = np.full(n, fill, values.dtype)
+    out[rows] = values
     return out
 
 

@@ -44,12 +44,16 @@ class LearnedCompatibility:
         rows, features = extract([(0, path, None)], self.settings)
         return self.model.embed(features)[0] if rows else None
 
-    def part(self, vector: np.ndarray | None, slot: str, row_slots: np.ndarray) -> np.ndarray:
-        """[0, 1] per row: 1 for the most compatible of its slot (5th-95th percentile of distances rescaled)."""
+    def part(
+        self, vector: np.ndarray | None, slot: str, row_slots: np.ndarray, codes: list[int] | None = None
+    ) -> np.ndarray:
+        """[0, 1] per row: 1 for the most compatible of its slot (5th-95th percentile of distances rescaled); only
+        the slots ``codes`` when given (the others stay NEUTRAL)."""
         out = np.full(len(row_slots), NEUTRAL, np.float32)
         if vector is None or not self.model.knows(slot):
             return out
-        for code in np.unique(row_slots[self.has_vector]):
+        present = np.unique(row_slots[self.has_vector])
+        for code in present if codes is None else np.intersect1d(present, codes):
             name = self.slot_names[code]
             rows = self.has_vector & (row_slots == code)
             if not self.model.knows(name) or rows.sum() < 2:
