@@ -84,6 +84,25 @@ def test_e5_embeds_many_languages_to_unit_vectors(home: Settings) -> None:
     assert model.embed_texts([]).shape == (0, model.dim)
 
 
+def test_title_vectors_are_cached_so_a_rerun_embeds_none_again(home: Settings, tmp_path: Path) -> None:
+    from sveta.learn.text_map import embed_titles
+
+    model = get_text_embedder("e5-small", home)
+    calls: list[int] = []
+    embed = model.embed_texts
+
+    def counted(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return embed(texts)
+
+    model.embed_texts = counted  # type: ignore[method-assign]
+    titles = ["a red dress", "blue jeans", "a red dress"]
+    first = embed_titles(model, titles, cache_dir=tmp_path)
+    assert calls == [2]  # the repeated title once
+    again = embed_titles(model, titles, cache_dir=tmp_path)  # an empty cache was falsy: it was never written
+    assert calls == [2] and np.array_equal(first, again)
+
+
 def test_titles_find_their_held_out_photos(trained: dict[str, Any]) -> None:
     model: TextMap = trained["model"]
     gallery = model.embed_images(trained["test_features"])

@@ -236,7 +236,7 @@ def embed_titles(
     cache = EmbeddingCache(cache_dir, f"text:{embedder.spec}", embedder.dim) if cache_dir else None
     keys = [hashlib.sha256(t.encode()).hexdigest() for t in titles]
     copies = Counter(keys)  # a title repeated in the catalog is embedded once
-    known = {k: v for k in set(keys) if cache and (v := cache.get(k)) is not None}
+    known = {k: v for k in set(keys) if cache is not None and (v := cache.get(k)) is not None}
     todo = list(dict.fromkeys(t for t, k in zip(titles, keys, strict=True) if k not in known))
     if on_progress and known:
         on_progress(sum(copies[k] for k in known))
@@ -245,11 +245,11 @@ def embed_titles(
         vectors = embedder.embed_texts(batch)
         batch_keys = [hashlib.sha256(t.encode()).hexdigest() for t in batch]
         known.update(zip(batch_keys, vectors, strict=True))
-        if cache:
+        if cache is not None:  # not `if cache`: an empty cache has len 0, and was never written
             cache.put(batch_keys, vectors)
         if on_progress:
             on_progress(sum(copies[k] for k in batch_keys))
-    if cache:
+    if cache is not None:
         cache.save()
     return np.stack([known[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
 
