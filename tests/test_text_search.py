@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def test_title_vectors_are_cached_so_a_rerun_embeds_none_again(home: Settings, t
     calls: list[int] = []
     embed = model.embed_texts
 
-    def counted(texts: list[str]) -> np.ndarray:
+    def counted(texts: Sequence[str]) -> np.ndarray:
         calls.append(len(texts))
         return embed(texts)
 
