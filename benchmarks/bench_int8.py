@@ -5,6 +5,8 @@
     nice -n 10 .venv/bin/python benchmarks/bench_int8.py --split /tmp/split3 --stage confirm   # F1 + speed, on val
     nice -n 10 .venv/bin/python benchmarks/bench_int8.py --split /tmp/split3 --stage tuned     # tuned:NAME, on val
     nice -n 10 .venv/bin/python benchmarks/bench_int8.py --split /tmp/split3 --stage test      # once, at the end
+    nice -n 10 .venv/bin/python benchmarks/bench_int8.py --split /tmp/split3 --stage trained          # on val
+    nice -n 10 .venv/bin/python benchmarks/bench_int8.py --split /tmp/split3 --stage trained-test     # once
 
 Every INT8 model is calibrated on photos of the train part only (seeded draw), prepared as the embedder prepares
 them. ``choose`` quantises each candidate setting and measures it on val (sharp and thumbnails): P@10 of type,
@@ -15,7 +17,9 @@ train part's features of the same network, sharp + thumbnail-like, as ``sveta ev
 to end rate (read, decode, prepare, model). ``tuned`` trains the tuned embedding on train (FP32 features, as
 ``sveta eval attributes`` does) and serves it as ``tuned:NAME`` and as ``tuned-int8:NAME`` (the same heads over the
 INT8 network's features): P@10 and weighted F1 on val. ``test`` repeats ``confirm`` and ``tuned`` on test, once.
-Each stage writes its part of benchmarks/results/int8.json (FP32 and INT8 always in the same run).
+``trained`` trains the tuned embedding twice on train, on FP32 features and on INT8 features (SVETA_TRAIN_INT8, the
+default since it met the bar), each served over its own network: P@10 and weighted F1 on val; ``trained-test`` the
+same on test, once. Each stage writes its part of benchmarks/results/int8.json (FP32 and INT8 always in the same run).
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ ROUNDS = 3  # FP32 and INT8 take turns, so load from other processes falls on bo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", type=Path, default=Path("/tmp/split3"))
-    parser.add_argument("--stage", choices=("choose", "confirm", "tuned", "test"), required=True)
+    stages = ("choose", "confirm", "tuned", "test", "trained", "trained-test")
+    parser.add_argument("--stage", choices=stages, required=True)
     parser.add_argument("--home", type=Path, default=Path("/tmp/int8-bench"), help="data home (model, caches)")
     args = parser.parse_args()
     settings = Settings(data_dir=args.home)
@@ -63,6 +68,11 @@ def main() -> None:
         results["val_choose"] = choose(args.split, settings)
     elif args.stage == "tuned":
         results["val_tuned"] = tuned(args.split, "val", settings)
+    elif args.stage.startswith("trained"):
+        part = "test" if args.stage == "trained-test" else "val"
+        if part == "test" and "val_trained" not in results:
+            raise SystemExit("run --stage trained first: test is looked at once, after every choice")
+        results[f"{part}_trained"] = trained(args.split, part, settings)
     else:
         part = "val" if args.stage == "confirm" else "test"
         if args.stage == "test" and "val_confirm" not in results:
@@ -137,6 +147,7 @@ def tuned(split: Path, part: str, settings: Settings) -> dict[str, Any]:
     from sveta.eval.retrieval import evaluate_retrieval
     from sveta.learn.metrics import weighted_f1
 
+    settings = settings.model_copy(update={"train_int8": False})  # trained on FP32 features, served over both
     name, model = folder_model(split / "train", settings)
     out: dict[str, Any] = {"model": name}
     for label, spec in (("fp32", f"tuned:{name}"), ("int8", f"tuned-int8:{name}")):
@@ -151,6 +162,40 @@ def tuned(split: Path, part: str, settings: Settings) -> dict[str, Any]:
                 truth = [by_key[k].labels.get(attribute, "") for k in keys]
                 guess = [model.classes[attribute][i] for i in probs[attribute].argmax(axis=1)]
                 row[folder][f"{column}_wf1"] = _r(weighted_f1(truth, guess))
+        out[label] = row
+    out["delta"] = {
+        f: {m: _r(out["int8"][f][m] - out["fp32"][f][m]) for m in out["fp32"][f]} for f in (part, f"{part}-thumbs")
+    }
+    return out
+
+
+def trained(split: Path, part: str, settings: Settings) -> dict[str, Any]:
+    """The tuned embedding trained on FP32 features and trained on INT8 features (SVETA_TRAIN_INT8, the default),
+    each served over the network it was trained on: P@10 and weighted F1 on ``part``, sharp and thumbnails."""
+    from sveta.eval.attributes import folder_model
+    from sveta.eval.retrieval import evaluate_retrieval
+    from sveta.learn.features import features_of
+    from sveta.learn.metrics import weighted_f1
+
+    out: dict[str, Any] = {}
+    for label, flag in (("fp32", False), ("int8", True)):
+        home = settings.model_copy(update={"train_int8": flag})
+        started = time.perf_counter()
+        name, model = folder_model(split / "train", home)
+        row: dict[str, Any] = {"spec": f"tuned:{name}", "network": model.card.get("backbone") or "FP32"}
+        row["train_s"] = _r(time.perf_counter() - started, 1)  # 0 when a run before trained it
+        for folder in (part, f"{part}-thumbs"):
+            found = evaluate_retrieval(split / folder, home, f"tuned:{name}")
+            row[folder] = {"gallery": found["n_items"] - 1} | {m: found[m] for m in P10}
+            examples = examples_from_folder(split / folder)
+            keys, features = features_of(examples, home, backbone=model.backbone)
+            probs, by_key = model.probabilities(features), {e.key: e for e in examples}
+            for attribute, column in STYLES_COLUMNS.items():
+                truth = [by_key[k].labels.get(attribute, "") for k in keys]
+                guess = [model.classes[attribute][i] for i in probs[attribute].argmax(axis=1)]
+                row[folder][f"{column}_wf1"] = _r(weighted_f1(truth, guess))
+            f1s = [v for k, v in row[folder].items() if k.endswith("_wf1")]
+            row[folder]["mean_wf1"] = _r(statistics.mean(f1s))
         out[label] = row
     out["delta"] = {
         f: {m: _r(out["int8"][f][m] - out["fp32"][f][m]) for m in out["fp32"][f]} for f in (part, f"{part}-thumbs")

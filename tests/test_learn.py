@@ -130,6 +130,31 @@ def test_model_saves_and_loads_to_the_same_answers(
         AttributeModel.load(tmp_path / "m", settings)
 
 
+def test_the_model_is_trained_on_the_int8_network_and_keeps_it(
+    trained: AttributeModel, folder: Path, settings: Settings
+) -> None:
+    """By default features come from the CNN quantised to INT8 (calibrated on training photos): the model keeps that
+    network, embeds with it, and its features are cached apart from FP32's."""
+    from sveta.learn.tuned import TunedEmbedder
+
+    card = trained.card["backbone"]
+    assert card["int8"]["calibration"] == "training photos" and trained.backbone is not None
+    assert trained.backbone.sha256 == card["sha256"]
+    save_model(trained, settings, "int8-check", card=False)
+    kept = model_dir(settings, "int8-check") / card["file"]
+    assert kept.is_file() and load_model(settings, "int8-check").backbone.path == kept  # type: ignore[union-attr]
+    embedder = TunedEmbedder("int8-check", settings)
+    assert embedder.base.spec.endswith(f":ft-{card['sha256'][:16]}")  # cached under the network that made them
+    assert TunedEmbedder("int8-check", settings, int8=True).base.spec == embedder.base.spec  # not quantised twice
+    kept.write_bytes(b"damaged")
+    with pytest.raises(ConfigError, match="missing or changed"):
+        load_model(settings, "int8-check")
+    from sveta.learn.int8_network import int8_network, trained_on
+
+    fp32 = settings.model_copy(update={"train_int8": False})
+    assert int8_network(examples_from_folder(folder), fp32) is None and "SVETA_TRAIN_INT8=false" in trained_on(fp32)
+
+
 def test_model_cache_loads_once_per_file_version(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     cache = ModelCache()

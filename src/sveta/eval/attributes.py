@@ -11,6 +11,7 @@ import numpy as np
 from sveta.errors import InputError
 from sveta.learn.features import Features, features_of
 from sveta.learn.heads import AttributeModel
+from sveta.learn.int8_network import int8_network, trained_on
 from sveta.learn.labels import STYLES_COLUMNS, Example, examples_from_folder
 
 if TYPE_CHECKING:
@@ -41,12 +42,18 @@ def train_on_folder(
         from sveta.learn.finetune import fine_tune
 
         return fine_tune(examples, settings, folder, finetune, on_progress=on_progress, share=1.0).tuned
-    views = [features_of(examples, settings, degrade, on_progress) for degrade in (False, True)]
+    quantised = int8_network(examples, settings) if start is None or start.backbone is None else None
+    backbone = quantised[0] if quantised else start.backbone if start is not None else None
+    views = [features_of(examples, settings, degrade, on_progress, backbone) for degrade in (False, True)]
     keep = _common_keys(examples, views)
     kept = [e for e in examples if e.key in keep[0]]
     on_epoch = (lambda done, total: on_progress("training", done, total)) if on_progress else None
     views_kept = [v[1].take(k) for v, k in zip(views, keep[1], strict=True)]
-    return fit(kept, views_kept, settings, on_epoch=on_epoch, start=start)
+    model = fit(kept, views_kept, settings, on_epoch=on_epoch, start=start)
+    model.backbone = backbone
+    if quantised is not None:
+        model.card["backbone"] = quantised[1]
+    return model
 
 
 def folder_model(
@@ -71,6 +78,7 @@ def folder_model(
     begin = start.card.get("started_from", {}).get("model_id") if start is not None else None
     key = f"{Path(train).resolve()}|{content}|{VERSION}|{Recipe()}" + (f"|from {begin}" if begin else "")
     key += f"|{finetune}" if finetune is not None else ""
+    key += "|int8" if finetune is None and not trained_on(settings) else ""  # trained on the INT8 network
     name = "eval-" + hashlib.sha1(key.encode()).hexdigest()[:10]
     if has_model(settings, name):
         return name, load_model(settings, name)

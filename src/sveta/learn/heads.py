@@ -15,6 +15,8 @@ from sveta.errors import ConfigError
 from sveta.learn.features import BLOCKS, Backbone, Features
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sveta.learn.text_map import TextMap
     from sveta.settings import Settings
 
@@ -62,11 +64,15 @@ class AttributeModel:
         x = (features.matrix(self.card.get("blocks", list(BLOCKS))) - self.weights["mu"]) / self.weights["sd"]
         return np.maximum(x @ self.weights["fc_w"].T + self.weights["fc_b"], 0)
 
-    def probabilities(self, features: Features, hidden: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def probabilities(
+        self, features: Features, hidden: np.ndarray | None = None, only: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Each attribute's class probabilities (``only`` those attributes when given)."""
         z = self.hidden(features) if hidden is None else hidden
         return {
             a: _softmax((z @ self.weights[f"head/{a}/w"].T + self.weights[f"head/{a}/b"]) / t)
             for a, t in self.temperatures.items()
+            if only is None or a in only
         }
 
     def predict(self, features: Features, threshold: float, top: int = 3) -> list[dict[str, Prediction]]:
@@ -88,7 +94,7 @@ class AttributeModel:
         """The tuned search vector (unit rows): embedding, category and colour beliefs, the text map's image side."""
         z = self.hidden(features)
         parts = [PART_WEIGHTS["embedding"] * l2_normalise(z @ self.weights["emb_w"].T + self.weights["emb_b"])]
-        probs = self.probabilities(features, z)
+        probs = self.probabilities(features, z, BELIEFS)  # the other heads are not part of the vector
         parts += [PART_WEIGHTS[b] * np.sqrt(probs[b]) for b in BELIEFS if b in probs]
         if self.text_map is not None:
             parts.append(PART_WEIGHTS["text"] * self.text_map.embed_images(features))
@@ -113,7 +119,7 @@ class AttributeModel:
             copy_file(self.backbone.path, folder / self.backbone.path.name)
         write_npz(folder / "model.npz", {"meta": np.array(json.dumps(meta)), **arrays})
         keep = self.backbone.path.name if self.backbone is not None else None
-        for old in folder.glob("backbone-*.onnx"):  # networks of earlier trainings of this name
+        for old in [*folder.glob("backbone-*.onnx"), *folder.glob("*-int8-*.onnx")]:  # earlier trainings' networks
             if old.name != keep:
                 old.unlink(missing_ok=True)
 

@@ -71,6 +71,10 @@ def _network(card: dict[str, Any]) -> str:
     net = card.get("backbone")
     if not net:
         return "frozen ImageNet EfficientNet-Lite0"
+    if "int8" in net:
+        q = net["int8"]
+        how = f"{q['quantisation']}, calibrated on {q['photos']} {q['calibration']}"
+        return f"frozen ImageNet EfficientNet-Lite0 quantised to INT8 ({how}): {net['file']}"
     return (
         f"EfficientNet-Lite0 fine-tuned on this catalog: {net['trained']}, {net['epochs']} epochs on {net['device']}, "
         f"views {', '.join(net['views'])}; exported to {net['file']} (ONNX, max difference from torch "

@@ -39,6 +39,7 @@ class TunedEmbedder:
         from sveta.learn.store import load_model
 
         self.model = load_model(settings, name)
+        int8 = int8 and "int8" not in (self.model.card.get("backbone") or {})  # trained on INT8: quantised already
         self.base = FeatureExtractor(settings, backbone=self.model.backbone, int8=int8)
         self.spec = f"tuned{'-int8' if int8 else ''}:{name}"
         self.dim = self.model.dim

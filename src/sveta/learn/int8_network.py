@@ -1,0 +1,43 @@
+"""The INT8 copy of the CNN that training reads its features from: calibrated on training photos, kept by the model."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sveta.learn.features import BASE, Backbone
+from sveta.learn.labels import Example, stable_share
+
+if TYPE_CHECKING:
+    from sveta.settings import Settings
+
+
+def int8_network(examples: Sequence[Example], settings: Settings) -> tuple[Backbone, dict[str, Any]] | None:
+    """The frozen CNN quantised to INT8 (``sveta.embed.quantize.DEFAULT``), calibrated on a seeded draw of the
+    training photos, and its model-card entry; None when training stays on FP32 (SVETA_TRAIN_INT8=false, or no
+    ``onnx`` to quantise with: the card then says so)."""
+    if not settings.train_int8 or importlib.util.find_spec("onnx") is None:
+        return None
+    from sveta.embed.effnet import EffNetEmbedder, sha256_file
+    from sveta.embed.quantize import DEFAULT, SUFFIX
+
+    chosen = sorted(examples, key=lambda e: stable_share(e.key, "calibration"))[: DEFAULT.photos]
+    cnn = EffNetEmbedder(BASE + SUFFIX, settings, calibration=[e.path for e in chosen])
+    sha256 = sha256_file(cnn.model_path)
+    card = {
+        "file": cnn.model_path.name,
+        "sha256": sha256,
+        "base": BASE,
+        "int8": {"quantisation": DEFAULT.tag(), "calibration": "training photos", "photos": len(chosen)},
+    }
+    return Backbone(cnn.model_path, sha256), card
+
+
+def trained_on(settings: Settings) -> str:
+    """Why a model was trained on FP32 features, for its report ("" when INT8 was asked for and possible)."""
+    if not settings.train_int8:
+        return "FP32 features (SVETA_TRAIN_INT8=false)"
+    if importlib.util.find_spec("onnx") is None:
+        return "FP32 features: quantising to INT8 needs onnx (pip install 'sveta[export]')"
+    return ""
