@@ -119,7 +119,7 @@ class AttributeModel:
             copy_file(self.backbone.path, folder / self.backbone.path.name)
         write_npz(folder / "model.npz", {"meta": np.array(json.dumps(meta)), **arrays})
         keep = self.backbone.path.name if self.backbone is not None else None
-        for old in [*folder.glob("backbone-*.onnx"), *folder.glob("*-int8-*.onnx")]:  # earlier trainings' networks
+        for old in folder.glob("backbone-*.onnx"):  # networks of earlier trainings of this name
             if old.name != keep:
                 old.unlink(missing_ok=True)
 

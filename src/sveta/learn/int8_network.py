@@ -6,6 +6,7 @@ import importlib.util
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sveta.atomic import copy_file
 from sveta.learn.features import BASE, Backbone
 from sveta.learn.labels import Example, stable_share
 
@@ -25,13 +26,16 @@ def int8_network(examples: Sequence[Example], settings: Settings) -> tuple[Backb
     chosen = sorted(examples, key=lambda e: stable_share(e.key, "calibration"))[: DEFAULT.photos]
     cnn = EffNetEmbedder(BASE + SUFFIX, settings, calibration=[e.path for e in chosen])
     sha256 = sha256_file(cnn.model_path)
+    network = settings.models_dir / f"backbone-{sha256[:16]}.onnx"  # named as a fine-tuned network: a model's own
+    if not network.is_file() or sha256_file(network) != sha256:
+        copy_file(cnn.model_path, network)
     card = {
-        "file": cnn.model_path.name,
+        "file": network.name,
         "sha256": sha256,
         "base": BASE,
         "int8": {"quantisation": DEFAULT.tag(), "calibration": "training photos", "photos": len(chosen)},
     }
-    return Backbone(cnn.model_path, sha256), card
+    return Backbone(network, sha256), card
 
 
 def trained_on(settings: Settings) -> str:
