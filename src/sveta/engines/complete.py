@@ -15,6 +15,7 @@ from sveta.catalog.rules import Rule, active_rules
 from sveta.catalog.store import CatalogStore
 from sveta.engines import merch
 from sveta.engines.complete_photo import neighbour_votes, photo_colour
+from sveta.engines.complete_reason import reason_of
 from sveta.errors import InputError
 from sveta.index.base import VectorIndex
 from sveta.learn.store import ModelCache, has_model
@@ -191,7 +192,7 @@ class Completer:
             card = cards.get(int(self.arrays.product_ids[row]))
             if card is not None:
                 row_parts = {name: float(values[row]) for name, values in parts.items()}
-                reason = _reason(piece, card, row_parts, self.arrays, row, int(kinds[row]))
+                reason = reason_of(piece, card, row_parts, self.arrays, row, int(kinds[row]))
                 items.append(Suggestion(card, slot, float(score[row]), reason, row_parts))
         extra = {int(self.arrays.product_ids[row]) for row, _ in pinned}
         return CompleteResult(piece, _steer(items, extra, rules, context, k, slots), slots, ms)
@@ -330,34 +331,6 @@ def _price(price: float | None, prices: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.abs(np.log(prices / price)) / np.log(2.5)
     return np.where(np.isfinite(ratio), np.exp2(-ratio), 0.5).astype(np.float32)
-
-
-def _reason(piece: Piece, card: ProductCard, parts: dict[str, float], a: CatalogArrays, row: int, kind: int) -> str:
-    """The parts that made the score, in words: occasion, gender, colour, style, season, patterns."""
-    what = (piece.category or "piece").lower()
-    occasion = a.occasions.values[a.occasion[row]]
-    bits = []
-    if piece.occasion and parts["occasion"] >= 1.0:
-        bits.append(f"{occasion.lower()} like the {what}")
-    elif piece.occasion and occasion and parts["occasion"] >= 0.5:
-        bits.append(f"{occasion.lower()} goes with {piece.occasion.lower()}")
-    if card.gender:
-        bits.append("unisex" if card.gender == "Unisex" else f"{card.gender.lower()}'s")
-    colour, theirs = (card.colour or a.colour_names[row] or "").lower(), (piece.colour or "").lower()
-    if kind == ch.NEUTRAL:
-        neutral = colour if a.neutral[row] else theirs
-        bits.append(f"{neutral} is a neutral that goes with anything")
-    elif kind != ch.UNKNOWN:
-        bits.append(f"{colour} with {theirs}: {ch.KIND_WORDS[kind]}")
-    if parts["style"] >= 0.8:
-        bits.append("close in style")
-    if parts.get("learned", 0.0) >= 0.8:
-        bits.append("the outfit model pairs them")
-    if piece.season and parts["season"] >= 1.0:
-        bits.append(f"for {piece.season.lower()} too")
-    if a.loud[row] and piece.loud:
-        bits.append("but both are patterned")
-    return "; ".join(bits) or "fills the slot"
 
 
 def piece_of_photo(completer: Completer, searcher: Searcher, path: Path) -> Piece:
