@@ -216,7 +216,10 @@ def _derived(catalog: CatalogStore, source_id: int, items: list[ProductRecord | 
         if held == fingerprint:
             out.append(PreparedProduct(_unbuilt(item), fingerprint, derived=False))
             continue
-        record = item.build() if isinstance(item, SourceRow) else item
+        if not isinstance(item, SourceRow):
+            out.append(prepare(item, fingerprint))
+            continue
+        record = item.build()
         if held is not None and held == ingest_fingerprint(record):  # stored from records before rows had digests
             adopted[item.external_id] = fingerprint
             out.append(PreparedProduct(record, fingerprint, derived=False))
