@@ -17,8 +17,8 @@ train part's features of the same network, sharp + thumbnail-like, as ``sveta ev
 to end rate (read, decode, prepare, model). ``tuned`` trains the tuned embedding on train (FP32 features, as
 ``sveta eval attributes`` does) and serves it as ``tuned:NAME`` and as ``tuned-int8:NAME`` (the same heads over the
 INT8 network's features): P@10 and weighted F1 on val. ``test`` repeats ``confirm`` and ``tuned`` on test, once.
-``trained`` trains the tuned embedding twice on train, on FP32 features and on INT8 features (SVETA_TRAIN_INT8, the
-default since it met the bar), each served over its own network: P@10 and weighted F1 on val; ``trained-test`` the
+``trained`` trains the tuned embedding twice on train, on FP32 features and on INT8 features (SVETA_TRAIN_INT8),
+each served over its own network: P@10 and weighted F1 on val; ``trained-test`` the
 same on test, once. Each stage writes its part of benchmarks/results/int8.json (FP32 and INT8 always in the same run).
 """
 
@@ -170,7 +170,7 @@ def tuned(split: Path, part: str, settings: Settings) -> dict[str, Any]:
 
 
 def trained(split: Path, part: str, settings: Settings) -> dict[str, Any]:
-    """The tuned embedding trained on FP32 features and trained on INT8 features (SVETA_TRAIN_INT8, the default),
+    """The tuned embedding trained on FP32 features and trained on INT8 features (SVETA_TRAIN_INT8),
     each served over the network it was trained on: P@10 and weighted F1 on ``part``, sharp and thumbnails."""
     from sveta.eval.attributes import folder_model
     from sveta.eval.retrieval import evaluate_retrieval

@@ -60,7 +60,8 @@ def folder(myntra: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("learn-home") / "data")
+    # the INT8 training path (SVETA_TRAIN_INT8): every training of this module, the CLI's included, goes through it
+    return Settings(data_dir=tmp_path_factory.mktemp("learn-home") / "data", train_int8=True)
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +134,8 @@ def test_model_saves_and_loads_to_the_same_answers(
 def test_the_model_is_trained_on_the_int8_network_and_keeps_it(
     trained: AttributeModel, folder: Path, settings: Settings
 ) -> None:
-    """By default features come from the CNN quantised to INT8 (calibrated on training photos): the model keeps that
-    network, embeds with it, and its features are cached apart from FP32's."""
+    """With SVETA_TRAIN_INT8 features come from the CNN quantised to INT8 (calibrated on training photos): the model
+    keeps that network, embeds with it, and its features are cached apart from FP32's."""
     from sveta.learn.tuned import TunedEmbedder
 
     card = trained.card["backbone"]

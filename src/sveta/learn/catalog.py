@@ -82,7 +82,7 @@ def train_catalog(
     model, views, train, metrics = _learn(train, test, settings, name, finetune, start, on_progress, clock)
     report = TrainReport(name, model_dir(settings, name), len(examples), len(train), len(test), {})
     report.finetune = model.card.get("finetune")
-    if finetune is None and start is None and (why := trained_on(settings)):
+    if finetune is None and start is None and settings.train_int8 and (why := trained_on(settings)):
         report.notes.append(f"trained on {why}")
     model.card["weak_labels"] = weak
     if text:
