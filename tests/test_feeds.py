@@ -331,3 +331,15 @@ def test_a_row_digest_changes_with_the_readers_settings_and_a_photo_found_by_id(
     assert plain == digest() and plain != with_folder != digest(overrides={"colour": "hue"})
     shutil.copy(next((myntra / "images").glob("*.jpg")), images / "p1.jpg")
     assert digest(images_dir=images) != with_folder  # a photo for p1 appeared in the folder
+
+
+def test_a_row_taken_as_unchanged_is_built_before_it_is_written_if_it_changed_meanwhile(tmp_path: Path) -> None:
+    """``upsert_batch`` re-checks inside its transaction; a row it finds changed there is built, not its stand-in."""
+    from sveta.ingest.pipeline import _deriver, _unbuilt
+
+    feed = _jsonl(tmp_path / "feed.jsonl", [{"id": "p1", "title": "Blue cotton shirt"}])
+    (row,) = FeedReader(feed).rows()
+    stand_in = _unbuilt(row)
+    assert stand_in.title == "" and stand_in.external_id == "p1"
+    prepared = _deriver([row])(stand_in, row.digest)
+    assert prepared.record.title == "Blue cotton shirt" and prepared.fingerprint == row.digest

@@ -199,7 +199,7 @@ class FeedReader:
         return "r:" + hashlib.blake2b(blob, digest_size=16).hexdigest()
 
     def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any], str]]:
-        with _openclean_text(self.path) as handle:
+        with _open_text(self.path) as handle:
             records = self._csv_records(handle)
             first = next(records, None)
             if first is None:
@@ -236,7 +236,7 @@ class FeedReader:
         )
 
     def _jsonl_rows(self) -> Iterator[tuple[int, dict[str, Any], str]]:
-        with _openclean_text(self.path) as handle:
+        with _open_text(self.path) as handle:
             for number, text in enumerate(handle, 1):
                 if not text.strip():
                     continue
@@ -345,7 +345,7 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"  # "._x.jpg" (AppleDouble) starts with "." too
 
 
-def _openclean_text(path: Path) -> TextIO:
+def _open_text(path: Path) -> TextIO:
     if not path.is_file():
         raise InputError(f"feed file not found: {path}", "check the path")
     with path.open("rb") as raw:  # the head is enough, and a feed can be gigabytes

@@ -81,11 +81,11 @@ def ingest_fingerprint(record: ProductRecord) -> str:
 
 def item_fingerprint(item: ProductRecord | SourceRow) -> str:
     """A row's digest when the reader gives one (nothing is built to compare it), else the record's fingerprint."""
-    if isinstance(item, SourceRow):
-        from sveta.vocab.attributes import vocabulary
+    if not isinstance(item, SourceRow):
+        return ingest_fingerprint(item)
+    from sveta.vocab.attributes import vocabulary
 
-        return f"{item.digest}|{vocabulary().version}"
-    return ingest_fingerprint(item)
+    return f"{item.digest}|{vocabulary().version}"
 
 
 def prepare(record: ProductRecord, fingerprint: str | None = None) -> PreparedProduct:
@@ -232,7 +232,12 @@ def _derived(catalog: CatalogStore, source_id: int, items: list[ProductRecord | 
 
 def _unbuilt(item: ProductRecord | SourceRow) -> ProductRecord:
     """The record, or a stand-in holding only the id of a row not built (``_deriver`` builds it if need be)."""
-    return item if isinstance(item, ProductRecord) else ProductRecord(external_id=item.external_id, title="")
+    if isinstance(item, ProductRecord):
+        return item
+    return ProductRecord(external_id=item.external_id, title="", raw=_STAND_IN)
+
+
+_STAND_IN: dict[str, Any] = {}  # the raw of every stand-in: told apart by identity, whatever a real record holds
 
 
 def _deriver(items: list[ProductRecord | SourceRow]) -> Callable[[ProductRecord, str], PreparedProduct]:
@@ -241,8 +246,7 @@ def _deriver(items: list[ProductRecord | SourceRow]) -> Callable[[ProductRecord,
 
     def derive(record: ProductRecord, fingerprint: str) -> PreparedProduct:
         row = rows.get(record.external_id)
-        # a stand-in has no title: a built record always has one (the id, when the row names none)
-        return prepare(row.build() if row is not None and not record.title else record, fingerprint)
+        return prepare(row.build() if row is not None and record.raw is _STAND_IN else record, fingerprint)
 
     return derive
 
