@@ -6,12 +6,13 @@ import csv
 import json
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sveta.catalog.records import SourceRow
+from sveta.catalog.records import ProductRecord, SourceRow
 from sveta.catalog.store import CatalogStore
 from sveta.errors import InputError
 from sveta.ingest.feeds import FeedReader, read_folder
@@ -274,7 +275,12 @@ def test_image_paths_resolve_as_path_resolve_does(tmp_path: Path) -> None:
 def _counted(reader: FeedReader, built: list[str]) -> Iterator[SourceRow]:
     """The reader's rows, noting each one built into a record."""
     for row in reader.rows():
-        yield SourceRow(row.external_id, row.digest, lambda b=row.build, i=row.external_id: built.append(i) or b())
+        yield SourceRow(row.external_id, row.digest, partial(_build_noted, row, built))
+
+
+def _build_noted(row: SourceRow, built: list[str]) -> ProductRecord:
+    built.append(row.external_id)
+    return row.build()
 
 
 def _sync(catalog: CatalogStore, feed: Path, built: list[str], **options: Any) -> Any:
