@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +46,7 @@ class TrainReport:
     seconds: float = 0.0
     finetune: dict[str, Any] | None = None  # with --finetune: which model was kept, both models' scores
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step
+    cpu_steps: dict[str, float] = field(default_factory=dict)  # CPU seconds per step, all threads (cores busy)
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,15 +74,19 @@ def train_catalog(
     warm_photos(catalog, settings)  # training reads cached photos only; a broken one is recorded, never fatal
     examples = examples_from_catalog(catalog)
     clock.lap("photos")
-    weak = _weak_labels(examples, settings, on_progress)
-    clock.lap("weak_labels")
     if len(examples) < 50:
         raise InputError(
             f"the catalog has {len(examples)} products with a downloaded photo; training needs at least 50",
             "ingest a catalog and fetch its photos first: sveta ingest ..., sveta images fetch",
         )
-    train, test = split(examples)
-    model, views, train, metrics = _learn(train, test, settings, name, finetune, start, on_progress, clock)
+    train, test = split(examples)  # by category, which weak labels never add: the split is the same without them
+    # MediaPipe's pose keeps one core busy: the features, which keep both, are read meanwhile (identical results)
+    with ThreadPoolExecutor(1, thread_name_prefix="weak-labels") as pool:
+        if on_progress:  # one bar at a time: the features' bar moves, the weak labels' stays silent
+            on_progress("weak labels (pose), read beside the features", 0, None)
+        job = pool.submit(_timed, _weak_labels, examples, settings, None)
+        model, views, train, metrics = _learn(train, test, settings, name, finetune, start, on_progress, clock, job)
+    weak = job.result()
     report = TrainReport(name, model_dir(settings, name), len(examples), len(train), len(test), {})
     report.finetune = model.card.get("finetune")
     if finetune is None and start is None and settings.train_int8 and (why := trained_on(settings)):
@@ -93,21 +100,23 @@ def train_catalog(
     _write(model, report, settings)
     report.tagged = tag_products(catalog, model, examples, settings, on_progress)
     clock.lap("tagging")
-    report.seconds, report.steps = clock.total(), clock.steps
+    report.seconds, report.steps, report.cpu_steps = clock.total(), clock.steps, clock.cpu
     return report
 
 
 class Clock:
-    """Seconds per step of a training, for its report."""
+    """Seconds per step of a training, and the CPU seconds of the process's threads in it, for its report."""
 
     def __init__(self) -> None:
         self.started = self.last = time.perf_counter()
+        self.last_cpu = time.process_time()
         self.steps: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
     def lap(self, step: str) -> None:
-        now = time.perf_counter()
-        self.steps[step] = round(now - self.last, 1)
-        self.last = now
+        now, cpu = time.perf_counter(), time.process_time()
+        self.steps[step], self.cpu[step] = round(now - self.last, 1), round(cpu - self.last_cpu, 1)
+        self.last, self.last_cpu = now, cpu
 
     def total(self) -> float:
         return round(time.perf_counter() - self.started, 1)
@@ -122,11 +131,15 @@ def _learn(
     start: AttributeModel | None,
     on_progress: StageProgress | None,
     clock: Clock,
+    weak: Future[dict[str, Any]],
 ) -> tuple[AttributeModel, list[Features], list[Example], dict[str, Any] | None]:
-    """The model and its training views (and, fine-tuned, its held-out metrics, already measured)."""
+    """The model and its training views (and, fine-tuned, its held-out metrics, already measured); ``weak``, the
+    weak labels being added to the examples, is waited for before the labels are read."""
     from sveta.learn.train import fit
 
     if finetune is not None:
+        weak.result()
+        clock.lap("weak_labels")
         model, views, train, metrics = _fine_tuned(train, test, settings, name, finetune, on_progress, start)
         clock.lap("features_and_finetune")
     else:
@@ -137,6 +150,8 @@ def _learn(
             clock.lap("int8_network")
         views, train = _views(train, settings, on_progress, backbone)
         clock.lap("features")
+        weak.result()
+        clock.lap("weak_labels")  # what is left of them once the features are read
         model = fit(train, views, settings, on_epoch=_stage(on_progress, "training"), start=start)
         clock.lap("fit")
         model.backbone, metrics = backbone, None
@@ -147,6 +162,12 @@ def _learn(
     if start is not None:
         model.card["started_from"] = start.card.get("started_from") or {"model_id": start.card.get("model_id")}
     return model, views, train, metrics
+
+
+def _timed(job: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """``job(*args)`` with the seconds it took (it runs beside other steps: the steps' times do not show it)."""
+    started = time.perf_counter()
+    return job(*args) | {"seconds": round(time.perf_counter() - started, 1)}
 
 
 def _weak_labels(examples: list[Example], settings: Settings, on_progress: StageProgress | None) -> dict[str, Any]:
