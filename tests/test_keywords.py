@@ -130,6 +130,7 @@ def test_limit_and_product_ids_restrict_the_results(catalog: CatalogStore, myntr
     allowed = [everything[-1].product_id, everything[5].product_id, _id(catalog, "10035")]
     restricted = keyword_search(catalog, ["nike"], limit=10, product_ids=allowed)
     assert {h.product_id for h in restricted} == set(allowed[:2])
+    assert restricted == [h for h in everything if h.product_id in allowed]  # the same scores, in the same order
     assert keyword_search(catalog, ["nike"], limit=10, product_ids=[]) == []
     assert keyword_search(catalog, ["nike"], limit=0) == []
 

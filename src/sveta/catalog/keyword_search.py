@@ -96,7 +96,9 @@ def _sqlite_match(
     where = [f"{TABLE} MATCH :match"]
     params: dict[str, Any] = {"match": match, "limit": limit}
     if ids is not None:
-        where.append("rowid IN (SELECT value FROM json_each(:ids))")
+        # "+rowid": a bare rowid IN reaches FTS5 as one rowid look-up per id, each counting bm25's IDF anew
+        # (5.4 s for 3,000 ids at 100k products); this way it filters the matches as they are read
+        where.append("+rowid IN (SELECT value FROM json_each(:ids))")
         params["ids"] = json.dumps([int(i) for i in ids])
     if available:
         where.append(f"EXISTS (SELECT 1 FROM products WHERE products.id = {TABLE}.rowid AND products.available)")

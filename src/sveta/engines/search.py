@@ -259,7 +259,7 @@ class Searcher:
     def category_votes(self, vector: np.ndarray, voters: Filter) -> dict[str, float]:
         """The categories of the VOTERS nearest products under `voters`, each with its softmax-weighted vote."""
         hits = self.index.search(vector[None, :], VOTERS, voters)[0]
-        cards = product_cards(self.catalog, [h.product_id for h in hits])
+        cards = product_cards(self.catalog, [h.product_id for h in hits], photos=False)  # a vote reads the category
         votes: dict[str, float] = {}
         for hit in hits:
             card = cards.get(hit.product_id)
