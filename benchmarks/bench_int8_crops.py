@@ -17,7 +17,9 @@ features (SVETA_TRAIN_INT8), each over its own network.
 - ``p10_type``: of the 10 nearest product photos of the part (the photo itself left out) among the region's
   categories, the share of the photo's own category (what `sveta look` lists, and the neighbours its votes read).
 
-Writes benchmarks/results/int8_crops.json: both models on the same crops, and the differences.
+Writes benchmarks/results/int8_crops.json: both models on the same crops, and the differences. Its first results
+were measured on an AVX2-only CPU before sveta refused INT8 there (INT8 products saturate without VNNI: see
+``sveta.embed.quantize.int8_unfit``); on such a CPU it now stops, since training would stay FP32 on both sides.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from sveta.embed.quantize import int8_unfit
 from sveta.engines.look import REGION_GROUPS, _masked_crop
 from sveta.eval.attributes import folder_model
 from sveta.images.people import PoseFinder, Region, person_regions
@@ -55,6 +58,8 @@ def main() -> None:
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     if args.part == "test" and "val" not in results:
         raise SystemExit("run --part val first: test is looked at once, after every choice")
+    if (unfit := int8_unfit()) is not None:
+        raise SystemExit(f"INT8 is refused on this machine, so both models would be FP32: {unfit}")
     started = time.perf_counter()
     settings = Settings(data_dir=args.home)
     examples = examples_from_folder(args.split / args.part)

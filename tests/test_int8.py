@@ -38,6 +38,10 @@ def fp32(home: Settings) -> Any:
 @pytest.fixture(scope="module")
 def int8(home: Settings, fp32: Any, myntra: Path) -> Any:
     from sveta.embed.effnet import EffNetEmbedder
+    from sveta.embed.quantize import int8_unfit
+
+    if (unfit := int8_unfit()) is not None:  # refused there: test_an_unfit_cpu_refuses_int8_and_says_why
+        pytest.skip(f"INT8 is refused on this machine: {unfit}")
 
     return EffNetEmbedder("effnet-lite0-int8", home, calibration=[_path(myntra, i) for i in CALIBRATION])
 
@@ -196,3 +200,18 @@ def test_tuned_int8_quantises_the_fine_tuned_network(
     items = [prepare_photo(exact, _path(myntra, i), home) for i in COMPARE]
     cosine = (exact.embed_prepared(items) * fast.embed_prepared(items)).sum(axis=1)
     assert cosine.min() > 0.9, cosine
+
+
+def test_an_unfit_cpu_refuses_int8_and_says_why(home: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where INT8 products saturate (x86-64 without VNNI), an INT8 embedder is a clear error, not worse vectors."""
+    from sveta.embed import effnet, quantize
+
+    reason = quantize.unfit_reason("x86_64", "processor : 0\nflags : fpu sse4_2 avx avx2 fma\n")
+    assert reason is not None and "VNNI" in reason
+    assert quantize.unfit_reason("x86_64", "flags : fpu avx2 avx512_vnni\n") is None
+    assert quantize.unfit_reason("x86_64", "flags : fpu avx2 avx_vnni\n") is None
+    assert quantize.unfit_reason("aarch64", "Features : fp asimd\n") is None
+    monkeypatch.setattr(effnet, "int8_unfit", lambda: reason)
+    with pytest.raises(ConfigError) as err:
+        base.get_embedder("effnet-lite0-int8", home)
+    assert "VNNI" in err.value.message and "effnet-lite0" in (err.value.hint or "")

@@ -136,8 +136,11 @@ def test_the_model_is_trained_on_the_int8_network_and_keeps_it(
 ) -> None:
     """With SVETA_TRAIN_INT8 features come from the CNN quantised to INT8 (calibrated on training photos): the model
     keeps that network, embeds with it, and its features are cached apart from FP32's."""
+    from sveta.embed.quantize import int8_unfit
     from sveta.learn.tuned import TunedEmbedder
 
+    if (unfit := int8_unfit()) is not None:  # trained on FP32 there: test_training_stays_fp32_where_int8_is_unfit
+        pytest.skip(f"INT8 is refused on this machine: {unfit}")
     card = trained.card["backbone"]
     assert card["int8"]["calibration"] == "training photos" and trained.backbone is not None
     assert trained.backbone.sha256 == card["sha256"]
@@ -154,6 +157,18 @@ def test_the_model_is_trained_on_the_int8_network_and_keeps_it(
 
     fp32 = settings.model_copy(update={"train_int8": False})
     assert int8_network(examples_from_folder(folder), fp32) is None and "SVETA_TRAIN_INT8=false" in trained_on(fp32)
+
+
+def test_training_stays_fp32_where_int8_is_unfit(
+    folder: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SVETA_TRAIN_INT8 on a CPU where INT8 products saturate: no INT8 network, and the report says why."""
+    from sveta.embed import quantize
+    from sveta.learn.int8_network import int8_network, trained_on
+
+    monkeypatch.setattr(quantize, "int8_unfit", lambda: "this CPU has no VNNI (test)")
+    assert int8_network(examples_from_folder(folder), settings) is None
+    assert trained_on(settings) == "FP32 features: this CPU has no VNNI (test)"
 
 
 def test_model_cache_loads_once_per_file_version(tmp_path: Path) -> None:

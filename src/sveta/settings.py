@@ -122,8 +122,8 @@ class Settings(BaseSettings):
         False,
         description="Train on features of the CNN quantised to INT8 (calibrated on training photos; about 1.9x the "
         "FP32 rate, P@10 and weighted F1 within 0.01 on catalog photos): the model keeps that network and embeds "
-        "with it. Off by default: on garments cut from photos of people (sveta look) it loses about 0.05 in "
-        "category accuracy and P@10 (benchmarks/bench_int8_crops.py).",
+        "with it. Needs a CPU with VNNI (elsewhere INT8 saturates: training stays FP32 and says so). Off by "
+        "default: garments cut from photos of people (sveta look) are not yet measured on such a CPU.",
     )
     train_thumbnail_share: float = Field(
         0.5,

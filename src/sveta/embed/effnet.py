@@ -18,7 +18,16 @@ import numpy as np
 
 from sveta._optional import require
 from sveta.embed.base import l2_normalise
-from sveta.embed.quantize import DEFAULT, SUFFIX, Quantisation, base_spec, catalog_photos, ensure_int8, prepared_photos
+from sveta.embed.quantize import (
+    DEFAULT,
+    SUFFIX,
+    Quantisation,
+    base_spec,
+    catalog_photos,
+    ensure_int8,
+    int8_unfit,
+    prepared_photos,
+)
 from sveta.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -95,6 +104,8 @@ class EffNetEmbedder:
         self.model_path = graph or ensure_onnx(base_spec(spec), settings.models_dir)
         self.identity = spec  # what names its vectors in the embedding cache
         if spec.endswith(SUFFIX):
+            if (unfit := int8_unfit()) is not None:
+                raise ConfigError(f"{spec} would lose accuracy here: {unfit}", f"use {base_spec(spec)} (FP32)")
             self.model_path = self._quantised(settings, quant or DEFAULT, calibration)
             # the INT8 file depends on the photos it was calibrated on: its checksum names its vectors
             self.identity = f"{spec}@{sha256_file(self.model_path)[:16]}"

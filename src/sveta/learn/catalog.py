@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,19 +72,17 @@ def train_catalog(
     warm_photos(catalog, settings)  # training reads cached photos only; a broken one is recorded, never fatal
     examples = examples_from_catalog(catalog)
     clock.lap("photos")
+    # in order, not beside the features: MediaPipe keeps both cores busy too (137 CPU seconds in 70 s for the demo),
+    # and reading the two at once saved 21 s of 233, within the demo build's run-to-run noise
+    weak = _weak_labels(examples, settings, on_progress)
+    clock.lap("weak_labels")
     if len(examples) < 50:
         raise InputError(
             f"the catalog has {len(examples)} products with a downloaded photo; training needs at least 50",
             "ingest a catalog and fetch its photos first: sveta ingest ..., sveta images fetch",
         )
-    train, test = split(examples)  # by category, which weak labels never add: the split is the same without them
-    # MediaPipe's pose keeps one core busy: the features, which keep both, are read meanwhile (identical results)
-    with ThreadPoolExecutor(1, thread_name_prefix="weak-labels") as pool:
-        if on_progress:  # one bar at a time: the features' bar moves, the weak labels' stays silent
-            on_progress("weak labels (pose), read beside the features", 0, None)
-        job = pool.submit(_timed, _weak_labels, examples, settings, None)
-        model, views, train, metrics = _learn(train, test, settings, name, finetune, start, on_progress, clock, job)
-    weak = job.result()
+    train, test = split(examples)
+    model, views, train, metrics = _learn(train, test, settings, name, finetune, start, on_progress, clock)
     report = TrainReport(name, model_dir(settings, name), len(examples), len(train), len(test), {})
     report.finetune = model.card.get("finetune")
     if finetune is None and start is None and settings.train_int8 and (why := trained_on(settings)):
@@ -131,15 +127,11 @@ def _learn(
     start: AttributeModel | None,
     on_progress: StageProgress | None,
     clock: Clock,
-    weak: Future[dict[str, Any]],
 ) -> tuple[AttributeModel, list[Features], list[Example], dict[str, Any] | None]:
-    """The model and its training views (and, fine-tuned, its held-out metrics, already measured); ``weak``, the
-    weak labels being added to the examples, is waited for before the labels are read."""
+    """The model and its training views (and, fine-tuned, its held-out metrics, already measured)."""
     from sveta.learn.train import fit
 
     if finetune is not None:
-        weak.result()
-        clock.lap("weak_labels")
         model, views, train, metrics = _fine_tuned(train, test, settings, name, finetune, on_progress, start)
         clock.lap("features_and_finetune")
     else:
@@ -150,8 +142,6 @@ def _learn(
             clock.lap("int8_network")
         views, train = _views(train, settings, on_progress, backbone)
         clock.lap("features")
-        weak.result()
-        clock.lap("weak_labels")  # what is left of them once the features are read
         model = fit(train, views, settings, on_epoch=_stage(on_progress, "training"), start=start)
         clock.lap("fit")
         model.backbone, metrics = backbone, None
@@ -162,12 +152,6 @@ def _learn(
     if start is not None:
         model.card["started_from"] = start.card.get("started_from") or {"model_id": start.card.get("model_id")}
     return model, views, train, metrics
-
-
-def _timed(job: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """``job(*args)`` with the seconds it took (it runs beside other steps: the steps' times do not show it)."""
-    started = time.perf_counter()
-    return job(*args) | {"seconds": round(time.perf_counter() - started, 1)}
 
 
 def _weak_labels(examples: list[Example], settings: Settings, on_progress: StageProgress | None) -> dict[str, Any]:

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 def int8_network(examples: Sequence[Example], settings: Settings) -> tuple[Backbone, dict[str, Any]] | None:
     """The frozen CNN quantised to INT8 (``sveta.embed.quantize.DEFAULT``), calibrated on a seeded draw of the
-    training photos, and its model-card entry; None when training stays on FP32 (SVETA_TRAIN_INT8=false, or no
-    ``onnx`` to quantise with: the card then says so)."""
-    if not settings.train_int8 or importlib.util.find_spec("onnx") is None:
+    training photos, and its model-card entry; None when training stays on FP32 (SVETA_TRAIN_INT8=false, no
+    ``onnx`` to quantise with, or a CPU that runs INT8 inaccurately: the report then says why)."""
+    if trained_on(settings):
         return None
     from sveta.embed.effnet import EffNetEmbedder, sha256_file
     from sveta.embed.quantize import DEFAULT, SUFFIX
@@ -44,4 +44,7 @@ def trained_on(settings: Settings) -> str:
         return "FP32 features (SVETA_TRAIN_INT8=false)"
     if importlib.util.find_spec("onnx") is None:
         return "FP32 features: quantising to INT8 needs onnx (pip install 'sveta[export]')"
-    return ""
+    from sveta.embed.quantize import int8_unfit
+
+    unfit = int8_unfit()
+    return f"FP32 features: {unfit}" if unfit else ""
