@@ -171,6 +171,24 @@ def test_training_stays_fp32_where_int8_is_unfit(
     assert trained_on(settings) == "FP32 features: this CPU has no VNNI (test)"
 
 
+def test_an_int8_trained_model_is_refused_where_int8_is_unfit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trained on INT8 on a CPU with VNNI, served on one without: a clear error, not vectors far from the index."""
+    from sveta.embed import quantize
+    from sveta.learn import tuned
+
+    card = {"backbone": {"file": "backbone-x.onnx", "int8": {"calibration": "training photos"}}}
+    monkeypatch.setattr(quantize, "int8_unfit", lambda: None)
+    tuned._refuse_int8_here("catalog", card)  # a CPU where INT8 is accurate: served as trained
+    tuned._refuse_int8_here("catalog", {"backbone": {"file": "backbone-x.onnx"}})  # a fine-tuned FP32 network
+    monkeypatch.setattr(quantize, "int8_unfit", lambda: "this CPU has no VNNI (test)")
+    tuned._refuse_int8_here("catalog", {})  # an FP32 model is served anywhere
+    with pytest.raises(ConfigError) as err:
+        tuned._refuse_int8_here("catalog", card)
+    assert "no VNNI" in err.value.message and "sveta train" in (err.value.hint or "")
+
+
 def test_model_cache_loads_once_per_file_version(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     cache = ModelCache()
