@@ -211,6 +211,7 @@ def test_an_unfit_cpu_refuses_int8_and_says_why(home: Settings, monkeypatch: pyt
     assert quantize.unfit_reason("x86_64", "flags : fpu avx2 avx512_vnni\n") is None
     assert quantize.unfit_reason("x86_64", "flags : fpu avx2 avx_vnni\n") is None
     assert quantize.unfit_reason("aarch64", "Features : fp asimd\n") is None
+    assert quantize.unfit_reason("x86_64", "vmx flags : ept\n") is not None  # no flags line: no VNNI seen
     monkeypatch.setattr(effnet, "int8_unfit", lambda: reason)
     with pytest.raises(ConfigError) as err:
         base.get_embedder("effnet-lite0-int8", home)

@@ -74,8 +74,8 @@ def unfit_reason(machine: str, cpuinfo: str | None) -> str | None:
     """``int8_unfit`` for a machine name and a /proc/cpuinfo text (None: unknown, taken as fit)."""
     if machine.lower() not in ("x86_64", "amd64") or cpuinfo is None:
         return None
-    flags = set(re.findall(r"^flags\s*:(.*)$", cpuinfo, re.MULTILINE)[0].split()) if "flags" in cpuinfo else set()
-    if flags & set(VNNI_FLAGS):
+    lines = re.findall(r"^flags\s*:(.*)$", cpuinfo, re.MULTILINE)  # one per core, alike
+    if set(lines[0].split() if lines else ()) & set(VNNI_FLAGS):
         return None
     return (
         "this CPU has no VNNI (AVX512-VNNI, AVX-VNNI or AMX): onnxruntime's INT8 products saturate on it, and INT8 "
