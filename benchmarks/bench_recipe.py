@@ -16,23 +16,26 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks.bench_int8: the same P@10 as the INT8 comparison
 
-from sveta.learn.catalog import _views
-from sveta.learn.features import features_of
-from sveta.learn.heads import AttributeModel
-from sveta.learn.labels import STYLES_COLUMNS, Example, examples_from_folder
-from sveta.learn.metrics import weighted_f1
-from sveta.learn.train import Recipe, fit
-from sveta.settings import Settings
+from benchmarks.bench_int8 import _retrieval  # noqa: E402
+
+from sveta.learn.catalog import _views  # noqa: E402
+from sveta.learn.features import features_of  # noqa: E402
+from sveta.learn.heads import AttributeModel  # noqa: E402
+from sveta.learn.labels import STYLES_COLUMNS, Example, examples_from_folder  # noqa: E402
+from sveta.learn.metrics import weighted_f1  # noqa: E402
+from sveta.learn.train import Recipe, fit  # noqa: E402
+from sveta.settings import Settings  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "recipe.json"
-P10 = {"p10_type": ("category",), "p10_type_colour": ("category", "colour"), "p10_gender": ("gender",)}
 
 
 def main() -> None:
@@ -65,14 +68,7 @@ def _measure(model: AttributeModel, examples: list[Example], settings: Settings)
     keys, features = features_of(examples, settings)
     by_key = {e.key: e for e in examples}
     rows = [by_key[k] for k in keys]
-    vectors = model.embed(features)
-    scores = vectors @ vectors.T
-    np.fill_diagonal(scores, -np.inf)
-    top = np.argsort(-scores, axis=1)[:, :10]
-    out: dict[str, Any] = {"gallery": len(rows) - 1}
-    for metric, attrs in P10.items():
-        labels = [tuple(e.labels.get(a, "") for a in attrs) for e in rows]
-        out[metric] = round(float(np.mean([[labels[j] == labels[i] for j in top[i]] for i in range(len(rows))])), 4)
+    out: dict[str, Any] = _retrieval({"part": rows}, {"part": model.embed(features)})["part"]
     probs = model.probabilities(features)
     for attribute, column in STYLES_COLUMNS.items():
         truth = [e.labels.get(attribute, "") for e in rows]

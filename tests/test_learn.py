@@ -172,21 +172,24 @@ def test_training_stays_fp32_where_int8_is_unfit(
 
 
 def test_an_int8_trained_model_is_refused_where_int8_is_unfit(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Trained on INT8 on a CPU with VNNI, served on one without: a clear error, not vectors far from the index."""
-    from sveta.embed import quantize
-    from sveta.learn import tuned
+    from sveta.embed.effnet import sha256_file
+    from sveta.learn import features
+    from sveta.learn.backbone import backbone_of
 
-    card = {"backbone": {"file": "backbone-x.onnx", "int8": {"calibration": "training photos"}}}
-    monkeypatch.setattr(quantize, "int8_unfit", lambda: None)
-    tuned._refuse_int8_here("catalog", card)  # a CPU where INT8 is accurate: served as trained
-    tuned._refuse_int8_here("catalog", {"backbone": {"file": "backbone-x.onnx"}})  # a fine-tuned FP32 network
-    monkeypatch.setattr(quantize, "int8_unfit", lambda: "this CPU has no VNNI (test)")
-    tuned._refuse_int8_here("catalog", {})  # an FP32 model is served anywhere
+    network = tmp_path / "backbone-x.onnx"
+    network.write_bytes(b"an INT8 graph")
+    info = {"file": network.name, "sha256": sha256_file(network)}
+    quantised = backbone_of({"backbone": info | {"int8": {"calibration": "training photos"}}}, tmp_path)
+    assert quantised is not None and quantised.int8  # the card says what the network is
+    assert not backbone_of({"backbone": info}, tmp_path).int8  # type: ignore[union-attr]  # a fine-tuned FP32 one
+    monkeypatch.setattr(features, "int8_unfit", lambda: "this CPU has no VNNI (test)")
     with pytest.raises(ConfigError) as err:
-        tuned._refuse_int8_here("catalog", card)
+        features.FeatureExtractor(settings, backbone=quantised)
     assert "no VNNI" in err.value.message and "sveta train" in (err.value.hint or "")
+    assert features.FeatureExtractor(settings).spec == "features-v1:effnet-lite0"  # the frozen FP32 CNN runs anywhere
 
 
 def test_model_cache_loads_once_per_file_version(tmp_path: Path) -> None:

@@ -149,7 +149,7 @@ def backbone_of(card: dict[str, Any], folder: Path) -> Backbone | None:
             f"the model at {folder} needs its fine-tuned network {info['file']}, which is missing or changed",
             "train the model again: sveta train --finetune",
         )
-    return Backbone(path, info["sha256"])
+    return Backbone(path, info["sha256"], "int8" in info)
 
 
 def _write_checked(path: Path, write: Any) -> None:

@@ -14,7 +14,8 @@ import numpy as np
 
 from sveta.embed.base import l2_normalise
 from sveta.embed.effnet import DIM, EffNetEmbedder
-from sveta.embed.quantize import SUFFIX
+from sveta.embed.quantize import SUFFIX, int8_unfit
+from sveta.errors import ConfigError
 from sveta.images.colour import HIST_DIM, PROFILE_DIM, colour_histogram, colour_profile
 from sveta.progress import Advance, StageProgress
 
@@ -54,10 +55,11 @@ class Features:
 
 @dataclass(frozen=True)
 class Backbone:
-    """A fine-tuned copy of the CNN (``sveta train --finetune``): its ONNX file and that file's SHA-256."""
+    """A model's own copy of the CNN (fine-tuned, or quantised to INT8): its ONNX file and that file's SHA-256."""
 
     path: Path
     sha256: str
+    int8: bool = False  # quantised: it runs accurately only where ``sveta.embed.quantize.int8_unfit`` allows
 
 
 def features_spec(backbone: Backbone | None = None, int8: str = "") -> str:
@@ -85,6 +87,12 @@ class FeatureExtractor:
     ) -> None:
         """``augment``: a name in AUGMENTATIONS (``degrade`` is "thumb"); ``backbone``: a fine-tuned network;
         ``int8``: run the network quantised (``sveta.embed.quantize``), its features cached apart from FP32's."""
+        if backbone is not None and backbone.int8 and (unfit := int8_unfit()) is not None:
+            # every user of a model's network (search, look, audit, tagging) reads its features through here
+            raise ConfigError(
+                f"the model's network {backbone.path.name} is INT8, which would lose accuracy here: {unfit}",
+                "train the model again on this machine (sveta train): training here stays on FP32",
+            )
         self.cnn = EffNetEmbedder(BASE + (SUFFIX if int8 else ""), settings, backbone.path if backbone else None)
         self.augment = "thumb" if degrade else augment
         quantised = self.cnn.identity.partition("@")[2] if int8 else ""

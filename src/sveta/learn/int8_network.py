@@ -35,7 +35,7 @@ def int8_network(examples: Sequence[Example], settings: Settings) -> tuple[Backb
         "base": BASE,
         "int8": {"quantisation": DEFAULT.tag(), "calibration": "training photos", "photos": len(chosen)},
     }
-    return Backbone(network, sha256), card
+    return Backbone(network, sha256, int8=True), card
 
 
 def trained_on(settings: Settings) -> str:

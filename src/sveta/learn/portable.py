@@ -189,7 +189,7 @@ def _keep(backbone: Backbone, models_dir: Path) -> Backbone:
     path = models_dir / backbone.path.name
     if not path.is_file():
         shutil.copyfile(backbone.path, path)
-    return Backbone(path, backbone.sha256)
+    return Backbone(path, backbone.sha256, backbone.int8)
 
 
 def _install_model(z: zipfile.ZipFile, manifest: dict[str, Any], target: Path, name: str) -> None:

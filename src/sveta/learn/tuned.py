@@ -39,7 +39,6 @@ class TunedEmbedder:
         from sveta.learn.store import load_model
 
         self.model = load_model(settings, name)
-        _refuse_int8_here(name, self.model.card)
         int8 = int8 and "int8" not in (self.model.card.get("backbone") or {})  # trained on INT8: quantised already
         self.base = FeatureExtractor(settings, backbone=self.model.backbone, int8=int8)
         self.spec = f"tuned{'-int8' if int8 else ''}:{name}"
@@ -63,15 +62,3 @@ class TunedEmbedder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         return self.model.embed_text(list(texts))
-
-
-def _refuse_int8_here(name: str, card: dict[str, Any]) -> None:
-    """A model trained on an INT8 network, served on a CPU where INT8 saturates, would embed far from its index."""
-    from sveta.embed.quantize import int8_unfit
-    from sveta.errors import ConfigError
-
-    if "int8" in (card.get("backbone") or {}) and (unfit := int8_unfit()) is not None:
-        raise ConfigError(
-            f"model {name} was trained on an INT8 network, which would lose accuracy here: {unfit}",
-            "train it again on this machine (sveta train): training here stays on FP32",
-        )
