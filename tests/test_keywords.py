@@ -151,6 +151,32 @@ def test_only_the_first_matches_found_are_ranked_when_a_word_is_everywhere(
     assert len(keyword_search(catalog, ["nike", "shoes"], limit=100)) <= 12  # each of the AND and the OR: 6 at most
 
 
+
+def test_in_a_large_catalog_a_word_in_most_products_selects_but_does_not_rank(
+    myntra: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bm25 gives such a word an IDF of ~0 but counts its every document (~35 ms a word at 1M): it only filters."""
+    from sveta.catalog import keyword_search as module
+
+    catalog = open_catalog(f"sqlite:///{tmp_path}/catalog.db")  # FTS5's bm25: PostgreSQL's ts_rank counts nothing
+    _ingest(catalog, _styles(myntra, tmp_path), myntra)
+    with_both = {h.product_id for h in keyword_search(catalog, ["nike"], limit=50)} & {
+        h.product_id for h in keyword_search(catalog, ["black"], limit=50)
+    }
+    ranked_by_both = keyword_search(catalog, ["nike black"], limit=len(with_both))  # no OR pass to fill the rest
+    monkeypatch.setattr(module, "UNRANKED_COMMON_FROM", 0)  # "large" from the first product: 32 of 40 say nike
+    both = keyword_search(catalog, ["nike black"], limit=len(with_both))
+    assert len(both) >= 3 and {h.product_id for h in both} == {h.product_id for h in ranked_by_both} == with_both
+    by_black = keyword_search(catalog, ["black"], limit=50, product_ids=list(with_both))
+    assert both == by_black  # the same scores in the same order: bm25 of "black" alone, among the nike products
+    assert [h.score for h in both] != [h.score for h in ranked_by_both]  # nike's clamped IDF is gone from them
+    only_common = keyword_search(catalog, ["nike"], limit=50)
+    nike = keyword_search(catalog, ["nike"], limit=50, product_ids=[h.product_id for h in only_common])
+    assert len(only_common) > 20 and {h.score for h in only_common} == {0.0}
+    assert [h.product_id for h in only_common] == sorted(h.product_id for h in nike)  # unranked: by id
+    catalog.engine.dispose()
+
+
 BAD_INPUT = [
     "",
     "   \t\n",

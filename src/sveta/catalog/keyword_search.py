@@ -29,6 +29,12 @@ MAX_TERM_CHARS = 64
 RANKED_AT_MOST = 3_000
 BM25_WEIGHTS = (8.0, 4.0, 2.0, 1.0)  # heading, kind, traits, about: the same ratios as ts_rank's A, B, C, D
 _TS_RANK_WEIGHTS = "{" + ", ".join(str(w / BM25_WEIGHTS[0]) for w in reversed(BM25_WEIGHTS)) + "}"  # D first
+# FTS5's bm25() counts every document holding each of its words before it ranks one row: ~35 ms a word at a million
+# products for "men" or "casual". A word in over half the documents has a negative IDF, which bm25 clamps to 1e-6, so
+# it only breaks ties. From this many products on, such words select the matches but are left out of the ranking.
+UNRANKED_COMMON_FROM = 100_000
+SHARE_SAMPLE = 2_000  # the newest documents a word's share of the catalog is estimated from
+_BM25 = f"bm25({TABLE}, {', '.join(str(w) for w in BM25_WEIGHTS)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,20 +87,41 @@ def _sqlite(
     quoted = [f'"{term}"' for term in terms]  # a term has no quote, so it is one FTS5 string, never an operator
     if prefix:
         quoted[-1] += "*"
-    hits = _sqlite_match(conn, " AND ".join(quoted), limit, ids, available)
+    ranked = _ranked_terms(conn, quoted)
+    hits = _sqlite_match(conn, quoted, ranked, " AND ", limit, ids, available)
     if len(hits) < limit and len(quoted) > 1:
         seen = {h.product_id for h in hits}
-        more = _sqlite_match(conn, " OR ".join(quoted), limit + len(hits), ids, available)
+        more = _sqlite_match(conn, quoted, ranked, " OR ", limit + len(hits), ids, available)
         hits += [h for h in more if h.product_id not in seen][: limit - len(hits)]
     return hits
 
 
+def _ranked_terms(conn: Connection, quoted: list[str]) -> list[str]:
+    """The terms bm25 ranks by: all of them, except, in a large catalog, those in over half of its newest documents."""
+    newest = conn.execute(text(f"SELECT rowid FROM {TABLE} ORDER BY rowid DESC LIMIT 1")).scalar()
+    if newest is None or newest <= UNRANKED_COMMON_FROM:  # products are numbered as they come: about their count
+        return quoted
+    params: dict[str, Any] = {"floor": newest - SHARE_SAMPLE} | {f"q{i}": q for i, q in enumerate(quoted)}
+    counts = [
+        f"(SELECT count(*) FROM {TABLE} WHERE {TABLE} MATCH :q{i} AND rowid > :floor)" for i in range(len(quoted))
+    ]
+    row = conn.execute(text(f"SELECT (SELECT count(*) FROM {TABLE} WHERE rowid > :floor), {', '.join(counts)}"), params)
+    sampled, *holding = row.one()
+    return [q for q, n in zip(quoted, holding, strict=True) if 2 * n <= sampled]
+
+
 def _sqlite_match(
-    conn: Connection, match: str, limit: int, ids: Sequence[int] | None, available: bool
+    conn: Connection,
+    quoted: list[str],
+    ranked: list[str],
+    op: str,
+    limit: int,
+    ids: Sequence[int] | None,
+    available: bool,
 ) -> list[KeywordHit]:
-    rank = f"bm25({TABLE}, {', '.join(str(w) for w in BM25_WEIGHTS)})"
+    """The best ``limit`` of the newest ``RANKED_AT_MOST`` matches of ``op``-joined terms, by bm25 of ``ranked``."""
     where = [f"{TABLE} MATCH :match"]
-    params: dict[str, Any] = {"match": match, "limit": limit}
+    params: dict[str, Any] = {"match": op.join(quoted), "limit": limit, "ranked": RANKED_AT_MOST}
     if ids is not None:
         # "+rowid": a bare rowid IN reaches FTS5 as one rowid look-up per id, each counting bm25's IDF anew
         # (5.4 s for 3,000 ids at 100k products); this way it filters the matches as they are read
@@ -102,10 +129,27 @@ def _sqlite_match(
         params["ids"] = json.dumps([int(i) for i in ids])
     if available:
         where.append(f"EXISTS (SELECT 1 FROM products WHERE products.id = {TABLE}.rowid AND products.available)")
-    params["ranked"] = RANKED_AT_MOST
-    matches = f"SELECT rowid, -{rank} AS score FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY rowid DESC"
+    if ranked != quoted:
+        found = f"SELECT rowid FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY rowid DESC LIMIT :ranked"
+        return _ranked_among(conn, [int(pid) for pid in conn.scalars(text(found), params)], ranked, op, limit)
+    matches = f"SELECT rowid, -{_BM25} AS score FROM {TABLE} WHERE {' AND '.join(where)} ORDER BY rowid DESC"
     sql = f"SELECT rowid, score FROM ({matches} LIMIT :ranked) ORDER BY score DESC, rowid LIMIT :limit"
     return [KeywordHit(int(pid), float(score)) for pid, score in conn.execute(text(sql), params)]
+
+
+def _ranked_among(conn: Connection, found: list[int], ranked: list[str], op: str, limit: int) -> list[KeywordHit]:
+    """The best ``limit`` of ``found`` (newest first) by bm25 of the ``ranked`` terms only; a product with none: 0."""
+    scores: dict[int, float] = {}
+    if found and ranked:
+        # the rowid range bounds the read to the found products' stretch of the index, whatever the catalog's size
+        sql = (
+            f"SELECT rowid, -{_BM25} FROM {TABLE} WHERE {TABLE} MATCH :match AND rowid BETWEEN :low AND :high"
+            " AND +rowid IN (SELECT value FROM json_each(:found))"
+        )
+        params = {"match": op.join(ranked), "low": found[-1], "high": found[0], "found": json.dumps(found)}
+        scores = {int(pid): float(score) for pid, score in conn.execute(text(sql), params)}
+    best = sorted(found, key=lambda pid: (-scores.get(pid, 0.0), pid))[:limit]
+    return [KeywordHit(pid, scores.get(pid, 0.0)) for pid in best]
 
 
 def _postgres(

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sveta.embed.blas import blas_for
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -58,7 +60,9 @@ class TunedEmbedder:
 
         if not len(features):
             return np.zeros((0, self.dim), np.float32)
-        return self.model.embed(Features.from_matrix(features))
+        with blas_for(len(features)):
+            return self.model.embed(Features.from_matrix(features))
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model.embed_text(list(texts))
+        with blas_for(len(texts)):
+            return self.model.embed_text(list(texts))
