@@ -152,7 +152,6 @@ def test_lite0_takes_uint8_rgb_and_normalises_in_the_graph(lite0: Any) -> None:
     assert lite0.model_path.name == "effnet-lite0-u8-mid.onnx"
 
 
-
 def test_onnx_workers_sleep_between_runs_and_a_query_s_products_take_one_blas_thread(lite0: Any) -> None:
     """Spinning workers took the cores from what runs between a query's steps (photo search p99 65 -> 27 ms)."""
     from threadpoolctl import threadpool_info

@@ -151,7 +151,6 @@ def test_only_the_first_matches_found_are_ranked_when_a_word_is_everywhere(
     assert len(keyword_search(catalog, ["nike", "shoes"], limit=100)) <= 12  # each of the AND and the OR: 6 at most
 
 
-
 def test_in_a_large_catalog_a_word_in_most_products_selects_but_does_not_rank(
     myntra: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
