@@ -154,19 +154,29 @@ def test_lite0_takes_uint8_rgb_and_normalises_in_the_graph(lite0: Any) -> None:
 
 def test_onnx_workers_sleep_between_runs_and_a_query_s_products_take_one_blas_thread(lite0: Any) -> None:
     """Spinning workers took the cores from what runs between a query's steps (photo search p99 65 -> 27 ms)."""
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     from sveta.embed.blas import FEW_ROWS, blas_for
 
     options = lite0._session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-    assert before  # numpy's OpenBLAS at least
-    with blas_for(1):
-        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {1}
-    with blas_for(FEW_ROWS + 1):  # a build's batch keeps every thread
-        assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before
-    assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before
+
+    def threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    with threadpool_limits(2, user_api="blas"):  # two, whatever this machine's cores: the limit must show
+        assert threads() == {2}
+        with blas_for(1):
+            assert threads() == {1}
+        with blas_for(FEW_ROWS + 1):  # a build's batch keeps every thread
+            assert threads() == {2}
+        first, second = blas_for(1), blas_for(1)  # two server threads' queries, overlapping
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert threads() == {1}  # the second is still inside
+        second.__exit__(None, None, None)
+        assert threads() == {2}  # the last one out restores it
 
 
 def test_cached_onnx_is_reused(model_settings: Settings, lite0: Any, monkeypatch: pytest.MonkeyPatch) -> None:

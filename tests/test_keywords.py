@@ -164,6 +164,8 @@ def test_in_a_large_catalog_a_word_in_most_products_selects_but_does_not_rank(
     }
     ranked_by_both = keyword_search(catalog, ["nike black"], limit=len(with_both))  # no OR pass to fill the rest
     monkeypatch.setattr(module, "UNRANKED_COMMON_FROM", 0)  # "large" from the first product: 32 of 40 say nike
+    assert keyword_search(catalog, ["nike black"], limit=len(with_both)) == ranked_by_both  # 40 newest: too few
+    monkeypatch.setattr(module, "SHARE_SAMPLE", 40)
     both = keyword_search(catalog, ["nike black"], limit=len(with_both))
     assert len(both) >= 3 and {h.product_id for h in both} == {h.product_id for h in ranked_by_both} == with_both
     by_black = keyword_search(catalog, ["black"], limit=50, product_ids=list(with_both))
@@ -173,6 +175,8 @@ def test_in_a_large_catalog_a_word_in_most_products_selects_but_does_not_rank(
     nike = keyword_search(catalog, ["nike"], limit=50, product_ids=[h.product_id for h in only_common])
     assert len(only_common) > 20 and {h.score for h in only_common} == {0.0}
     assert [h.product_id for h in only_common] == sorted(h.product_id for h in nike)  # unranked: by id
+    typed = keyword_search(catalog, ["nike"], limit=50, prefix_last=True)  # a prefix is ranked, never counted
+    assert len(typed) == len(only_common) and min(h.score for h in typed) > 0
     catalog.engine.dispose()
 
 

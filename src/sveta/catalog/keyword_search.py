@@ -101,13 +101,17 @@ def _ranked_terms(conn: Connection, quoted: list[str]) -> list[str]:
     newest = conn.execute(text(f"SELECT rowid FROM {TABLE} ORDER BY rowid DESC LIMIT 1")).scalar()
     if newest is None or newest <= UNRANKED_COMMON_FROM:  # products are numbered as they come: about their count
         return quoted
-    params: dict[str, Any] = {"floor": newest - SHARE_SAMPLE} | {f"q{i}": q for i, q in enumerate(quoted)}
-    counts = [
-        f"(SELECT count(*) FROM {TABLE} WHERE {TABLE} MATCH :q{i} AND rowid > :floor)" for i in range(len(quoted))
-    ]
+    whole = [q for q in quoted if not q.endswith("*")]  # a prefix is ranked: counting it merges every word it starts
+    if not whole:
+        return quoted
+    params: dict[str, Any] = {"floor": newest - SHARE_SAMPLE} | {f"q{i}": q for i, q in enumerate(whole)}
+    counts = [f"(SELECT count(*) FROM {TABLE} WHERE {TABLE} MATCH :q{i} AND rowid > :floor)" for i in range(len(whole))]
     row = conn.execute(text(f"SELECT (SELECT count(*) FROM {TABLE} WHERE rowid > :floor), {', '.join(counts)}"), params)
     sampled, *holding = row.one()
-    return [q for q, n in zip(quoted, holding, strict=True) if 2 * n <= sampled]
+    if 2 * sampled < SHARE_SAMPLE:  # ids with gaps: too few newest documents to tell a common word
+        return quoted
+    common = {q for q, n in zip(whole, holding, strict=True) if 2 * n > sampled}
+    return [q for q in quoted if q not in common]
 
 
 def _sqlite_match(
