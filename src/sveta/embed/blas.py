@@ -37,7 +37,9 @@ def _enter() -> None:
         if _state["controller"] is None:
             from threadpoolctl import ThreadpoolController
 
-            _state["controller"] = ThreadpoolController()  # finding the loaded BLAS libraries costs ~5 ms: once
+            # finding the loaded BLAS libraries costs ~5 ms: once. It steers those loaded by then, numpy's among
+            # them (loaded on import), which the heads' products run on; one loaded later keeps its threads.
+            _state["controller"] = ThreadpoolController()
         if _state["inside"] == 0:
             _state["limit"] = _state["controller"].limit(limits=1, user_api="blas")
         _state["inside"] += 1
