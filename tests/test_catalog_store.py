@@ -163,7 +163,7 @@ def test_over_long_values_fit_their_columns(catalog: CatalogStore) -> None:
 
 def test_migrations_downgrade_and_upgrade(catalog: CatalogStore) -> None:
     _ingest(catalog, [_product("1")])
-    assert migrate.current(catalog.engine) == "0005"
+    assert migrate.current(catalog.engine) == "0006"
     migrate.downgrade(catalog.engine, "base")
     assert "products" not in inspect(catalog.engine).get_table_names()
     migrate.upgrade(catalog.engine)
@@ -295,6 +295,36 @@ def test_planner_statistics_are_refreshed_when_the_catalog_grew(
         else:
             analysed = "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'products'"
         assert s.scalar(text(analysed)) >= 1  # SQLite: a row per index
+
+
+def test_sqlite_statistics_are_read_whole_so_a_two_valued_key_is_not_taken_for_a_selective_one(
+    catalog: CatalogStore,
+) -> None:
+    _ingest(catalog, [_product("1")])
+    with catalog.session() as s:
+        if s.connection().dialect.name != "sqlite":
+            pytest.skip("SQLite's sampled ANALYZE; PostgreSQL samples rows at random")
+    many = (
+        "WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 3001) "
+        "INSERT INTO products (source_id, external_id, title, tags, fingerprint, raw, available, first_seen_at,"
+        " last_seen_at, updated_at) SELECT p.source_id, 'x' || n.i, p.title, '[]', '', '{}', n.i % 2,"
+        " p.first_seen_at, p.last_seen_at, p.updated_at FROM n, products AS p WHERE p.external_id = '1'"
+    )
+    catalog.write(lambda s: s.execute(text(many)))
+
+    def rows_a_value() -> int:
+        with catalog.session() as s:
+            return int(s.scalar(text("SELECT stat FROM sqlite_stat1 WHERE idx = 'ix_products_available'")).split()[1])
+
+    catalog.refresh_statistics()
+    # 3,001 products, two values: about 1,500 a value. A sample of the index's first 1,000 entries (analysis_limit)
+    # saw one value and wrote 1,001, and SQLite then read half the catalog through this index for one page.
+    assert rows_a_value() >= 1400
+    catalog.write(lambda s: [s.execute(text(sql)) for sql in ("PRAGMA analysis_limit = 1000", "ANALYZE products")])
+    assert rows_a_value() < 1400  # a catalog analysed by an older sveta
+    migrate.downgrade(catalog.engine, "0005")
+    migrate.upgrade(catalog.engine)  # migration 0006 analyses it whole
+    assert rows_a_value() >= 1400
 
 
 def test_a_broad_filter_counts_up_to_the_cap(catalog: CatalogStore, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -177,6 +177,11 @@ def test_in_a_large_catalog_a_word_in_most_products_selects_but_does_not_rank(
     assert [h.product_id for h in only_common] == sorted(h.product_id for h in nike)  # unranked: by id
     typed = keyword_search(catalog, ["nike"], limit=50, prefix_last=True)  # a prefix is ranked, never counted
     assert len(typed) == len(only_common) and min(h.score for h in typed) > 0
+    black = len(keyword_search(catalog, ["black"], limit=50))  # under half: ranked so far
+    monkeypatch.setattr(module, "RANKED_DOCS_AT_MOST", black)  # the catalog is 40: black's count is within it
+    assert min(h.score for h in keyword_search(catalog, ["nike black"], limit=len(with_both))) > 0
+    monkeypatch.setattr(module, "RANKED_DOCS_AT_MOST", black - 1)  # over it: black costs too much to count
+    assert {h.score for h in keyword_search(catalog, ["nike black"], limit=len(with_both))} == {0.0}
     catalog.engine.dispose()
 
 
@@ -236,7 +241,7 @@ def test_the_migration_fills_an_existing_catalog_and_its_downgrade_removes_it(
 ) -> None:
     _ingest(catalog, _styles(myntra, tmp_path), myntra)
     before = keyword_search(catalog, ["nike navy blue"], limit=20)
-    assert migrate.current(catalog.engine) == "0005"
+    assert migrate.current(catalog.engine) == "0006"
     migrate.downgrade(catalog.engine, "0001")
     assert "product_keywords" not in inspect(catalog.engine).get_table_names()
     migrate.upgrade(catalog.engine)

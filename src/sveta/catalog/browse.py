@@ -108,9 +108,7 @@ def _where(statement: Select[Any], query: ProductQuery) -> Select[Any]:
     if query.max_price is not None:
         statement = statement.where(Product.price_min <= query.max_price)
     if query.in_stock:
-        # not the bare column: SQLite's sampled statistics (analysis_limit) take ``available`` for a selective key,
-        # and a category page with in_stock then walked every available product (1.1-1.5 s at 1M, not 10 ms)
-        statement = statement.where(func.coalesce(Product.available, False).is_(True))
+        statement = statement.where(Product.available.is_(True))
     return statement
 
 

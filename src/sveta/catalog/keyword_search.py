@@ -29,10 +29,12 @@ MAX_TERM_CHARS = 64
 RANKED_AT_MOST = 3_000
 BM25_WEIGHTS = (8.0, 4.0, 2.0, 1.0)  # heading, kind, traits, about: the same ratios as ts_rank's A, B, C, D
 _TS_RANK_WEIGHTS = "{" + ", ".join(str(w / BM25_WEIGHTS[0]) for w in reversed(BM25_WEIGHTS)) + "}"  # D first
-# FTS5's bm25() counts every document holding each of its words before it ranks one row: ~35 ms a word at a million
-# products for "men" or "casual". A word in over half the documents has a negative IDF, which bm25 clamps to 1e-6, so
-# it only breaks ties. From this many products on, such words select the matches but are left out of the ranking.
+# FTS5's bm25() counts every document holding each of its words before it ranks one row (0.07 us a document: 30 ms for
+# "women" in 42% of a million products). From this many products on, a word in more than RANKED_DOCS_AT_MOST of them
+# (or in over half, whose IDF bm25 clamps to 1e-6 anyway) selects the matches but is left out of the ranking, so the
+# count stops growing with the catalog.
 UNRANKED_COMMON_FROM = 100_000
+RANKED_DOCS_AT_MOST = 50_000
 SHARE_SAMPLE = 2_000  # the newest documents a word's share of the catalog is estimated from
 _BM25 = f"bm25({TABLE}, {', '.join(str(w) for w in BM25_WEIGHTS)})"
 
@@ -97,7 +99,7 @@ def _sqlite(
 
 
 def _ranked_terms(conn: Connection, quoted: list[str]) -> list[str]:
-    """The terms bm25 ranks by: all of them, except, in a large catalog, those in over half of its newest documents."""
+    """The terms bm25 ranks by: all of them, except, in a large catalog, those its newest documents show too common."""
     newest = conn.execute(text(f"SELECT rowid FROM {TABLE} ORDER BY rowid DESC LIMIT 1")).scalar()
     if newest is None or newest <= UNRANKED_COMMON_FROM:  # products are numbered as they come: about their count
         return quoted
@@ -110,7 +112,8 @@ def _ranked_terms(conn: Connection, quoted: list[str]) -> list[str]:
     sampled, *holding = row.one()
     if 2 * sampled < SHARE_SAMPLE:  # ids with gaps: too few newest documents to tell a common word
         return quoted
-    common = {q for q, n in zip(whole, holding, strict=True) if 2 * n > sampled}
+    most = sampled * min(0.5, RANKED_DOCS_AT_MOST / newest)  # at most this many of the sample: cheap to count
+    common = {q for q, n in zip(whole, holding, strict=True) if n > most}
     return [q for q in quoted if q not in common]
 
 
