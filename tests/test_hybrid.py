@@ -140,3 +140,35 @@ def test_similar_uses_every_indexed_photo(searcher: Searcher) -> None:
     result = searcher.similar(product, k=5)
     assert product not in [m.card.product_id for m in result.matches] and len(result.matches) == 5
     assert all(m.why and m.why[0].startswith("looks like: ") for m in result.matches)
+
+
+def test_the_keyword_index_is_read_while_the_text_is_embedded(
+    searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look-up runs in a worker thread beside the text model; the results are those of the two in turn."""
+    import threading
+
+    from sveta.engines import hybrid
+
+    intent = searcher.understand("navy blue formal shirts")
+    made = searcher.embedder.embed_texts(["navy blue formal shirts"])[:1]  # type: ignore[attr-defined]
+    in_turn = hybrid.hybrid_rank(searcher.catalog, searcher.index, intent, made, 10, None)
+    looking_up = threading.Event()
+    readers: list[str] = []
+    real = hybrid.keyword_search
+
+    def reading(*args, **kwargs):  # type: ignore[no-untyped-def]
+        readers.append(threading.current_thread().name)
+        looking_up.set()
+        return real(*args, **kwargs)
+
+    def embedding():  # type: ignore[no-untyped-def]
+        assert looking_up.wait(10), "the keyword look-up did not start before the text model ran"
+        return made
+
+    monkeypatch.setattr(hybrid, "keyword_search", reading)
+    beside = hybrid.hybrid_rank(searcher.catalog, searcher.index, intent, embedding, 10, None)
+    assert readers and all(name.startswith("sveta-keywords") for name in readers)
+    assert [(r.card.product_id, r.score, r.why) for r in beside] == [
+        (r.card.product_id, r.score, r.why) for r in in_turn
+    ]

@@ -10,11 +10,14 @@ robust to the two lists' score scales, and its few weights are chosen on a valid
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sveta.catalog.keyword_search import keyword_search
+from sveta.catalog.keyword_search import KeywordHit, keyword_search
 from sveta.catalog.queries import ProductCard, first_image_ids, product_attributes, product_cards
 from sveta.catalog.store import CatalogStore
 from sveta.engines.intent import agreement, best_values, excluded_by, hard_filter, passes, price_band_fit, wanted
@@ -80,7 +83,7 @@ def hybrid_rank(
     catalog: CatalogStore,
     index: VectorIndex,
     intent: Intent,
-    vectors: np.ndarray | None,
+    vectors: np.ndarray | Callable[[], np.ndarray | None] | None,
     k: int,
     flt: Filter | None,
     *,
@@ -89,11 +92,15 @@ def hybrid_rank(
 ) -> list[Ranked]:
     """The best ``k`` products for ``intent`` and the query ``vectors`` (rows; None: words only), hard filters kept.
 
-    When the words' gender or brand leave fewer than ``k``, the rest is filled without them (ranked below).
+    ``vectors`` may be a function that makes them (the text model): the keyword index is read meanwhile, in a
+    worker thread. When the words' gender or brand leave fewer than ``k``, the rest is filled without them (ranked
+    below).
     """
     flt = flt or Filter()
     strict = hard_filter(intent, flt)
-    query = _Query(intent, vectors, use_keywords, fusion)
+    pool = max(fusion.pool, 3 * k)
+    keywords = _keyword_hits(catalog, intent, pool, bool(strict.available)) if use_keywords else None
+    query = _Query(intent, vectors() if callable(vectors) else vectors, keywords, fusion)
     ranked = _rank(catalog, index, query, k, strict)
     if len(ranked) < k and (strict.gender, strict.brand) != (flt.gender, flt.brand):
         loose = hard_filter(intent, flt, gender_and_brand=False)
@@ -106,8 +113,28 @@ def hybrid_rank(
 class _Query:
     intent: Intent
     vectors: np.ndarray | None
-    use_keywords: bool
+    keywords: Future[list[KeywordHit]] | None  # the words' hits at the first pass's pool (the second's is smaller)
     fusion: Fusion
+
+
+_KEYWORD_WORKERS = 8  # keyword look-ups at once, across a server's requests; more wait their turn
+_workers: ThreadPoolExecutor | None = None
+_workers_made = threading.Lock()
+
+
+def _keyword_hits(catalog: CatalogStore, intent: Intent, pool: int, available: bool) -> Future[list[KeywordHit]]:
+    """The words' keyword hits, read in a worker thread while the caller embeds the text and searches the vectors:
+    on 2 cores at a million products the look-up (~17 ms) and the text model (~10 ms) overlap. The database and
+    the FTS engine release the GIL. Gender and brand filter after fusion, so both passes share one look-up."""
+    global _workers
+    words = keyword_words(intent)
+    done: Future[list[KeywordHit]] = Future()
+    if not words:
+        done.set_result([])
+        return done
+    with _workers_made:
+        _workers = _workers or ThreadPoolExecutor(_KEYWORD_WORKERS, thread_name_prefix="sveta-keywords")
+    return _workers.submit(keyword_search, catalog, words, limit=pool, available_only=available)
 
 
 def _rank(catalog: CatalogStore, index: VectorIndex, query: _Query, k: int, flt: Filter) -> list[Ranked]:
@@ -116,8 +143,11 @@ def _rank(catalog: CatalogStore, index: VectorIndex, query: _Query, k: int, flt:
     candidates: dict[int, _Candidate] = {}
     if query.vectors is not None:
         _vector_candidates(index, intent, query.vectors, pool, flt, candidates)
-    if query.use_keywords:
-        _keyword_candidates(catalog, intent, pool, flt, candidates)
+    if query.keywords is not None:
+        words = tuple(keyword_words(intent))
+        for rank, hit in enumerate(query.keywords.result()[:pool]):
+            out = candidates.setdefault(hit.product_id, _Candidate())
+            out.keyword_rank, out.keyword_terms = rank, words
     cards = product_cards(catalog, list(candidates), photos=False)  # the results' photos: _with_photos
     attributes = product_attributes(catalog, list(cards), {*wanted(intent), *intent.excluded})
     cuts = _price_cuts([c.price for c in cards.values()]) if intent.price_band else None
@@ -158,17 +188,6 @@ def _narrowed(intent: Intent, flt: Filter) -> Filter | None:
     if "colour" in asked and flt.colour is None:
         out.colour = [asked["colour"], *intent.colour_near]
     return out
-
-
-def _keyword_candidates(
-    catalog: CatalogStore, intent: Intent, pool: int, flt: Filter, out: dict[int, _Candidate]
-) -> None:
-    words = keyword_words(intent)
-    if not words:
-        return
-    for rank, hit in enumerate(keyword_search(catalog, words, limit=pool, available_only=bool(flt.available))):
-        out.setdefault(hit.product_id, _Candidate()).keyword_rank = rank
-        out[hit.product_id].keyword_terms = tuple(words)
 
 
 def _fuse(

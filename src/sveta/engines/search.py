@@ -188,7 +188,7 @@ class Searcher:
         flt = replace(flt) if flt else Filter()
         if category:
             flt.category = [canonical("category", category)]
-        vectors = embed_texts([text])[:1] if embed_texts is not None else None
+        vectors = (lambda: embed_texts([text])[:1]) if embed_texts is not None else None  # made beside the keywords
         ranked = hybrid_rank(self.catalog, self.index, intent, vectors, n, flt, fusion=self.fusion)
         result = self._ranked(f"text: {text}", ranked, category, False, hard_filter(intent, flt), intent)
         return self.steer(result, rules, k, text)
