@@ -300,10 +300,9 @@ def test_planner_statistics_are_refreshed_when_the_catalog_grew(
 def test_sqlite_statistics_are_read_whole_so_a_two_valued_key_is_not_taken_for_a_selective_one(
     catalog: CatalogStore,
 ) -> None:
+    if catalog.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's sampled ANALYZE; PostgreSQL samples rows at random")
     _ingest(catalog, [_product("1")])
-    with catalog.session() as s:
-        if s.connection().dialect.name != "sqlite":
-            pytest.skip("SQLite's sampled ANALYZE; PostgreSQL samples rows at random")
     many = (
         "WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 3001) "
         "INSERT INTO products (source_id, external_id, title, tags, fingerprint, raw, available, first_seen_at,"

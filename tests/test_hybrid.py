@@ -145,30 +145,59 @@ def test_similar_uses_every_indexed_photo(searcher: Searcher) -> None:
 def test_the_keyword_index_is_read_while_the_text_is_embedded(
     searcher: Searcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The look-up runs in a worker thread beside the text model; the results are those of the two in turn."""
+    """The look-up runs in a worker thread beside the text model, once for both passes; the results are those of
+    the look-up and the text model in turn."""
     import threading
+    from concurrent.futures import Future
 
+    import numpy as np
+
+    from sveta.catalog.keyword_search import KeywordHit
     from sveta.engines import hybrid
+    from sveta.vocab.query import Intent
 
-    intent = searcher.understand("navy blue formal shirts")
-    made = searcher.embedder.embed_texts(["navy blue formal shirts"])[:1]  # type: ignore[attr-defined]
-    in_turn = hybrid.hybrid_rank(searcher.catalog, searcher.index, intent, made, 10, None)
-    looking_up = threading.Event()
+    words = "navy blue formal shirts for men"  # k above the men's products: the second pass, without gender, runs
+    intent, k = searcher.understand(words), 300
+    made = searcher.embedder.embed_texts([words])[:1]  # type: ignore[attr-defined]
+    real_hits, real_search = hybrid._keyword_hits, hybrid.keyword_search
+
+    def in_turn_hits(catalog: CatalogStore, intent: Intent, pool: int, available: bool) -> Future[list[KeywordHit]]:
+        done: Future[list[KeywordHit]] = Future()
+        done.set_result(real_search(catalog, hybrid.keyword_words(intent), limit=pool, available_only=available))
+        return done
+
+    with monkeypatch.context() as patch:
+        patch.setattr(hybrid, "_keyword_hits", in_turn_hits)
+        in_turn = hybrid.hybrid_rank(searcher.catalog, searcher.index, intent, made, k, None)
+    reading, embedding = threading.Event(), threading.Event()
     readers: list[str] = []
-    real = hybrid.keyword_search
 
-    def reading(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def read(*args: object, **kwargs: object) -> list[KeywordHit]:
         readers.append(threading.current_thread().name)
-        looking_up.set()
-        return real(*args, **kwargs)
+        reading.set()
+        assert embedding.wait(10), "the text model did not run while the keyword index was read"
+        return real_search(*args, **kwargs)  # type: ignore[arg-type]
 
-    def embedding():  # type: ignore[no-untyped-def]
-        assert looking_up.wait(10), "the keyword look-up did not start before the text model ran"
+    def embed() -> np.ndarray:
+        embedding.set()
+        assert reading.wait(10), "the keyword look-up did not start before the text model ran"
         return made
 
-    monkeypatch.setattr(hybrid, "keyword_search", reading)
-    beside = hybrid.hybrid_rank(searcher.catalog, searcher.index, intent, embedding, 10, None)
-    assert readers and all(name.startswith("sveta-keywords") for name in readers)
-    assert [(r.card.product_id, r.score, r.why) for r in beside] == [
-        (r.card.product_id, r.score, r.why) for r in in_turn
-    ]
+    monkeypatch.setattr(hybrid, "keyword_search", read)
+    beside = hybrid.hybrid_rank(searcher.catalog, searcher.index, intent, embed, k, None)
+    assert hybrid._keyword_hits is real_hits and len(readers) == 1 and readers[0].startswith("sveta-keywords")
+    assert len(beside) > 10 and any(r.card.gender not in ("Men", "Unisex") for r in beside)  # the second pass's
+    assert [(r.card.product_id, r.score) for r in beside] == [(r.card.product_id, r.score) for r in in_turn]
+
+
+def test_an_in_memory_catalog_is_looked_up_in_the_calling_thread() -> None:
+    """SQLite in memory is one database per thread: a worker thread would find no tables."""
+    from sveta.catalog.store import open_catalog
+    from sveta.engines import hybrid
+    from sveta.vocab.query import parse_query
+    from tests.test_catalog_store import _ingest, _product
+
+    catalog = open_catalog("sqlite://")
+    _ingest(catalog, [_product("1")])
+    looked_up = hybrid._keyword_hits(catalog, parse_query("navy shirt"), 10, False)
+    assert looked_up.done() and [h.product_id for h in looked_up.result()] == [1]

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from sveta.catalog import migrate
 from sveta.catalog.attributes import StoredAttribute, replace_image_attributes
@@ -164,9 +164,7 @@ def test_in_a_large_catalog_a_word_in_most_products_selects_but_does_not_rank(
     }
     ranked_by_both = keyword_search(catalog, ["nike black"], limit=len(with_both))  # no OR pass to fill the rest
     monkeypatch.setattr(module, "UNRANKED_COMMON_FROM", 0)  # "large" from the first product: 32 of 40 say nike
-    assert keyword_search(catalog, ["nike black"], limit=len(with_both)) == ranked_by_both  # 40 newest: too few
-    monkeypatch.setattr(module, "SHARE_SAMPLE", 40)
-    both = keyword_search(catalog, ["nike black"], limit=len(with_both))
+    both = keyword_search(catalog, ["nike black"], limit=len(with_both))  # the sample is all 40
     assert len(both) >= 3 and {h.product_id for h in both} == {h.product_id for h in ranked_by_both} == with_both
     by_black = keyword_search(catalog, ["black"], limit=50, product_ids=list(with_both))
     assert both == by_black  # the same scores in the same order: bm25 of "black" alone, among the nike products
@@ -182,6 +180,12 @@ def test_in_a_large_catalog_a_word_in_most_products_selects_but_does_not_rank(
     assert min(h.score for h in keyword_search(catalog, ["nike black"], limit=len(with_both))) > 0
     monkeypatch.setattr(module, "RANKED_DOCS_AT_MOST", black - 1)  # over it: black costs too much to count
     assert {h.score for h in keyword_search(catalog, ["nike black"], limit=len(with_both))} == {0.0}
+    monkeypatch.setattr(module, "RANKED_DOCS_AT_MOST", 10**9)
+    monkeypatch.setattr(module, "SHARE_SAMPLE", 30)  # ids 11-40 ...
+    catalog.write(lambda s: s.execute(text("DELETE FROM product_keywords WHERE rowid BETWEEN 21 AND 39")))
+    gaps = keyword_search(catalog, ["nike black"], limit=3)  # ... hold 11 documents: too few, every word ranks
+    monkeypatch.setattr(module, "UNRANKED_COMMON_FROM", 10**9)
+    assert gaps == keyword_search(catalog, ["nike black"], limit=3)  # bm25 of both words, nike's 1e-6 IDF too
     catalog.engine.dispose()
 
 

@@ -35,7 +35,7 @@ _TS_RANK_WEIGHTS = "{" + ", ".join(str(w / BM25_WEIGHTS[0]) for w in reversed(BM
 # count stops growing with the catalog.
 UNRANKED_COMMON_FROM = 100_000
 RANKED_DOCS_AT_MOST = 50_000
-SHARE_SAMPLE = 2_000  # the newest documents a word's share of the catalog is estimated from
+SHARE_SAMPLE = 2_000  # the newest documents (at least) a word's share of the catalog is estimated from
 _BM25 = f"bm25({TABLE}, {', '.join(str(w) for w in BM25_WEIGHTS)})"
 
 
@@ -106,11 +106,13 @@ def _ranked_terms(conn: Connection, quoted: list[str]) -> list[str]:
     whole = [q for q in quoted if not q.endswith("*")]  # a prefix is ranked: counting it merges every word it starts
     if not whole:
         return quoted
-    params: dict[str, Any] = {"floor": newest - SHARE_SAMPLE} | {f"q{i}": q for i, q in enumerate(whole)}
+    # enough documents that a word at the budget's share is ~50 of them, however large the catalog grows
+    sample = max(SHARE_SAMPLE, 50 * newest // RANKED_DOCS_AT_MOST)
+    params: dict[str, Any] = {"floor": newest - sample} | {f"q{i}": q for i, q in enumerate(whole)}
     counts = [f"(SELECT count(*) FROM {TABLE} WHERE {TABLE} MATCH :q{i} AND rowid > :floor)" for i in range(len(whole))]
     row = conn.execute(text(f"SELECT (SELECT count(*) FROM {TABLE} WHERE rowid > :floor), {', '.join(counts)}"), params)
     sampled, *holding = row.one()
-    if 2 * sampled < SHARE_SAMPLE:  # ids with gaps: too few newest documents to tell a common word
+    if 2 * sampled < min(sample, newest):  # ids with gaps: too few newest documents to tell a common word
         return quoted
     most = sampled * min(0.5, RANKED_DOCS_AT_MOST / newest)  # at most this many of the sample: cheap to count
     common = {q for q, n in zip(whole, holding, strict=True) if n > most}

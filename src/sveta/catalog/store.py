@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -259,23 +260,14 @@ class CatalogStore:
 
         PostgreSQL without statistics guessed the per-batch look-up of ``upsert_batch`` matched most of the source
         and scanned it (O(catalog) per batch); SQLite without ``sqlite_stat1`` guesses too. SQLite's ANALYZE reads
-        every index whole (8.5 s at a million products; an ingest refreshes as the catalog doubles, so about 1% of
-        its time); PostgreSQL's samples 30,000 rows a table.
+        every index whole (8.5 s at a million products), one table per write transaction, so that other writers
+        wait for one table at most; PostgreSQL's samples 30,000 rows a table.
         """
-
-        def work(s: Session) -> None:
-            if s.connection().dialect.name == "postgresql":
-                s.execute(text(f"ANALYZE {', '.join(_GROWN_TABLES)}"))
-                return
-            # Not PRAGMA optimize: before SQLite 3.46 it never analyses a table that has no statistics yet.
-            # Not analysis_limit: it samples the first rows of each index, so a key of two values (``available``) or of
-            # a dozen (an attribute's name) looked like ~1,000 rows a value and SQLite chose its index, walking half a
-            # million products for one page (1.2 s at a million products, not 16 ms).
-            s.execute(text("PRAGMA analysis_limit = 0"))
-            for table in _GROWN_TABLES[:-1]:  # the keyword table is FTS5, which keeps its own
-                s.execute(text(f"ANALYZE {table}"))
-
-        self.write(work)
+        if self.engine.dialect.name == "postgresql":
+            self.write(lambda s: s.execute(text(f"ANALYZE {', '.join(_GROWN_TABLES)}")))
+            return
+        for table in _GROWN_TABLES[:-1]:  # the keyword table is FTS5, which keeps its own
+            self.write(functools.partial(_analyse_whole, table=table))
 
     def get_product(self, product_id: int) -> Product | None:
         with self.session() as s:
@@ -392,6 +384,14 @@ def _alive(run: CrawlRun) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def _analyse_whole(s: Session, table: str) -> None:
+    # Not PRAGMA optimize: before SQLite 3.46 it never analyses a table that has no statistics yet. Not
+    # analysis_limit: it samples the first rows of each index, so a key of two values (``available``) or a dozen (an
+    # attribute's name) looked like ~1,000 rows a value, and SQLite walked half a million products for one page.
+    s.execute(text("PRAGMA analysis_limit = 0"))
+    s.execute(text(f"ANALYZE {table}"))
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:

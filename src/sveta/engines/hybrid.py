@@ -10,12 +10,14 @@ robust to the two lists' score scales, and its few weights are chosen on a valid
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
+from sqlalchemy.pool import SingletonThreadPool
 
 from sveta.catalog.keyword_search import KeywordHit, keyword_search
 from sveta.catalog.queries import ProductCard, first_image_ids, product_attributes, product_cards
@@ -98,14 +100,18 @@ def hybrid_rank(
     """
     flt = flt or Filter()
     strict = hard_filter(intent, flt)
-    pool = max(fusion.pool, 3 * k)
-    keywords = _keyword_hits(catalog, intent, pool, bool(strict.available)) if use_keywords else None
-    query = _Query(intent, vectors() if callable(vectors) else vectors, keywords, fusion)
-    ranked = _rank(catalog, index, query, k, strict)
-    if len(ranked) < k and (strict.gender, strict.brand) != (flt.gender, flt.brand):
-        loose = hard_filter(intent, flt, gender_and_brand=False)
-        loose.exclude_products = [*loose.exclude_products, *(r.card.product_id for r in ranked)]
-        ranked += _rank(catalog, index, query, k - len(ranked), loose)
+    keywords = _keyword_hits(catalog, intent, max(fusion.pool, 3 * k), bool(strict.available)) if use_keywords else None
+    try:
+        query = _Query(intent, vectors() if callable(vectors) else vectors, keywords, fusion)
+        ranked = _rank(catalog, index, query, k, strict)
+        if len(ranked) < k and (strict.gender, strict.brand) != (flt.gender, flt.brand):
+            loose = hard_filter(intent, flt, gender_and_brand=False)
+            loose.exclude_products = [*loose.exclude_products, *(r.card.product_id for r in ranked)]
+            ranked += _rank(catalog, index, query, k - len(ranked), loose)
+    except BaseException:
+        if keywords is not None:
+            keywords.cancel()  # a look-up still queued (a busy server) is dropped with the request
+        raise
     return ranked
 
 
@@ -113,7 +119,7 @@ def hybrid_rank(
 class _Query:
     intent: Intent
     vectors: np.ndarray | None
-    keywords: Future[list[KeywordHit]] | None  # the words' hits at the first pass's pool (the second's is smaller)
+    keywords: Future[list[KeywordHit]] | None  # the words' hits at the first pass's pool (the second's is no larger)
     fusion: Fusion
 
 
@@ -128,13 +134,22 @@ def _keyword_hits(catalog: CatalogStore, intent: Intent, pool: int, available: b
     the FTS engine release the GIL. Gender and brand filter after fusion, so both passes share one look-up."""
     global _workers
     words = keyword_words(intent)
-    done: Future[list[KeywordHit]] = Future()
-    if not words:
-        done.set_result([])
+    if not words or isinstance(catalog.engine.pool, SingletonThreadPool):
+        # an in-memory SQLite catalog is one connection per thread: a worker would see an empty database
+        done: Future[list[KeywordHit]] = Future()
+        done.set_result(keyword_search(catalog, words, limit=pool, available_only=available) if words else [])
         return done
     with _workers_made:
         _workers = _workers or ThreadPoolExecutor(_KEYWORD_WORKERS, thread_name_prefix="sveta-keywords")
     return _workers.submit(keyword_search, catalog, words, limit=pool, available_only=available)
+
+
+def _forget_workers() -> None:
+    global _workers
+    _workers = None  # a forked child has the pool's object but none of its threads
+
+
+os.register_at_fork(after_in_child=_forget_workers)
 
 
 def _rank(catalog: CatalogStore, index: VectorIndex, query: _Query, k: int, flt: Filter) -> list[Ranked]:
