@@ -335,10 +335,9 @@ def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     return time.perf_counter() - t, out
 
 
-def _keyword_hits_in_turn(catalog: CatalogStore, intent: Any, pool: int, available: bool) -> Future[Any]:
+def _keyword_hits_in_turn(catalog: CatalogStore, words: tuple[str, ...], pool: int, available: bool) -> Future[Any]:
     done: Future[Any] = Future()
-    words = hybrid.keyword_words(intent)
-    done.set_result(hybrid.keyword_search(catalog, words, limit=pool, available_only=available) if words else [])
+    done.set_result(hybrid.keyword_search(catalog, list(words), limit=pool, available_only=available) if words else [])
     return done
 
 

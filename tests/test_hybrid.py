@@ -154,16 +154,17 @@ def test_the_keyword_index_is_read_while_the_text_is_embedded(
 
     from sveta.catalog.keyword_search import KeywordHit
     from sveta.engines import hybrid
-    from sveta.vocab.query import Intent
 
     words = "navy blue formal shirts for men"  # k above the men's products: the second pass, without gender, runs
     intent, k = searcher.understand(words), 300
     made = searcher.embedder.embed_texts([words])[:1]  # type: ignore[attr-defined]
     real_hits, real_search = hybrid._keyword_hits, hybrid.keyword_search
 
-    def in_turn_hits(catalog: CatalogStore, intent: Intent, pool: int, available: bool) -> Future[list[KeywordHit]]:
+    def in_turn_hits(
+        catalog: CatalogStore, words: tuple[str, ...], pool: int, available: bool
+    ) -> Future[list[KeywordHit]]:
         done: Future[list[KeywordHit]] = Future()
-        done.set_result(real_search(catalog, hybrid.keyword_words(intent), limit=pool, available_only=available))
+        done.set_result(real_search(catalog, list(words), limit=pool, available_only=available))
         return done
 
     with monkeypatch.context() as patch:
@@ -199,5 +200,5 @@ def test_an_in_memory_catalog_is_looked_up_in_the_calling_thread() -> None:
 
     catalog = open_catalog("sqlite://")
     _ingest(catalog, [_product("1")])
-    looked_up = hybrid._keyword_hits(catalog, parse_query("navy shirt"), 10, False)
+    looked_up = hybrid._keyword_hits(catalog, tuple(hybrid.keyword_words(parse_query("navy shirt"))), 10, False)
     assert looked_up.done() and [h.product_id for h in looked_up.result()] == [1]

@@ -100,9 +100,10 @@ def hybrid_rank(
     """
     flt = flt or Filter()
     strict = hard_filter(intent, flt)
-    keywords = _keyword_hits(catalog, intent, max(fusion.pool, 3 * k), bool(strict.available)) if use_keywords else None
+    words = tuple(keyword_words(intent)) if use_keywords else ()
+    keywords = _keyword_hits(catalog, words, max(fusion.pool, 3 * k), bool(strict.available)) if use_keywords else None
     try:
-        query = _Query(intent, vectors() if callable(vectors) else vectors, keywords, fusion)
+        query = _Query(intent, vectors() if callable(vectors) else vectors, words, keywords, fusion)
         ranked = _rank(catalog, index, query, k, strict)
         if len(ranked) < k and (strict.gender, strict.brand) != (flt.gender, flt.brand):
             loose = hard_filter(intent, flt, gender_and_brand=False)
@@ -119,6 +120,7 @@ def hybrid_rank(
 class _Query:
     intent: Intent
     vectors: np.ndarray | None
+    words: tuple[str, ...]  # what the keyword index is asked (keyword_words)
     keywords: Future[list[KeywordHit]] | None  # the words' hits at the first pass's pool (the second's is no larger)
     fusion: Fusion
 
@@ -128,20 +130,21 @@ _workers: ThreadPoolExecutor | None = None
 _workers_made = threading.Lock()
 
 
-def _keyword_hits(catalog: CatalogStore, intent: Intent, pool: int, available: bool) -> Future[list[KeywordHit]]:
+def _keyword_hits(
+    catalog: CatalogStore, words: tuple[str, ...], pool: int, available: bool
+) -> Future[list[KeywordHit]]:
     """The words' keyword hits, read in a worker thread while the caller embeds the text and searches the vectors:
     on 2 cores at a million products the look-up (~17 ms) and the text model (~10 ms) overlap. The database and
     the FTS engine release the GIL. Gender and brand filter after fusion, so both passes share one look-up."""
     global _workers
-    words = keyword_words(intent)
     if not words or isinstance(catalog.engine.pool, SingletonThreadPool):
         # an in-memory SQLite catalog is one connection per thread: a worker would see an empty database
         done: Future[list[KeywordHit]] = Future()
-        done.set_result(keyword_search(catalog, words, limit=pool, available_only=available) if words else [])
+        done.set_result(keyword_search(catalog, list(words), limit=pool, available_only=available) if words else [])
         return done
     with _workers_made:
         _workers = _workers or ThreadPoolExecutor(_KEYWORD_WORKERS, thread_name_prefix="sveta-keywords")
-    return _workers.submit(keyword_search, catalog, words, limit=pool, available_only=available)
+    return _workers.submit(keyword_search, catalog, list(words), limit=pool, available_only=available)
 
 
 def _forget_workers() -> None:
@@ -159,10 +162,9 @@ def _rank(catalog: CatalogStore, index: VectorIndex, query: _Query, k: int, flt:
     if query.vectors is not None:
         _vector_candidates(index, intent, query.vectors, pool, flt, candidates)
     if query.keywords is not None:
-        words = tuple(keyword_words(intent))
         for rank, hit in enumerate(query.keywords.result()[:pool]):
             out = candidates.setdefault(hit.product_id, _Candidate())
-            out.keyword_rank, out.keyword_terms = rank, words
+            out.keyword_rank, out.keyword_terms = rank, query.words
     cards = product_cards(catalog, list(candidates), photos=False)  # the results' photos: _with_photos
     attributes = product_attributes(catalog, list(cards), {*wanted(intent), *intent.excluded})
     cuts = _price_cuts([c.price for c in cards.values()]) if intent.price_band else None
