@@ -54,14 +54,17 @@ class ProductPage:
 def list_products(catalog: CatalogStore, query: ProductQuery, limit: int = 50, offset: int = 0) -> ProductPage:
     """Products matching ``query`` in catalog order, one page of cards, and how many match in all (counted up to
     ``TOTAL_CAP`` or the end of the page, whichever is further; ``total_capped`` says the count stopped there)."""
-    ids_query = _where(select(Product.id), query)
     cap = max(TOTAL_CAP, offset + limit)
     with catalog.session() as s:
-        counted = select(func.count()).select_from(ids_query.limit(cap + 1).subquery())
-        total = int(s.scalar(counted) or 0)
+        total = int(s.scalar(_count_statement(query, cap)) or 0)
         ids = _page_ids(s, query, limit, offset)
     cards = product_cards(catalog, ids)
     return ProductPage(min(total, cap), limit, offset, [cards[i] for i in ids if i in cards], total > cap)
+
+
+def _count_statement(query: ProductQuery, cap: int) -> Select[Any]:
+    """How many products match, counted up to ``cap`` + 1 (from the page index alone: migration 0007)."""
+    return select(func.count()).select_from(_where(select(Product.id), query).limit(cap + 1).subquery())
 
 
 def _page_ids(s: Session, query: ProductQuery, limit: int, offset: int) -> list[int]:

@@ -87,6 +87,9 @@ class Product(Base):
         Index(
             "ix_products_category_gender_page",
             *(text("lower(category)"), text("lower(gender)"), "id", "available", "price_min"),
+            # migration 0007: PostgreSQL counts a page's matches from the index alone only when the columns
+            # inside its lower(...) are in it too (its planner does not see that lower(category) is enough)
+            postgresql_include=["category", "gender"],
         ),
         Index("ix_products_lower_colour", text("lower(colour)")),
         Index("ix_products_lower_brand", text("lower(brand)")),
