@@ -62,7 +62,10 @@ def metas(n: int, images_per_product: int = 3, seed: int = 0) -> list[ItemMeta]:
 
 def matches(m: ItemMeta, flt: Filter) -> bool:
     return (
-        all(not getattr(flt, f) or getattr(m, f) in getattr(flt, f) for f in ("category", "gender", "brand"))
+        all(
+            not getattr(flt, f) or getattr(m, f) in getattr(flt, f)
+            for f in ("category", "gender", "colour", "brand", "source")
+        )
         and (flt.price_min is None or (m.price is not None and m.price >= flt.price_min))
         and (flt.price_max is None or (m.price is not None and m.price <= flt.price_max))
         and (flt.available is None or m.available == flt.available)
@@ -353,6 +356,38 @@ def test_exact_scan_of_category_runs_after_the_layout(settings: Settings, tmp_pa
         for q in vectors[:5]:
             hits = index.search(q, 10, flt, distinct_products=False)[0]
             assert [h.id for h in hits] == brute_force(vectors, meta, q, flt, 10)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_a_category_and_colour_filter_is_a_few_runs_after_the_layout(
+    settings: Settings, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sveta.index import faiss_files, meta
+
+    def by_category_and_gender(cols: meta.Columns) -> np.ndarray:  # layout 1, before colour was a key
+        rows = np.flatnonzero(cols.alive)
+        keys = (cols.ids[rows], cols.product[rows], cols.codes["gender"][rows], cols.codes["category"][rows])
+        return rows[np.lexsort(keys)]
+
+    flt = Filter(category=["coats"], colour=["colour1", "colour2"])
+    with monkeypatch.context() as old:
+        old.setattr(meta.Columns, "layout_order", by_category_and_gender)
+        old.setattr(faiss_files, "LAYOUT", 1)
+        index, vectors = make(settings, tmp_path / "ix", 3000, index_kind=kind)
+        index.save()
+    runs = faiss_index._runs(index._live.cols.mask(flt))
+    assert runs is None or len(runs) > 4  # the two colours are scattered through both genders' coats
+    index = open_faiss_index(tmp_path / "ix", embedder="test-emb", dim=DIM, settings=settings)
+    assert index._live.sorted_rows == 0  # laid out by another order: unsorted, laid out again at the next save
+    index.upsert(np.array([1000]), vectors[:1], metas(3000)[:1])  # a change: the save lays the rows out
+    index.save()
+    runs = faiss_index._runs(index._live.cols.mask(flt))
+    assert runs is not None and len(runs) <= 4, runs  # coats x (women, men) x (colour1, colour2)
+    reopened = open_faiss_index(tmp_path / "ix", embedder="test-emb", dim=DIM, settings=settings)
+    assert reopened._live.sorted_rows == 3000
+    for q in vectors[:5]:
+        hits = reopened.search(q, 10, flt, distinct_products=False)[0]
+        assert [h.id for h in hits] == brute_force(vectors, metas(3000), q, flt, 10)
 
 
 def _real_vectors(myntra: Path, settings: Settings, n: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from sveta._optional import require
 from sveta.atomic import npz_into
 from sveta.errors import ConfigError
 from sveta.index.base import IndexConfig
-from sveta.index.meta import Columns
+from sveta.index.meta import LAYOUT, Columns
 from sveta.index.versions import CONFIG, CURRENT, HINT, read_current
 
 FORMAT = 1
@@ -56,6 +56,7 @@ def _linked(source: Path, target: Path) -> bool:
 
 def _params(live: Live, config: IndexConfig, folder: Path) -> dict[str, Any]:
     params: dict[str, Any] = {"format": FORMAT, "rows": len(live.cols), "sorted_rows": live.sorted_rows}
+    params["layout"] = LAYOUT
     if config.kind == "hnsw":
         params |= {"m": live.index.hnsw.nb_neighbors(1), "ef_construction": live.index.hnsw.efConstruction}
     params["files"] = {name: (folder / name).stat().st_size for name in (INDEX, META)}
@@ -99,7 +100,9 @@ def _read_version(path: Path, version: str, expect: tuple[str, int, str]) -> tup
         raise
     except Exception as exc:  # whatever a damaged file makes faiss, zipfile or numpy raise
         raise ConfigError(f"the index at {folder} is damaged: {exc}", HINT) from exc
-    return config, Live(index, cols, version, int(config.params.get("sorted_rows", 0)))
+    # rows laid out in an older order count as unsorted: the next save lays them out again
+    in_layout = config.params.get("layout", 1) == LAYOUT
+    return config, Live(index, cols, version, int(config.params.get("sorted_rows", 0)) if in_layout else 0)
 
 
 def _check_consistent(faiss: Any, config: IndexConfig, index: Any, cols: Columns) -> None:
