@@ -181,8 +181,7 @@ class Columns:
     def layout_order(self) -> np.ndarray:
         """Live rows sorted by category, gender, colour, product: the common filters select contiguous memory."""
         rows = np.flatnonzero(self.alive)
-        codes = self.codes
-        keys = (self.ids[rows], self.product[rows], *(codes[f][rows] for f in ("colour", "gender", "category")))
+        keys = [self.ids[rows], self.product[rows], *(self.codes[f][rows] for f in ("colour", "gender", "category"))]
         return rows[np.lexsort(keys)]
 
     def take(self, rows: np.ndarray) -> Columns:
