@@ -181,7 +181,8 @@ class Columns:
     def layout_order(self) -> np.ndarray:
         """Live rows sorted by category, gender, colour, product: the common filters select contiguous memory."""
         rows = np.flatnonzero(self.alive)
-        keys = [self.ids[rows], self.product[rows], *(self.codes[f][rows] for f in ("colour", "gender", "category"))]
+        keys: list[np.ndarray] = [self.ids[rows], self.product[rows]]
+        keys += [self.codes[f][rows] for f in ("colour", "gender", "category")]  # the last key sorts first
         return rows[np.lexsort(keys)]
 
     def take(self, rows: np.ndarray) -> Columns:
