@@ -359,35 +359,43 @@ def test_exact_scan_of_category_runs_after_the_layout(settings: Settings, tmp_pa
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
-def test_a_category_and_colour_filter_is_a_few_runs_after_the_layout(
+def test_an_index_laid_out_by_an_older_version_is_laid_out_again_at_its_next_save(
     settings: Settings, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sveta.index import faiss_files, meta
+    from sveta.index import meta
 
     def by_category_and_gender(cols: meta.Columns) -> np.ndarray:  # layout 1, before colour was a key
         rows = np.flatnonzero(cols.alive)
         keys = (cols.ids[rows], cols.product[rows], cols.codes["gender"][rows], cols.codes["category"][rows])
         return rows[np.lexsort(keys)]
 
-    flt = Filter(category=["coats"], colour=["colour1", "colour2"])
+    flt, settings = (
+        Filter(category=["coats"], colour=["colour1", "colour2"]),
+        settings.model_copy(update={"index_kind": kind}),
+    )
     with monkeypatch.context() as old:
         old.setattr(meta.Columns, "layout_order", by_category_and_gender)
-        old.setattr(faiss_files, "LAYOUT", 1)
-        index, vectors = make(settings, tmp_path / "ix", 3000, index_kind=kind)
+        index, vectors = make(settings, tmp_path / "ix", 3000)
         index.save()
+    saved = tmp_path / "ix" / str(versions.read_current(tmp_path / "ix")) / "config.json"
+    config = json.loads(saved.read_text())
+    del config["params"]["layout"]  # as an older sveta wrote it
+    saved.write_text(json.dumps(config))
     runs = faiss_index._runs(index._live.cols.mask(flt))
     assert runs is None or len(runs) > 4  # the two colours are scattered through both genders' coats
     index = open_faiss_index(tmp_path / "ix", embedder="test-emb", dim=DIM, settings=settings)
-    assert index._live.sorted_rows == 0  # laid out by another order: unsorted, laid out again at the next save
-    index.upsert(np.array([1000]), vectors[:1], metas(3000)[:1])  # a change: the save lays the rows out
-    index.save()
+    assert index._live.sorted_rows == 0 and index.config.kind == kind
+    index.save()  # nothing changed, but the rows are laid out in another order
     runs = faiss_index._runs(index._live.cols.mask(flt))
     assert runs is not None and len(runs) <= 4, runs  # coats x (women, men) x (colour1, colour2)
     reopened = open_faiss_index(tmp_path / "ix", embedder="test-emb", dim=DIM, settings=settings)
-    assert reopened._live.sorted_rows == 3000
+    assert reopened._live.sorted_rows == 3000 and reopened.config.kind == kind
     for q in vectors[:5]:
         hits = reopened.search(q, 10, flt, distinct_products=False)[0]
         assert [h.id for h in hits] == brute_force(vectors, metas(3000), q, flt, 10)
+    before = versions.read_current(tmp_path / "ix")
+    reopened.save()  # laid out in the current order and unchanged: nothing to write
+    assert versions.read_current(tmp_path / "ix") == before
 
 
 def _real_vectors(myntra: Path, settings: Settings, n: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
 from sveta.catalog import migrate
 from sveta.catalog.attributes import StoredAttribute, replace_image_attributes
@@ -276,8 +276,6 @@ def test_with_the_keyword_index_off_writes_leave_it_alone(myntra: Path, tmp_path
 
 
 def test_postgresql_plans_each_keyword_query_for_its_words(myntra: Path, tmp_path: Path, postgres_url: str) -> None:
-    from sqlalchemy import event
-
     reset_postgres(postgres_url)
     catalog = open_catalog(postgres_url)
     _ingest(catalog, _styles(myntra, tmp_path), myntra)
@@ -295,6 +293,8 @@ def test_postgresql_plans_each_keyword_query_for_its_words(myntra: Path, tmp_pat
         plans = "SELECT sum(generic_plans), sum(custom_plans) FROM pg_prepared_statements"
         plans += " WHERE strpos(statement, '@@') > 0"  # the keyword statements
         generic_plans, custom_plans = conn.exec_driver_sql(plans).one()
+        after = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("plan_cache_mode", "synchronize_seqscans")]
     catalog.engine.dispose()
     # a generic plan computes the tsquery for each row it filters (10x slower at a million products)
     assert generic_plans == 0 and custom_plans > 0, (generic_plans, custom_plans)
+    assert after == ["force_generic_plan", "on"]  # the search's settings ended with its transaction

@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 from sveta.catalog import browse
 from sveta.catalog.models import Product
 from sveta.catalog.store import CatalogStore, open_catalog
+from tests.conftest import reset_postgres
 from tests.test_catalog_store import _ingest, _product
 
 
@@ -51,8 +52,6 @@ def test_a_category_and_gender_page_reads_the_page_index_in_order_on_sqlite(tmp_
 
 
 def test_a_page_total_is_counted_from_the_page_index_alone_on_postgresql(postgres_url: str) -> None:
-    from tests.conftest import reset_postgres
-
     reset_postgres(postgres_url)
     store = open_catalog(postgres_url)
     _ingest(store, [_product(str(i), price=str(5 + i % 40)) for i in range(300)])

@@ -55,8 +55,8 @@ def _linked(source: Path, target: Path) -> bool:
 
 
 def _params(live: Live, config: IndexConfig, folder: Path) -> dict[str, Any]:
-    params: dict[str, Any] = {"format": FORMAT, "rows": len(live.cols), "sorted_rows": live.sorted_rows}
-    params["layout"] = LAYOUT
+    params: dict[str, Any] = {"format": FORMAT, "layout": LAYOUT, "rows": len(live.cols)}
+    params["sorted_rows"] = live.sorted_rows
     if config.kind == "hnsw":
         params |= {"m": live.index.hnsw.nb_neighbors(1), "ef_construction": live.index.hnsw.efConstruction}
     params["files"] = {name: (folder / name).stat().st_size for name in (INDEX, META)}

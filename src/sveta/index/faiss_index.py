@@ -18,7 +18,7 @@ from sveta.errors import ConfigError
 from sveta.index.base import Filter, Hit, IndexConfig, ItemMeta, unit_vectors
 from sveta.index.base import as_ids as _as_ids
 from sveta.index.faiss_files import FILES, Live, read_live, write_live
-from sveta.index.meta import Columns
+from sveta.index.meta import LAYOUT, Columns
 from sveta.index.versions import CURRENT, DISCARDED, HINT, has_versions, read_current, save_version
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ class FaissIndex:
         return "hnsw" if len(self) > threshold else "flat"
 
     def _reorganise(self) -> None:
-        """Compact dead rows, switch kind, or sort rows by category when enough has changed."""
+        """Compact dead rows, switch kind, or lay rows out again when enough has changed (or the layout did)."""
         live, kind = self._live, self._target_kind()
         rows = len(live.cols)
         dead, unsorted = rows - live.cols.live, rows - live.sorted_rows
@@ -310,7 +310,7 @@ class FaissIndex:
         log.info("rebuilt the %s index of %d vectors in %.1f s", kind, len(rows), time.monotonic() - started)
 
     def _permute_to_layout(self) -> None:
-        """Rows sorted by category, gender, product: the common filters then scan contiguous memory."""
+        """Rows in layout order (category, gender, colour, product): the common filters scan contiguous memory."""
         live = self._live
         order = np.concatenate([live.cols.layout_order(), np.flatnonzero(~live.cols.alive)])  # dead last
         if len(order):
@@ -327,7 +327,8 @@ class FaissIndex:
         live version's vector file instead of writing it again: gigabytes at scale, for a 1% reprice.
         """
         with self._lock:
-            if not self._dirty and self._live.version and self._target_kind() == self.config.kind:
+            laid_out = self.config.params.get("layout", 1) == LAYOUT  # else an older sveta's order: lay out again
+            if not self._dirty and self._live.version and self._target_kind() == self.config.kind and laid_out:
                 return  # nothing to write: saving is gigabytes at scale
             self._reorganise()
             live = self._live

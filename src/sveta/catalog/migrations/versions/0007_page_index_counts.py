@@ -19,15 +19,18 @@ depends_on = None
 # the count read the heap block of every counted row, 21.6 of a 28.2 ms page at 100k products and most of a 141 ms
 # p99 page at a million. With category and gender INCLUDEd the count reads the index alone (the visibility map
 # that autovacuum keeps says which blocks need no look). SQLite plans the count from the index as it is.
-NAME = "ix_products_category_gender_page"
+# The new index is built under another name first: CREATE INDEX blocks writes only, while DROP INDEX blocks reads
+# too until the migration commits, so reads wait for the drop and the rename, not for the build (3.7 s at 1M).
+NAME, BUILDING = "ix_products_category_gender_page", "ix_products_category_gender_page_0007"
 DDL = "CREATE INDEX {name} ON products (lower(category), lower(gender), id, available, price_min){include}"
 
 
 def _recreate(include: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute(DDL.format(name=BUILDING, include=include))
     op.execute(f"DROP INDEX {NAME}")
-    op.execute(DDL.format(name=NAME, include=include))
+    op.execute(f"ALTER INDEX {BUILDING} RENAME TO {NAME}")
 
 
 def upgrade() -> None:
