@@ -101,8 +101,13 @@ def _read_version(path: Path, version: str, expect: tuple[str, int, str]) -> tup
     except Exception as exc:  # whatever a damaged file makes faiss, zipfile or numpy raise
         raise ConfigError(f"the index at {folder} is damaged: {exc}", HINT) from exc
     # rows laid out in an older order count as unsorted: the next save lays them out again
-    in_layout = config.params.get("layout", 1) == LAYOUT
-    return config, Live(index, cols, version, int(config.params.get("sorted_rows", 0)) if in_layout else 0)
+    sorted_rows = int(config.params.get("sorted_rows", 0)) if laid_out(config) else 0
+    return config, Live(index, cols, version, sorted_rows)
+
+
+def laid_out(config: IndexConfig) -> bool:
+    """Whether the saved rows are in the current layout order (an index without the key predates layout 2)."""
+    return bool(config.params.get("layout", 1) == LAYOUT)
 
 
 def _check_consistent(faiss: Any, config: IndexConfig, index: Any, cols: Columns) -> None:

@@ -17,8 +17,8 @@ from sveta._optional import require
 from sveta.errors import ConfigError
 from sveta.index.base import Filter, Hit, IndexConfig, ItemMeta, unit_vectors
 from sveta.index.base import as_ids as _as_ids
-from sveta.index.faiss_files import FILES, Live, read_live, write_live
-from sveta.index.meta import LAYOUT, Columns
+from sveta.index.faiss_files import FILES, Live, laid_out, read_live, write_live
+from sveta.index.meta import Columns
 from sveta.index.versions import CURRENT, DISCARDED, HINT, has_versions, read_current, save_version
 
 if TYPE_CHECKING:
@@ -327,8 +327,8 @@ class FaissIndex:
         live version's vector file instead of writing it again: gigabytes at scale, for a 1% reprice.
         """
         with self._lock:
-            laid_out = self.config.params.get("layout", 1) == LAYOUT  # else an older sveta's order: lay out again
-            if not self._dirty and self._live.version and self._target_kind() == self.config.kind and laid_out:
+            current = laid_out(self.config)  # else an older sveta's order: lay the rows out again
+            if not self._dirty and self._live.version and self._target_kind() == self.config.kind and current:
                 return  # nothing to write: saving is gigabytes at scale
             self._reorganise()
             live = self._live
