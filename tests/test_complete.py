@@ -174,6 +174,38 @@ def test_scoring_only_the_completing_slots_gives_their_scores_unchanged(complete
     assert np.allclose(a.vectors.dot(rows, v), (a.vectors @ v)[rows], atol=1e-6)
 
 
+@pytest.mark.parametrize("share", [1.0, 0.5, 0.15])
+def test_style_dot_products_over_many_rows_read_runs_in_place_with_the_same_numbers(
+    completer: Completer, monkeypatch: pytest.MonkeyPatch, share: float
+) -> None:
+    """Runs of stored rows are multiplied in place, short ones gathered: the same numbers as the whole product."""
+    from sveta.outfits import style_vectors as sv
+
+    monkeypatch.setattr(sv, "SPAN_FROM", 1)
+    monkeypatch.setattr(sv, "MIN_SPAN", 4)
+    monkeypatch.setattr(sv, "MAX_GAP", 1)
+    a = completer.arrays
+    usable = np.flatnonzero(a.has_vector)
+    rows = np.random.default_rng(1).choice(usable, int(share * len(usable)), replace=False)
+    marked = np.zeros(a.vectors.shape[0], bool)
+    marked[a.vectors._rows[rows]] = True
+    starts, stops = sv._spans(marked)
+    assert (stops - starts >= 4).any() and (share == 1.0 or (stops - starts < 4).any())  # both kinds, but all
+    v = a.vectors[rows[0]]
+    assert np.allclose(a.vectors.dot(rows, v), (a.vectors @ v)[rows], atol=1e-6)
+
+
+def test_runs_of_marked_rows_join_across_small_gaps() -> None:
+    from sveta.outfits.style_vectors import MAX_GAP, _rows_in, _spans
+
+    marked = np.zeros(50, bool)
+    marked[[0, 1, 2, 3 + MAX_GAP, 30, 31, 49]] = True  # a gap of MAX_GAP joins; a wider one splits
+    starts, stops = _spans(marked)
+    assert starts.tolist() == [0, 30, 49] and stops.tolist() == [4 + MAX_GAP, 32, 50]
+    assert _rows_in(starts, stops).tolist() == [*range(0, 4 + MAX_GAP), 30, 31, 49]
+    assert [x.tolist() for x in _spans(np.zeros(5, bool))] == [[], []]
+
+
 def test_style_vectors_are_the_index_own_rows_not_a_copy(
     completer: Completer, built: tuple[Settings, CatalogStore]
 ) -> None:

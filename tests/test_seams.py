@@ -108,7 +108,9 @@ def test_photo_counts_and_outfit_rows(catalog: CatalogStore) -> None:
     image_id = catalog.images_to_fetch()[0][0]
     catalog.mark_image_broken(image_id, "gone")
     assert photo_counts(catalog) == {"pending": 1, "broken": 1} and uncached_count(catalog) == 2
-    products, rows = outfit_rows(catalog, ["occasion", "pattern"])
+    with outfit_rows(catalog, ["occasion", "pattern"], batch=1) as read:
+        products = [p for part in read.products for p in part]
+        rows = [r for part in read.attributes for r in part]
     assert [p.id for p in products] == sorted(p.id for p in products) and len(products) == 2
     seller = {(r.name, r.value) for r in rows if r.origin == "seller"}
     assert seller == {("occasion", "Casual"), ("pattern", "Striped")}

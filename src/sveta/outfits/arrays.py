@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from sveta.catalog.outfit_rows import ProductRow, outfit_rows
+from sveta.catalog.outfit_rows import AttributeRow, ProductRow, outfit_rows
 from sveta.catalog.store import CatalogStore
 from sveta.index.base import VectorIndex
 from sveta.outfits.style_vectors import StyleVectors
@@ -91,43 +91,33 @@ class CatalogArrays:
     """One row per catalogued product: codes, colours, prices and style vectors as numpy columns.
 
     Built once per index version, outside any lock a request waits on; what it keeps is numpy only (the style
-    vectors are rows of the index's own, see StyleVectors), about 60 bytes a product.
+    vectors are rows of the index's own, see StyleVectors), about 60 bytes a product. The rows are read a batch at
+    a time, so building it needs little more memory than it keeps.
     """
 
     def __init__(self, catalog: CatalogStore, index: VectorIndex | None) -> None:
         rules = outfit_rules()
-        products, attrs = _read_catalog(catalog)
-        ids, categories, genders, colours, prices, available = zip(*products, strict=True) if products else [()] * 6
-        self.product_ids = np.array(ids, np.int64)
-        self.row_of = RowMap(self.product_ids)
         self.slots = _Codes()
         for slot in rules.completes:
             self.slots.code(slot)
         self.categories, self.genders, self.occasions, self.seasons = _Codes(), _Codes(), _Codes(), _Codes()
         for value in (*ADULT_GENDERS, *KID_GENDERS):
             self.genders.code(value)
-        self.category = self.categories.column(categories, np.int32)
+        self.colour_codes = _Codes()
+        codes = _Coders(self.categories, self.genders, self.colour_codes, self.occasions, self.seasons)
+        read = _read_catalog(catalog, codes, {q.casefold() for q in rules.quiet_patterns})
+        self.product_ids, self.category, self.gender, self.colour = read.ids, read.category, read.gender, read.colour
+        self.price, self.available, self.occasion, self.season = read.price, read.available, read.occasion, read.season
+        self.row_of = RowMap(self.product_ids)
         slot_of = np.array([self.slots.get(rules.slot(c or None)) for c in self.categories.values], np.int16)
         self.slot = slot_of[self.category]
-        self.gender = self.genders.column(genders, np.int16)
-        image_colour = attrs["colour"]
-        self.colour_codes = _Codes()
-        self.colour = self.colour_codes.column(
-            [c or image_colour.get(pid) for pid, c in zip(ids, colours, strict=True)], np.int32
-        )
         self.colour_names = Labels(self.colour_codes, self.colour)
         hue, neutral, known = ch.colour_columns(self.colour_codes.values, rules.neutral_colours)
         self.hue, self.neutral, self.colour_known = hue[self.colour], neutral[self.colour], known[self.colour]
-        self.price = np.array([np.nan if p is None else p for p in prices], np.float64)
-        self.available = np.array(available, bool)
-        self.occasion = self.occasions.column([attrs["occasion"].get(pid) for pid in ids], np.int16)
-        self.season = self.seasons.column([attrs["season"].get(pid) for pid in ids], np.int16)
-        kids, kid_genders = attrs["kids"], set(KID_GENDERS)
-        self.kid = np.array([g in kid_genders or pid in kids for pid, g in zip(ids, genders, strict=True)], bool)
-        quiet = {q.casefold() for q in rules.quiet_patterns}
-        patterns = attrs["patterns"]
+        kid_genders = np.array([g in KID_GENDERS for g in self.genders.values], bool)
+        self.kid = kid_genders[self.gender] | read.kid
         loud_colour = np.array([(c or "").casefold() == "multi" for c in self.colour_codes.values], bool)
-        self.loud = loud_colour[self.colour] | np.array([_loud(patterns.get(pid), quiet) for pid in ids], bool)
+        self.loud = loud_colour[self.colour] | read.loud_pattern
         self.occasion_match = _pair_matrix(self.occasions.values, rules.occasions)
         self.season_match = _pair_matrix(self.seasons.values, rules.seasons)
         self.vectors = StyleVectors(index, self.product_ids)
@@ -137,34 +127,122 @@ class CatalogArrays:
         return len(self.product_ids)
 
 
-def _loud(patterns: set[str] | None, quiet: set[str]) -> bool:
-    return bool(patterns) and any(p.casefold() not in quiet for p in patterns or ())
+class _Coders(NamedTuple):
+    category: _Codes
+    gender: _Codes
+    colour: _Codes
+    occasion: _Codes
+    season: _Codes
 
 
-def _read_catalog(catalog: CatalogStore) -> tuple[list[ProductRow], dict[str, Any]]:
-    """Products' scorer columns, and per product its best-origin occasion / season, patterns, image colour, kids."""
-    products, rows = outfit_rows(catalog, ["occasion", "season", "pattern", "colour", "age_group"])
-    best: dict[str, dict[int, tuple[int, str]]] = defaultdict(dict)
-    patterns: dict[int, dict[int, set[str]]] = defaultdict(dict)
-    colour: dict[int, str] = {}
-    kids: set[int] = set()
-    for pid, name, value, origin in rows:
-        if name == "age_group":
-            kids.update([pid] if value == "Kids" else [])
-        elif name == "colour":
-            if origin == "image":  # the photo-predicted colour, when the product has none of its own
-                colour[pid] = value
-        elif name == "pattern":
-            if origin in ORIGINS["pattern"]:
-                patterns[pid].setdefault(ORIGINS["pattern"].index(origin), set()).add(value)
-        elif origin in ORIGINS[name]:
-            rank = ORIGINS[name].index(origin)
-            if pid not in best[name] or rank < best[name][pid][0]:
-                best[name][pid] = (rank, value)
-    return products, {
-        "occasion": {pid: v for pid, (_, v) in best["occasion"].items()},
-        "season": {pid: v for pid, (_, v) in best["season"].items()},
-        "patterns": {pid: by_rank[min(by_rank)] for pid, by_rank in patterns.items()},
-        "colour": colour,
-        "kids": kids,
-    }
+@dataclass(frozen=True, slots=True)
+class _Read:
+    ids: np.ndarray
+    category: np.ndarray
+    gender: np.ndarray
+    colour: np.ndarray  # the seller's colour, else the photo's
+    price: np.ndarray
+    available: np.ndarray
+    occasion: np.ndarray
+    season: np.ndarray
+    kid: np.ndarray  # an attribute says Kids (a kid's gender is read from the gender column)
+    loud_pattern: np.ndarray
+
+
+_RANKS = {name: {origin: rank for rank, origin in enumerate(origins)} for name, origins in ORIGINS.items()}
+
+
+def _read_catalog(catalog: CatalogStore, codes: _Coders, quiet: set[str]) -> _Read:
+    """Products' scorer columns, and per product its best-origin occasion / season, whether its patterns (those of
+    their best origin) are loud, its photo's colour, and whether an attribute says Kids."""
+    with outfit_rows(catalog, ["occasion", "season", "pattern", "colour", "age_group"]) as rows:
+        products = _ProductColumns(codes)
+        for part in rows.products:
+            products.add(part)
+        ids = np.array(products.ids, np.int64)
+        attributes = _AttributeColumns(len(ids), quiet)
+        for batch in rows.attributes:
+            attributes.add(batch, _rows_of(ids, [r.product_id for r in batch]))
+    colour = np.array(products.colour, np.int32)
+    for row in np.flatnonzero(colour == 0).tolist():  # no colour of its own: the photo's, when it has one
+        colour[row] = codes.colour.code(attributes.image_colour[row])
+    return _Read(
+        ids=ids,
+        category=np.array(products.category, np.int32),
+        gender=np.array(products.gender, np.int16),
+        colour=colour,
+        price=np.array(products.price, np.float64),
+        available=np.array(products.available, bool),
+        occasion=codes.occasion.column(attributes.value["occasion"], np.int16),
+        season=codes.season.column(attributes.value["season"], np.int16),
+        kid=np.array(attributes.kid, bool),
+        loud_pattern=np.array(attributes.loud, bool),
+    )
+
+
+def _rows_of(ids: np.ndarray, product_ids: list[int]) -> list[int]:
+    """The row of each product id in the sorted ``ids`` (-1 where it is not there)."""
+    wanted = np.array(product_ids, np.int64)
+    pos = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
+    found = ids[pos] == wanted if len(ids) else np.zeros(len(wanted), bool)
+    return np.where(found, pos, -1).tolist()
+
+
+class _ProductColumns:
+    """The products' columns as plain lists of codes (small ints are shared objects), a batch at a time."""
+
+    def __init__(self, codes: _Coders) -> None:
+        self.codes = codes
+        self.ids: list[int] = []
+        self.category: list[int] = []
+        self.gender: list[int] = []
+        self.colour: list[int] = []  # 0: none of its own
+        self.price: list[float] = []
+        self.available: list[bool] = []
+
+    def add(self, part: list[ProductRow]) -> None:
+        c = self.codes
+        self.ids += [p.id for p in part]
+        self.category += [c.category.code(p.category) for p in part]
+        self.gender += [c.gender.code(p.gender) for p in part]
+        self.colour += [c.colour.code(p.colour) for p in part]
+        self.price += [np.nan if p.price_min is None else float(p.price_min) for p in part]
+        self.available += [bool(p.available) for p in part]
+
+
+class _AttributeColumns:
+    """Per product row: the best-origin occasion and season (the first read among equals), whether the patterns of
+    their best origin are loud, the photo's colour (the last read), and whether an attribute says Kids."""
+
+    def __init__(self, n: int, quiet: set[str]) -> None:
+        self.quiet = quiet
+        self.rank = {name: [len(origins)] * n for name, origins in ORIGINS.items()}  # past the worst: none yet
+        self.value: dict[str, list[str | None]] = {"occasion": [None] * n, "season": [None] * n}
+        self.loud = [False] * n
+        self.image_colour: list[str | None] = [None] * n
+        self.kid = [False] * n
+        self._shared: dict[str, str] = {}  # one string object per distinct value, not one per row
+
+    def add(self, part: list[AttributeRow], rows: list[int]) -> None:
+        for attribute, row in zip(part, rows, strict=True):
+            if row < 0:
+                continue
+            name, value, origin = attribute.name, attribute.value, attribute.origin
+            if name == "age_group":
+                self.kid[row] = self.kid[row] or value == "Kids"
+            elif name == "colour":
+                if origin == "image":  # the photo-predicted colour, for a product with none of its own
+                    self.image_colour[row] = self._shared.setdefault(value, value)
+            elif (rank := _RANKS[name].get(origin)) is not None:
+                self._better(name, row, rank, value)
+
+    def _better(self, name: str, row: int, rank: int, value: str) -> None:
+        best = self.rank[name]
+        if name == "pattern":
+            loud = value.casefold() not in self.quiet
+            if rank < best[row]:
+                best[row], self.loud[row] = rank, loud
+            elif rank == best[row]:
+                self.loud[row] = self.loud[row] or loud
+        elif rank < best[row]:
+            best[row], self.value[name][row] = rank, self._shared.setdefault(value, value)
