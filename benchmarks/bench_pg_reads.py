@@ -84,7 +84,8 @@ def _pages(catalog: CatalogStore, rows: list[Any], n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for round_ in range(2):
         for name, ddl in PAGE_INDEXES.items():
-            _autocommit(catalog, "DROP INDEX IF EXISTS ix_products_category_gender_page", ddl)
+            # analysed as migration 0007 leaves it: an expression index's statistics are the index's own
+            _autocommit(catalog, "DROP INDEX IF EXISTS ix_products_category_gender_page", ddl, "ANALYZE products")
             for pass_ in range(2):
                 times = _timed([functools.partial(list_products, catalog, q, 50, off) for q, off in pages])
                 out.setdefault(name, []).append(_summary(times) | {"round": round_, "pass": pass_})

@@ -70,3 +70,23 @@ def test_a_page_total_is_counted_from_the_page_index_alone_on_postgresql(postgre
     # without category and gender in the index (before migration 0007) this is an Index Scan: a heap block a row
     assert "Index Only Scan using ix_products_category_gender_page" in plan, plan
     assert "Heap Fetches: 0" in plan and total == sum(5 + i % 40 <= 30 for i in range(300)), (plan, total)
+
+
+def test_migration_0007_leaves_the_new_page_index_analysed_on_postgresql(postgres_url: str) -> None:
+    """An expression's statistics belong to its index: without ANALYZE a rebuilt one has none, and the planner
+    guesses a page's share of the catalog."""
+    from sveta.catalog import migrate
+
+    reset_postgres(postgres_url)
+    store = open_catalog(postgres_url)
+    _ingest(store, [_product(str(i)) for i in range(50)])
+    migrate.downgrade(store.engine, "0006")
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE products")  # a catalog an older sveta kept analysed
+    migrate.upgrade(store.engine)
+    with store.engine.connect() as conn:
+        stats = conn.execute(
+            text("SELECT count(*) FROM pg_stats WHERE tablename = 'ix_products_category_gender_page'")
+        ).scalar()
+    store.engine.dispose()
+    assert stats == 2  # lower(category) and lower(gender)
