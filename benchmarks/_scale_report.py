@@ -39,6 +39,7 @@ ROWS = [
     ("stats p50/p99 ms", "stats"),
     ("product page p50/p99 ms", "product_page"),
     ("keyword p50/p99 ms", "keyword_search"),
+    ("keyword as hybrid sends it p50/p99 ms", "keyword_as_sent"),
     ("hybrid text p50/p99 ms", "hybrid_search"),
     ("similar p50/p99 ms", "similar"),
     ("photo p50/p99 ms", "photo_search"),
@@ -46,6 +47,7 @@ ROWS = [
     ("complete load s", "complete_load_s"),
     ("complete p50/p99 ms", "complete"),
     ("serve RSS MB", "serve_rss_mb"),
+    ("serve peak RSS MB", "serve_hwm_mb"),
     ("disk bytes/product", "disk_bytes_per_product"),
 ]
 

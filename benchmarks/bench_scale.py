@@ -61,6 +61,7 @@ from sveta.catalog.keyword_search import keyword_search  # noqa: E402
 from sveta.catalog.stats import catalog_stats  # noqa: E402
 from sveta.catalog.store import CatalogStore, open_catalog  # noqa: E402
 from sveta.engines.complete import Completer  # noqa: E402
+from sveta.engines.hybrid import FUSION, keyword_words  # noqa: E402
 from sveta.engines.search import Searcher  # noqa: E402
 from sveta.errors import InputError  # noqa: E402
 from sveta.index.catalog_index import sync_index  # noqa: E402
@@ -250,6 +251,9 @@ def _latencies(catalog: CatalogStore, settings: Settings, rows: list[Any], n: in
     pages = _page_queries(rows, rng, n)
     out["product_page"] = _timed(lambda i: list_products(catalog, pages[i][0], 50, pages[i][1]), n)
     out["keyword_search"] = _timed(lambda i: keyword_search(catalog, [queries[i]], limit=10), n)
+    # what hybrid search asks the keyword index: without gender and price words (filters), at its pool's size
+    sent = [keyword_words(searcher.understand(q)) for q in queries]
+    out["keyword_as_sent"] = _timed(lambda i: keyword_search(catalog, sent[i], limit=FUSION.pool), n)
     out["hybrid_search"] = _timed(lambda i: _text_search(searcher, queries[i]), n)
     out["similar"] = _timed(lambda i: searcher.similar(rng.choice(ids), 10), n)
     out["photo_search"] = _timed(lambda i: searcher.search_photo(photos[i % len(photos)], 10), n)
