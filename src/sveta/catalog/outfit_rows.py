@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Executable, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Executable, select
 
 from sveta.catalog.models import Attribute, Product
 from sveta.catalog.store import CatalogStore
@@ -37,10 +36,11 @@ class AttributeRow(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class OutfitRows:
     """Every product (by id), then every attribute named (in the database's order), a batch at a time; both from
-    one transaction, so they agree. Read the products first."""
+    one transaction, so they agree. Read the products first. The rows are SQLAlchemy Core's, named as ProductRow
+    and AttributeRow are: through the ORM, each made into a tuple, the read took half as long again."""
 
-    products: Iterator[list[ProductRow]]
-    attributes: Iterator[list[AttributeRow]]
+    products: Iterator[Sequence[ProductRow]]
+    attributes: Iterator[Sequence[AttributeRow]]
 
 
 @contextmanager
@@ -50,15 +50,17 @@ def outfit_rows(catalog: CatalogStore, names: Collection[str], batch: int | None
     products = select(
         Product.id, Product.category, Product.gender, Product.colour, Product.price_min, Product.available
     ).order_by(Product.id)
+    # "name || ''": the table read in order, not row by row through the (name, value) index (over half the rows
+    # are wanted: on SQLite 1.2 s instead of 2.2 s at 100k products)
     attributes = select(Attribute.product_id, Attribute.name, Attribute.value, Attribute.origin)
-    attributes = attributes.where(Attribute.name.in_(list(names)))
+    attributes = attributes.where(Attribute.name.concat("").in_(list(names)))
     with catalog.session() as s:
-        yield OutfitRows(_batches(s, products, ProductRow, size), _batches(s, attributes, AttributeRow, size))
+        conn = s.connection()
+        yield OutfitRows(
+            cast(Iterator[Sequence[ProductRow]], _batches(conn, products, size)),
+            cast(Iterator[Sequence[AttributeRow]], _batches(conn, attributes, size)),
+        )
 
 
-_Row = TypeVar("_Row", ProductRow, AttributeRow)
-
-
-def _batches(session: Session, statement: Executable, row: type[_Row], size: int) -> Iterator[list[_Row]]:
-    for part in session.execute(statement.execution_options(yield_per=size)).partitions():
-        yield [row(*r) for r in part]
+def _batches(conn: Connection, statement: Executable, size: int) -> Iterator[Sequence[Any]]:
+    yield from conn.execution_options(yield_per=size).execute(statement).partitions()

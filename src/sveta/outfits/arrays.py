@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -200,7 +200,7 @@ class _ProductColumns:
         self.price: list[float] = []
         self.available: list[bool] = []
 
-    def add(self, part: list[ProductRow]) -> None:
+    def add(self, part: Sequence[ProductRow]) -> None:
         c = self.codes
         self.ids += [p.id for p in part]
         self.category += [c.category.code(p.category) for p in part]
@@ -223,7 +223,7 @@ class _AttributeColumns:
         self.kid = [False] * n
         self._shared: dict[str, str] = {}  # one string object per distinct value, not one per row
 
-    def add(self, part: list[AttributeRow], rows: list[int]) -> None:
+    def add(self, part: Sequence[AttributeRow], rows: list[int]) -> None:
         for attribute, row in zip(part, rows, strict=True):
             if row < 0:
                 continue
