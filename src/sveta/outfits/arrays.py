@@ -162,7 +162,7 @@ def _read_catalog(catalog: CatalogStore, codes: _Coders, quiet: set[str]) -> _Re
         ids = np.array(products.ids, np.int64)
         attributes = _AttributeColumns(len(ids), quiet)
         for batch in rows.attributes:
-            attributes.add(batch, _rows_of(ids, [r.product_id for r in batch]))
+            attributes.add(batch, _rows_of(ids, [r[0] for r in batch]))
     colour = np.array(products.colour, np.int32)
     for row in np.flatnonzero(colour == 0).tolist():  # no colour of its own: the photo's, when it has one
         colour[row] = codes.colour.code(attributes.image_colour[row])
@@ -201,13 +201,16 @@ class _ProductColumns:
         self.available: list[bool] = []
 
     def add(self, part: Sequence[ProductRow]) -> None:
+        if not part:
+            return
         c = self.codes
-        self.ids += [p.id for p in part]
-        self.category += [c.category.code(p.category) for p in part]
-        self.gender += [c.gender.code(p.gender) for p in part]
-        self.colour += [c.colour.code(p.colour) for p in part]
-        self.price += [np.nan if p.price_min is None else float(p.price_min) for p in part]
-        self.available += [bool(p.available) for p in part]
+        ids, categories, genders, colours, prices, available = zip(*part, strict=True)  # by position: a row's
+        self.ids += ids  # named fields are a lookup each, a million products' worth of them
+        self.category += map(c.category.code, categories)
+        self.gender += map(c.gender.code, genders)
+        self.colour += map(c.colour.code, colours)
+        self.price += [np.nan if p is None else float(p) for p in prices]
+        self.available += map(bool, available)
 
 
 class _AttributeColumns:
@@ -224,10 +227,9 @@ class _AttributeColumns:
         self._shared: dict[str, str] = {}  # one string object per distinct value, not one per row
 
     def add(self, part: Sequence[AttributeRow], rows: list[int]) -> None:
-        for attribute, row in zip(part, rows, strict=True):
+        for (_, name, value, origin), row in zip(part, rows, strict=True):
             if row < 0:
                 continue
-            name, value, origin = attribute.name, attribute.value, attribute.origin
             if name == "age_group":
                 self.kid[row] = self.kid[row] or value == "Kids"
             elif name == "colour":
