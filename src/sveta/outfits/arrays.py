@@ -67,6 +67,13 @@ class RowMap(Mapping[int, int]):
             raise KeyError(key)
         return pos
 
+    def rows(self, keys: Sequence[int]) -> list[int]:
+        """The row of each key, -1 where it is not there: many at once."""
+        wanted = np.array(keys, np.int64)
+        pos = np.minimum(np.searchsorted(self._keys, wanted), max(len(self._keys) - 1, 0))
+        found = self._keys[pos] == wanted if len(self._keys) else np.zeros(len(wanted), bool)
+        return np.where(found, pos, -1).tolist()
+
     def __iter__(self) -> Iterator[int]:
         return iter(self._keys.tolist())
 
@@ -160,9 +167,9 @@ def _read_catalog(catalog: CatalogStore, codes: _Coders, quiet: set[str]) -> _Re
         for part in rows.products:
             products.add(part)
         ids = np.array(products.ids, np.int64)
-        attributes = _AttributeColumns(len(ids), quiet)
+        row_of, attributes = RowMap(ids), _AttributeColumns(len(ids), quiet)
         for batch in rows.attributes:
-            attributes.add(batch, _rows_of(ids, [r[0] for r in batch]))
+            attributes.add(batch, row_of.rows([r[0] for r in batch]))
     colour = np.array(products.colour, np.int32)
     for row in np.flatnonzero(colour == 0).tolist():  # no colour of its own: the photo's, when it has one
         colour[row] = codes.colour.code(attributes.image_colour[row])
@@ -178,14 +185,6 @@ def _read_catalog(catalog: CatalogStore, codes: _Coders, quiet: set[str]) -> _Re
         kid=np.array(attributes.kid, bool),
         loud_pattern=np.array(attributes.loud, bool),
     )
-
-
-def _rows_of(ids: np.ndarray, product_ids: list[int]) -> list[int]:
-    """The row of each product id in the sorted ``ids`` (-1 where it is not there)."""
-    wanted = np.array(product_ids, np.int64)
-    pos = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
-    found = ids[pos] == wanted if len(ids) else np.zeros(len(wanted), bool)
-    return np.where(found, pos, -1).tolist()
 
 
 class _ProductColumns:
