@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT))  # tests.pg_server (the throwaway PostgreSQL) and 
 
 from benchmarks._noisy_index import COSINE, build_settings  # noqa: E402
 from benchmarks._scale_catalog import (  # noqa: E402
+    ScaleFeedReader,
     base_home,
-    feed_records,
     link_base,
     read_rows,
     sample_queries,
@@ -65,7 +65,6 @@ from sveta.engines.hybrid import FUSION, keyword_words  # noqa: E402
 from sveta.engines.search import Searcher  # noqa: E402
 from sveta.errors import InputError  # noqa: E402
 from sveta.index.catalog_index import sync_index  # noqa: E402
-from sveta.ingest.feeds import FeedReader  # noqa: E402
 from sveta.ingest.pipeline import run_ingest  # noqa: E402
 from sveta.settings import Settings  # noqa: E402
 from tests.pg_server import postgres_server  # noqa: E402
@@ -228,10 +227,10 @@ def _syncs(
 
 
 def _ingest(catalog: CatalogStore, feed: Path) -> tuple[float, Any]:
-    reader = FeedReader(feed)
+    reader = ScaleFeedReader(feed)
     started = time.perf_counter()
     report = run_ingest(
-        catalog, name="scale", kind="jsonl", location=str(feed), records=feed_records(reader), state=reader.state
+        catalog, name="scale", kind="jsonl", location=str(feed), records=reader.rows(), state=reader.state
     )
     return time.perf_counter() - started, report
 

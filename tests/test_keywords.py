@@ -246,7 +246,7 @@ def test_the_migration_fills_an_existing_catalog_and_its_downgrade_removes_it(
 ) -> None:
     _ingest(catalog, _styles(myntra, tmp_path), myntra)
     before = keyword_search(catalog, ["nike navy blue"], limit=20)
-    assert migrate.current(catalog.engine) == "0007"
+    assert migrate.current(catalog.engine) == "0008"
     migrate.downgrade(catalog.engine, "0001")
     assert "product_keywords" not in inspect(catalog.engine).get_table_names()
     migrate.upgrade(catalog.engine)

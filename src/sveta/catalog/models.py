@@ -91,6 +91,14 @@ class Product(Base):
             # inside its lower(...) are in it too (its planner does not see that lower(category) is enough)
             postgresql_include=["category", "gender"],
         ),
+        # migration 0008: a re-sync's stored fingerprints and a source's live products, read from the index alone
+        Index(
+            "ix_products_source_sync",
+            *("source_id", "external_id", "fingerprint"),
+            postgresql_include=["id"],
+            postgresql_where=text("gone_at IS NULL"),
+            sqlite_where=text("gone_at IS NULL"),
+        ),
         Index("ix_products_lower_colour", text("lower(colour)")),
         Index("ix_products_lower_brand", text("lower(brand)")),
     )

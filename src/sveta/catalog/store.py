@@ -16,9 +16,11 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from sveta.catalog.engine import URL_HINT, catalog_engine, redacted_url
+from sveta.catalog.image_rows import indexable_query
 from sveta.catalog.keyword_index import refresh_keywords
 from sveta.catalog.models import CrawlRun, Image, Product, Source, utcnow
 from sveta.catalog.records import AttributeRecord, ProductRecord
+from sveta.catalog.sync_reads import fingerprints_query, live_query
 from sveta.catalog.transactions import WRITE, Retries, catalog_error, locked, retryable
 from sveta.catalog.writes import apply_record, fingerprint, insert_new
 from sveta.errors import CatalogError
@@ -174,11 +176,9 @@ class CatalogStore:
 
     def stored_fingerprints(self, source_id: int, external_ids: list[str]) -> dict[str, str]:
         """The fingerprints of those products of the source that are stored and not gone."""
-        query = select(Product.external_id, Product.fingerprint).where(
-            Product.source_id == source_id, Product.external_id.in_(external_ids), Product.gone_at.is_(None)
-        )
+        query = fingerprints_query(source_id, external_ids, self.engine.dialect.name)
         with self.session() as s:
-            return {ext: stored for ext, stored in s.execute(query) if stored is not None}
+            return {ext: held for ext, held in s.connection().execute(query) if held}
 
     def set_fingerprints(self, source_id: int, fingerprints: dict[str, str]) -> None:
         """Store new fingerprints of unchanged products (a reader that now digests its rows): nothing else moves."""
@@ -245,10 +245,7 @@ class CatalogStore:
         """Products of the source not seen in a complete run become unavailable (never deleted)."""
 
         def work(s: Session) -> int:
-            rows = s.execute(
-                select(Product.id, Product.external_id).where(Product.source_id == source_id, Product.gone_at.is_(None))
-            ).all()
-            gone = [pid for pid, ext in rows if ext not in seen]
+            gone = [pid for pid, ext in s.execute(live_query(source_id)) if ext not in seen]
             for chunk in _chunks(gone, 500):
                 s.execute(update(Product).where(Product.id.in_(chunk)).values(available=False, gone_at=utcnow()))
             return len(gone)
@@ -291,27 +288,8 @@ class CatalogStore:
 
     def indexable_images(self) -> list[IndexableImage]:
         """Every cached image with what the index filters on, in catalog order."""
-        query = (
-            select(
-                Image.id,
-                Image.product_id,
-                Image.local_path,
-                Image.sha256,
-                Product.category,
-                Product.gender,
-                Product.colour,
-                Product.brand,
-                Source.name,
-                Product.price_min,
-                Product.available,
-            )
-            .join(Product, Image.product_id == Product.id)
-            .join(Source, Product.source_id == Source.id)
-            .where(Image.status == "cached")
-            .order_by(Image.id)
-        )
         with self.session() as s:
-            return [IndexableImage(*row) for row in s.execute(query)]  # type: ignore[arg-type]
+            return [IndexableImage(*row) for row in s.connection().execute(indexable_query())]
 
     # -- images -----------------------------------------------------------------------------------
 

@@ -176,11 +176,13 @@ def _store_all(
     batch: list[ProductRecord | SourceRow] = []
 
     def flush() -> None:
-        prepared = _derived(catalog, source_id, batch)
+        fingerprints = {i.external_id: item_fingerprint(i) for i in batch}
+        stored = catalog.stored_fingerprints(source_id, list(fingerprints))
+        prepared = [] if _unchanged(fingerprints, stored) else _derived(catalog, source_id, batch, fingerprints, stored)
         if any(p.derived for p in prepared):
             result = catalog.upsert_batch(source_id, prepared, derive=_deriver(batch))
         else:  # every product as stored (an unchanged re-sync): no write transaction, no second read
-            result = BatchResult(unchanged=len(prepared))
+            result = BatchResult(unchanged=len(batch))
         report.add(result)
         statistics.added_rows(result.new)
         if on_progress:
@@ -204,12 +206,22 @@ def _store_all(
         flush()
 
 
-def _derived(catalog: CatalogStore, source_id: int, items: list[ProductRecord | SourceRow]) -> list[PreparedProduct]:
+def _unchanged(fingerprints: dict[str, str], stored: dict[str, str]) -> bool:
+    """Every item of the batch is stored as it is: nothing to build, not even stand-ins. (Objects a batch holds
+    outlive Python's young collections, so each added to the full collections of an unchanged re-sync.)"""
+    return all(stored.get(external_id) == held for external_id, held in fingerprints.items())
+
+
+def _derived(
+    catalog: CatalogStore,
+    source_id: int,
+    items: list[ProductRecord | SourceRow],
+    fingerprints: dict[str, str],
+    stored: dict[str, str],
+) -> list[PreparedProduct]:
     """The batch ready to store: an unchanged product (its stored fingerprint is the item's) is neither built nor
     derived again, so an unchanged re-sync skips reading rows into records and text extraction; ``upsert_batch``
     derives it should it change meanwhile."""
-    fingerprints = {i.external_id: item_fingerprint(i) for i in items}
-    stored = catalog.stored_fingerprints(source_id, list(fingerprints))
     out, adopted = [], {}
     for item in items:
         fingerprint, held = fingerprints[item.external_id], stored.get(item.external_id)
