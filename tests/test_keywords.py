@@ -261,6 +261,9 @@ def test_a_catalog_copied_to_postgres_rebuilds_its_index(myntra: Path, tmp_path:
     copy_catalog(source, postgres_url)
     target = open_catalog(postgres_url)
     try:
+        with target.engine.connect() as conn:  # analysed before the keyword rebuild read them (a manual ANALYZE)
+            analysed = "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'attributes'"
+            assert conn.scalar(text(analysed))
         assert sorted(_found(target, "reebok")) == sorted(_found(source, "reebok")) == ["10035", "10037", "10039"]
         assert _found(target, "navy blue track pants")[0] == "10012"
     finally:
