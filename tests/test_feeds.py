@@ -363,3 +363,21 @@ def test_a_jsonl_row_holds_its_line_not_its_parsed_objects_until_built(tmp_path:
     assert not any(isinstance(x, dict | list) and x for x in held), held
     record = row.build()
     assert (record.title, record.tags, len(record.images)) == ("Blue cotton shirt", ["men", "summer"], 2)
+
+
+def test_a_batch_found_all_unchanged_makes_no_stand_ins(
+    catalog: CatalogStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stand-ins a batch holds outlive Python's young collections too: an all-unchanged batch makes none."""
+    from sveta.ingest import pipeline
+
+    made: list[str] = []
+    unbuilt = pipeline._unbuilt
+    monkeypatch.setattr(pipeline, "_unbuilt", lambda item: made.append(item.external_id) or unbuilt(item))
+    rows = [{"id": f"p{i}", "title": f"Green linen dress {i}"} for i in range(4)]
+    feed = _jsonl(tmp_path / "feed.jsonl", rows)
+    _sync(catalog, feed, [])
+    made.clear()
+    assert (_sync(catalog, feed, []).unchanged, made) == (4, [])
+    rows[0]["title"] = "Green linen maxi dress 0"
+    assert _sync(catalog, _jsonl(feed, rows), []).changed == 1 and sorted(made) == ["p1", "p2", "p3"]

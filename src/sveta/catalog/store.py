@@ -245,7 +245,7 @@ class CatalogStore:
         """Products of the source not seen in a complete run become unavailable (never deleted)."""
 
         def work(s: Session) -> int:
-            gone = [pid for pid, ext in s.execute(live_query(source_id)) if ext not in seen]
+            gone = [pid for pid, ext in s.execute(live_query(source_id, self.engine.dialect.name)) if ext not in seen]
             for chunk in _chunks(gone, 500):
                 s.execute(update(Product).where(Product.id.in_(chunk)).values(available=False, gone_at=utcnow()))
             return len(gone)
