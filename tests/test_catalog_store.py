@@ -377,7 +377,10 @@ def test_references_and_filters_use_indexes_on_sqlite(tmp_path: Path) -> None:
     store.engine.dispose()
 
 
-def test_a_resync_reads_fingerprints_and_live_products_from_the_sync_index_alone(catalog: CatalogStore) -> None:
+def test_a_resync_reads_fingerprints_and_live_products_from_the_sync_index_alone(
+    catalog: CatalogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sveta.catalog import sync_reads
     from sveta.catalog.sync_reads import fingerprints_query, live_query
 
     _ingest(catalog, [_product(str(i)) for i in range(40)])
@@ -393,6 +396,11 @@ def test_a_resync_reads_fingerprints_and_live_products_from_the_sync_index_alone
     with catalog.engine.connect() as conn:
         held = conn.execute(queries["fingerprints"]).all()
         assert [e for e, _ in held] == ["1", "2"] and all(f for _, f in held)
+        if dialect == "sqlite":  # a SQLite before 3.38 (no json_each) gets the plain IN list: the same rows
+            monkeypatch.setattr(sync_reads, "JSON_EACH", False)
+            plain = sync_reads.fingerprints_query(source_id, ["1", "2", "35"], dialect)
+            assert "json_each" not in str(plain) and conn.execute(plain).all() == held
+            monkeypatch.undo()
         assert len(conn.execute(queries["live"]).all()) == 30
         if conn.dialect.name == "postgresql":  # a tiny table is scanned whole: ask whether the index can serve
             conn.execute(text("SET enable_seqscan = off; SET enable_bitmapscan = off"))
