@@ -56,6 +56,30 @@ def test_a_catalog_photo_finds_its_own_product_first(built: tuple[Settings, Cata
     assert result.matches[0].score > 0.99
 
 
+def test_a_match_shows_its_photo_and_the_products_first_photo_when_its_own_has_no_file_now(
+    built: tuple[Settings, CatalogStore], myntra: Path
+) -> None:
+    from sveta.catalog.models import Image
+
+    settings, catalog = built
+    searcher, product = Searcher(settings, catalog), catalog.find_product("10000")
+    assert product is not None
+    first = searcher.search_photo(myntra / "images" / "10000.jpg", k=3, category=None).matches[0]
+    assert first.card.product_id == product.id and first.card.image_path and first.card.image_path.endswith(".jpg")
+    other = str(myntra / "images" / "10001.jpg")
+    with catalog.session() as s:  # the matched photo's file is gone (broken), another photo of the product is cached
+        s.add(Image(product_id=product.id, url="http://x/extra.jpg", position=5, status="cached", local_path=other))
+        s.get_one(Image, first.image_id).status = "broken"
+    try:
+        again = searcher.search_photo(myntra / "images" / "10000.jpg", k=3, category=None).matches
+        assert again[0].image_id == first.image_id and again[0].card.image_path == other
+        assert all(m.card.image_path for m in again[1:])  # the others: the photo that matched, as before
+    finally:
+        with catalog.session() as s:
+            s.get_one(Image, first.image_id).status = "cached"
+            s.query(Image).filter(Image.url == "http://x/extra.jpg").delete()
+
+
 def test_filters_return_only_matches_and_still_k(built: tuple[Settings, CatalogStore]) -> None:
     settings, catalog = built
     searcher = Searcher(settings, catalog)

@@ -269,8 +269,12 @@ class Searcher:
         return votes
 
     def _matches(self, hits: list[Hit]) -> list[Match]:
-        cards = product_cards(self.catalog, [h.product_id for h in hits])
         photos = image_paths(self.catalog, [h.id for h in hits])
+        # a card shows the photo that matched; its first photo is read only for a hit whose photo has no file now
+        firsts = {h.product_id for h in hits if h.id not in photos}
+        cards = product_cards(self.catalog, [h.product_id for h in hits], photos=False)
+        if firsts:
+            cards |= product_cards(self.catalog, list(firsts))
         return [
             Match(_shown(cards[h.product_id], photos.get(h.id)), h.score, h.id, [f"looks like: {h.score:.2f}"])
             for h in hits
