@@ -202,3 +202,30 @@ def test_an_in_memory_catalog_is_looked_up_in_the_calling_thread() -> None:
     _ingest(catalog, [_product("1")])
     looked_up = hybrid._keyword_hits(catalog, tuple(hybrid.keyword_words(parse_query("navy shirt"))), 10, False)
     assert looked_up.done() and [h.product_id for h in looked_up.result()] == [1]
+
+
+def test_a_word_found_product_passes_a_filter_as_the_index_would_apply_it() -> None:
+    from sveta.engines.intent import checker, passes
+
+    card = ProductCard(7, "e7", "shop", "Red Dress", "Nike", "Dresses", "Red", "Women", 40.0, "EUR", True, None, None)
+    cases = [
+        (Filter(), True),
+        (Filter(category=["  dresses "], colour=["RED", "Blue"]), True),  # folded: case and spaces
+        (Filter(category=["Tops"]), False),
+        (Filter(category=[]), False),  # an empty "any of" allows nothing
+        (Filter(brand=["Puma"]), False),
+        (Filter(exclude={"colour": ["red"]}), False),
+        (Filter(exclude={"colour": ["blue"]}), True),
+        (Filter(price_min=40.0, price_max=40.0), True),
+        (Filter(price_min=41.0), False),
+        (Filter(price_max=39.0), False),
+        (Filter(available=False), False),
+        (Filter(exclude_products=[7]), False),
+        (Filter(source=["shop"], gender=["women"]), True),
+    ]
+    check_each = [(flt, checker(flt)) for flt, _ in cases]
+    assert [check(card) for _, check in check_each] == [want for _, want in cases]
+    assert [passes(card, flt) for flt, _ in cases] == [want for _, want in cases]
+    unpriced = ProductCard(8, "e8", "shop", "Dress", None, None, None, None, None, None, True, None, None)
+    assert not checker(Filter(price_max=100.0))(unpriced) and not checker(Filter(colour=["Red"]))(unpriced)
+    assert checker(Filter(exclude={"colour": ["red"]}))(unpriced)

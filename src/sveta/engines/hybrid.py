@@ -22,7 +22,7 @@ from sqlalchemy.pool import SingletonThreadPool
 from sveta.catalog.keyword_search import KeywordHit, keyword_search
 from sveta.catalog.queries import ProductCard, first_image_ids, product_attributes, product_cards
 from sveta.catalog.store import CatalogStore
-from sveta.engines.intent import agreement, best_values, excluded_by, hard_filter, passes, price_band_fit, wanted
+from sveta.engines.intent import agreement, best_values, checker, excluded_by, hard_filter, price_band_fit, wanted
 from sveta.index.base import Filter, Hit, VectorIndex
 from sveta.vocab.query import Intent
 from sveta.vocab.query_words import query_words
@@ -168,10 +168,10 @@ def _rank(catalog: CatalogStore, index: VectorIndex, query: _Query, k: int, flt:
     cards = product_cards(catalog, list(candidates), photos=False)  # the results' photos: _with_photos
     attributes = product_attributes(catalog, list(cards), {*wanted(intent), *intent.excluded})
     cuts = _price_cuts([c.price for c in cards.values()]) if intent.price_band else None
-    ranked = []
+    ranked, passes = [], checker(flt)
     for pid, card in cards.items():
         values = best_values(card, attributes.get(pid, []))
-        if not passes(card, flt) or excluded_by(intent, card, values):
+        if not passes(card) or excluded_by(intent, card, values):
             continue
         ranked.append(_fuse(candidates[pid], card, intent, values, cuts, fusion))
     ranked.sort(key=lambda r: (-r.score, r.card.product_id))
