@@ -26,8 +26,9 @@ TEXT_DIM = 384
 BATCH = 64
 # One text (a shopper's query) runs on one OpenMP thread. The engine splits a single text's matmuls across its
 # threads with a barrier after each, so when another thread holds a core (hybrid search's keyword look-up, another
-# request) every barrier waits for a descheduled thread: with one of 2 cores busy, a query took p50 26-32 ms / p99
-# 118-172 ms on 2 threads against 18-26 / 30-33 ms on one (/tmp/s15/e5t.py). Batches split across texts and keep all.
+# request) every barrier waits for a descheduled thread. benchmarks/bench_text_query.py, 2 cores, p50 / p99: idle,
+# one thread 21.6 / 26.8 ms against two 11.6 / 16.9; one core busy, 19.9 / 28.2 against 25.4 / 196.2. Hybrid search
+# always has its keyword look-up running beside the query, so one thread; batches split across texts and keep all.
 QUERY_THREADS = 1
 
 

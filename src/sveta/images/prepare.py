@@ -27,8 +27,8 @@ def load_image(source: Path | bytes | BinaryIO, *, max_pixels: int, at_least: in
     or truncated (the magic bytes decide the format, as for uploads and downloads).
 
     ``at_least``: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (in the DCT, as Pillow's thumbnail does) while
-    both sides stay at least this long; what is made of it is smaller still. A 1086x1448 upload: 41-44 -> 16-17 ms
-    to a 224 px square (benchmarks/bench_decode.py)."""
+    both sides stay at least this long; what is made of it is smaller still. The two real uploads of the shared data
+    (about 1100x1400) to a 224 px square: 51.1 -> 15.5 ms (benchmarks/bench_decode.py)."""
     name, data = _read(source)
     fmt = sniff(data)
     if fmt is None:  # empty, text, HTML, SVG: said so, not as Pillow's "cannot identify image file <...>"
