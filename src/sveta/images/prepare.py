@@ -23,8 +23,9 @@ _SRGB = ImageCms.createProfile("sRGB")
 
 
 def load_image(source: Path | bytes | BinaryIO, *, max_pixels: int, at_least: int | None = None) -> Image.Image:
-    """Decode a photo fully; InputError saying what it is instead when it is no image, over ``max_pixels``, corrupt
-    or truncated (the magic bytes decide the format, as for uploads and downloads).
+    """Decode all of a photo's pixels (at full size, or a JPEG at a DCT scale); InputError saying what it is
+    instead when it is no image, over ``max_pixels``, corrupt or truncated (the magic bytes decide the format, as for
+    uploads and downloads).
 
     ``at_least``: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (in the DCT, as Pillow's thumbnail does) while
     both sides stay at least this long; what is made of it is smaller still. The two real uploads of the shared data
