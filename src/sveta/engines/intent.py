@@ -52,16 +52,12 @@ def hard_filter(intent: Intent, flt: Filter | None, *, gender_and_brand: bool = 
     return out
 
 
-def passes(card: ProductCard, flt: Filter) -> bool:
-    """Whether a product (found by its words, not by the index) meets ``flt`` as the index would apply it."""
-    return checker(flt)(card)
-
-
 _CHECKED = ("category", "gender", "colour", "brand", "source")
 
 
 def checker(flt: Filter) -> Callable[[ProductCard], bool]:
-    """``passes`` for many cards against one filter: its values are folded once, not once per card."""
+    """Whether a product (found by its words, not by the index) meets ``flt`` as the index would apply it; the
+    filter's values are folded once, for all the cards checked."""
     allowed = {n: {_fold(a) for a in values} for n in _CHECKED if (values := getattr(flt, n)) is not None}
     excluded = {n: {_fold(u) for u in flt.exclude[n]} for n in _CHECKED if flt.exclude.get(n)}
     low, high, available, products = flt.price_min, flt.price_max, flt.available, set(flt.exclude_products)
@@ -165,4 +161,4 @@ def price_band_fit(band: str | None, price: float | None, cuts: tuple[float, flo
     return 1.0 if inside.get(band, False) else 0.0
 
 
-__all__ = ["agreement", "best_values", "excluded_by", "hard_filter", "passes", "price_band_fit", "wanted"]
+__all__ = ["agreement", "best_values", "checker", "excluded_by", "hard_filter", "price_band_fit", "wanted"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -272,21 +272,13 @@ class Searcher:
     def stored_meta(self, image_ids: Sequence[int]) -> dict[int, ItemMeta]:
         """What the index holds of each photo (category, gender, ...), without a catalog read; a photo no longer in
         it (removed meanwhile from an index shared with a sync, as a Milvus collection is) is left out."""
-        ids = np.array(sorted(set(image_ids)), np.int64)
-        try:
-            return dict(zip(ids.tolist(), self.index.meta(ids), strict=True)) if len(ids) else {}
-        except KeyError:
-            out = {}
-            for image_id in ids.tolist():
-                with contextlib.suppress(KeyError):
-                    out[image_id] = self.index.meta(np.array([image_id], np.int64))[0]
-            return out
+        return dict(_held(sorted(set(image_ids)), self.index.meta)) if image_ids else {}
 
     def _matches(self, hits: list[Hit]) -> list[Match]:
         photos = image_paths(self.catalog, [h.id for h in hits])
         # a card shows the photo that matched; its first photo is read only for a hit whose photo has no file now
         firsts = {h.product_id for h in hits if h.id not in photos}
-        cards = product_cards(self.catalog, [h.product_id for h in hits], photos=False)
+        cards = product_cards(self.catalog, [h.product_id for h in hits if h.product_id not in firsts], photos=False)
         if firsts:
             cards |= product_cards(self.catalog, list(firsts))
         return [
@@ -304,16 +296,20 @@ class Searcher:
 
     def _indexed_vectors(self, image_ids: list[int]) -> np.ndarray:
         """The stored vectors of those of ``image_ids`` the index holds (a photo may have failed to embed)."""
-        try:
-            return self.index.vectors(np.array(image_ids, dtype=np.int64))
-        except KeyError:
-            rows = []
-            for image_id in image_ids:
-                try:
-                    rows.append(self.index.vectors(np.array([image_id], dtype=np.int64))[0])
-                except KeyError:
-                    continue
-            return np.array(rows, np.float32)
+        return np.array([vector for _, vector in _held(image_ids, self.index.vectors)], np.float32)
+
+
+def _held(ids: Sequence[int], read: Callable[[np.ndarray], Any]) -> list[tuple[int, Any]]:
+    """(id, what ``read`` gives of it) for those of ``ids`` the index holds: all in one read, or one by one when
+    one is missing (``read`` raises KeyError for the whole list)."""
+    try:
+        return list(zip(ids, read(np.array(ids, np.int64)), strict=True))
+    except KeyError:
+        out = []
+        for one in ids:
+            with contextlib.suppress(KeyError):
+                out.append((one, read(np.array([one], np.int64))[0]))
+        return out
 
 
 def _shown(card: ProductCard, photo: str | None) -> ProductCard:
